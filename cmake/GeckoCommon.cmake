@@ -1,0 +1,23 @@
+#===- GeckoCommon.cmake - helpers shared by both halves -------------------===#
+
+# Warnings for our own code (not applied to third-party or generated code).
+function(gecko_set_warnings target)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang|GNU")
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  endif()
+endfunction()
+
+# gecko_add_unit_test(NAME SOURCES src... LIBS lib... [LABELS l...])
+# A GoogleTest executable; every TEST becomes its own ctest entry.
+function(gecko_add_unit_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    GECKO_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    GECKO_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gecko_set_warnings(${name})
+  set(labels unit ${ARG_LABELS})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${labels}" SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+endfunction()

@@ -1,0 +1,28 @@
+# -*- Python -*-
+# lit configuration for the gecko compiler tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "GECKO"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["lib", "Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = config.gecko_obj_root
+
+config.substitutions.append(("%gecko_src", config.gecko_source_dir))
+config.substitutions.append(("%gecko_shared", config.gecko_shared_dir))
+
+llvm_config.with_system_environment(["HOME", "TMPDIR", "CUDA_HOME"])
+llvm_config.use_default_substitutions()
+
+tool_dirs = [config.gecko_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(
+    ["gecko-opt", "gecko-compile", "gecko-run"], tool_dirs)
+llvm_config.with_environment("PATH", config.gecko_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+if config.gecko_enable_cuda:
+    config.available_features.add("cuda-build")
