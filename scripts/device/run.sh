@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine (device tool), from the repository root:
+#   run(command="bash scripts/device/run.sh", carry=[".deps"])
+# after scripts/device/prepare.sh here. Builds the runtime half (no MLIR
+# there) with CUDA, prints the devices, and runs the unit and GPU tests.
+# Logs go to $OUT when set (the device tool returns that folder).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${BUILD_DIR:-/tmp/gecko-device-build}"
+out="${OUT:-/tmp/gecko-device-out}"
+mkdir -p "$out"
+export NCCL_NVLS_ENABLE=0
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpus.csv"
+cmake -G Ninja -S "$root" -B "$build" \
+  -DGECKO_ENABLE_COMPILER=OFF -DGECKO_ENABLE_CUDA=ON \
+  -DGECKO_GTEST_SOURCE_DIR="$root/.deps/googletest" \
+  -DGECKO_SHARED_DIR="$root/.deps/shared" >"$out/configure.log" 2>&1 \
+  || { cat "$out/configure.log"; exit 1; }
+ninja -C "$build" 2>&1 | tee "$out/build.log" | tail -3
+"$build/bin/gecko-run" devices | tee "$out/devices.txt"
+set +e
+ctest --test-dir "$build" -L 'unit|gpu|golden' -LE build --output-on-failure \
+  -j 8 --output-junit "$out/ctest.xml" 2>&1 | tee "$out/ctest.log" | tail -25
+rc=${PIPESTATUS[0]}
+set -e
+python3 "$root/scripts/summarize-junit.py" "$out/ctest.xml"
+exit $rc
