@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "RegisterGecko.h"
+#include "gecko/Frontend/ModelConfig.h"
+#include "gecko/Frontend/ModelStats.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -40,6 +42,18 @@ cl::opt<std::string> outputFilename("o",
                                     cl::desc("Output file (default: stdout)"),
                                     cl::value_desc("filename"), cl::init("-"),
                                     cl::cat(geckoCategory));
+cl::opt<std::string> modelConfig(
+    "model", cl::desc("A model config (JSON, see models/README.md)"),
+    cl::value_desc("CONFIG.json"), cl::init(""), cl::cat(geckoCategory));
+cl::opt<bool> printStats(
+    "print-stats",
+    cl::desc("With --model: print parameter counts and FLOPs per token"),
+    cl::init(false), cl::cat(geckoCategory));
+cl::opt<int64_t>
+    seqLen("seq-len",
+           cl::desc("Sequence length for FLOP counts (0: 4 chunks, or the "
+                    "transformer's max_seq_len)"),
+           cl::init(0), cl::cat(geckoCategory));
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage at which to stop and write the result"),
     cl::init(EmitKind::Mlir),
@@ -83,6 +97,26 @@ LogicalResult compile(MLIRContext &context, llvm::raw_ostream &os) {
   return failure();
 }
 
+/// --model CONFIG --print-stats: validates the config and prints the counts.
+int printModelStats(llvm::raw_ostream &os) {
+  namespace fe = ::gecko::frontend;
+  ::gecko::StatusOr<fe::ModelConfig> config =
+      fe::loadModelConfigFile(modelConfig);
+  if (!config.isOk()) {
+    llvm::errs() << "gecko-compile: " << config.status().message() << "\n";
+    return 1;
+  }
+  ::gecko::StatusOr<fe::ModelStats> stats =
+      fe::computeModelStats(*config, seqLen);
+  if (!stats.isOk()) {
+    llvm::errs() << "gecko-compile: " << modelConfig << ": "
+                 << stats.status().message() << "\n";
+    return 1;
+  }
+  os << fe::formatModelStatsReport(*config, *stats);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -94,7 +128,8 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "gecko-compile: compile Gecko models and IR for the Gecko runtime\n\n"
-      "  gecko-compile model.mlir --emit=mlir -o out.mlir\n");
+      "  gecko-compile model.mlir --emit=mlir -o out.mlir\n"
+      "  gecko-compile --model models/gecko-7b.json --print-stats\n");
 
   DialectRegistry registry;
   mlir::gecko::registerGeckoDialects(registry);
@@ -105,6 +140,24 @@ int main(int argc, char **argv) {
   auto output = openOutputFile(outputFilename, &errorMessage);
   if (!output) {
     llvm::errs() << "gecko-compile: " << errorMessage << "\n";
+    return 1;
+  }
+  if (!modelConfig.empty()) {
+    // Building gecko IR from a config is the frontend's job (issue 4); until
+    // it lands, a config can only be validated and measured.
+    if (!printStats) {
+      llvm::errs() << "gecko-compile: --model currently supports only "
+                      "--print-stats; compile hand-written IR by passing a "
+                      ".mlir file\n";
+      return 1;
+    }
+    if (int rc = printModelStats(output->os()))
+      return rc;
+    output->keep();
+    return 0;
+  }
+  if (printStats) {
+    llvm::errs() << "gecko-compile: --print-stats needs --model CONFIG.json\n";
     return 1;
   }
   if (failed(compile(context, output->os())))

@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassRegistry.h"
 
@@ -43,8 +44,7 @@ struct TestVjpPass : PassWrapper<TestVjpPass, OperationPass<func::FuncOp>> {
     for (gecko::DifferentiableOpInterface op : ops) {
       SmallVector<Value> resultGrads;
       for (Value result : op->getResults()) {
-        if (!isa<FloatType>(
-                cast<ShapedType>(result.getType()).getElementType())) {
+        if (!isa<FloatType>(getElementTypeOrSelf(result.getType()))) {
           resultGrads.push_back(Value());
           continue;
         }
