@@ -16,7 +16,7 @@ bash "$root/scripts/build.sh"
 echo "== gecko-compile examples/gecko_block.mlir --emit=mlir -o $out/gecko_block.mlir"
 "$build/bin/gecko-compile" "$root/examples/gecko_block.mlir" --emit=mlir \
   -o "$out/gecko_block.mlir"
-ops=$(grep -oE 'gecko\.[a-z_]+' "$out/gecko_block.mlir" | sort | uniq -c | sort -rn)
+ops=$(grep -oE '= gecko\.[a-z_]+' "$out/gecko_block.mlir" | sed 's/^= //' | sort | uniq -c | sort -rn)
 echo "verified; gecko ops in the block:"
 echo "$ops"
 
