@@ -10,7 +10,10 @@
 
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Pass/Pass.h"
@@ -22,6 +25,22 @@ namespace {
 
 struct TestVjpPass : PassWrapper<TestVjpPass, OperationPass<func::FuncOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(TestVjpPass)
+
+  TestVjpPass() = default;
+  TestVjpPass(const TestVjpPass &other) : PassWrapper(other) {}
+
+  Option<bool> firstResultOnly{
+      *this, "first-result-only",
+      llvm::cl::desc("Give a cotangent to each op's first result only; the "
+                     "others are null (zero), exercising the zero handling "
+                     "of buildVjp"),
+      llvm::cl::init(false)};
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    // buildVjp materialises zero cotangents with these dialects.
+    registry.insert<arith::ArithDialect, linalg::LinalgDialect,
+                    tensor::TensorDialect>();
+  }
 
   StringRef getArgument() const final { return "test-gecko-vjp"; }
   StringRef getDescription() const final {
@@ -44,7 +63,8 @@ struct TestVjpPass : PassWrapper<TestVjpPass, OperationPass<func::FuncOp>> {
     for (gecko::DifferentiableOpInterface op : ops) {
       SmallVector<Value> resultGrads;
       for (Value result : op->getResults()) {
-        if (!isa<FloatType>(getElementTypeOrSelf(result.getType()))) {
+        if (!isa<FloatType>(getElementTypeOrSelf(result.getType())) ||
+            (firstResultOnly && result != op->getResult(0))) {
           resultGrads.push_back(Value());
           continue;
         }

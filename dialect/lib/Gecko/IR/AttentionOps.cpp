@@ -7,6 +7,7 @@
 
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
 #include "gecko/Dialect/Gecko/IR/GeckoVerifyUtils.h"
+#include "gecko/Dialect/Gecko/IR/GeckoVjpUtils.h"
 
 using namespace mlir;
 using namespace mlir::gecko;
@@ -143,16 +144,11 @@ ChunkAttentionOp::buildVjp(OpBuilder &b, ValueRange resultGrads) {
       getChunkSizeAttr());
   // Operand positions of the ODS operands q(0), k(1), v(2), prev_k(4) and
   // prev_v(5); segment ids and start are integers and get no cotangent.
-  auto set = [&](unsigned odsIndex, Value grad) {
-    auto [first, size] = getODSOperandIndexAndLength(odsIndex);
-    if (size)
-      grads[first] = grad;
-  };
-  set(0, grad.getDq());
-  set(1, grad.getDk());
-  set(2, grad.getDv());
-  set(4, grad.getDprevK());
-  set(5, grad.getDprevV());
+  setOdsOperandGrad(*this, grads, 0, grad.getDq());
+  setOdsOperandGrad(*this, grads, 1, grad.getDk());
+  setOdsOperandGrad(*this, grads, 2, grad.getDv());
+  setOdsOperandGrad(*this, grads, 4, grad.getDprevK());
+  setOdsOperandGrad(*this, grads, 5, grad.getDprevV());
   return grads;
 }
 

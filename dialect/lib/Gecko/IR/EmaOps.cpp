@@ -8,10 +8,8 @@
 
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
 #include "gecko/Dialect/Gecko/IR/GeckoVerifyUtils.h"
+#include "gecko/Dialect/Gecko/IR/GeckoVjpUtils.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
@@ -26,20 +24,6 @@ using namespace mlir::gecko;
 /// infer dynamic sizes and the verifier reports the labelled constraint.
 static int64_t dimOrDynamic(RankedTensorType type, unsigned dim) {
   return dim < type.getRank() ? type.getDimSize(dim) : ShapedType::kDynamic;
-}
-
-/// Zeros of `like`'s type: a splat constant for static shapes, otherwise
-/// tensor.empty + linalg.fill sized from `like`.
-static Value zerosLike(OpBuilder &b, Location loc, Value like) {
-  auto type = cast<RankedTensorType>(like.getType());
-  if (type.hasStaticShape())
-    return arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
-  Type elementType = type.getElementType();
-  Value empty = tensor::EmptyOp::create(
-      b, loc, tensor::getMixedSizes(b, loc, like), elementType);
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
-  return linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{empty})
-      .getResult(0);
 }
 
 /// Checks that `value` is a D x N x 2 complex tensor.

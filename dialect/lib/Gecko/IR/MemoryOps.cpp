@@ -7,10 +7,9 @@
 
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
 #include "gecko/Dialect/Gecko/IR/GeckoVerifyUtils.h"
+#include "gecko/Dialect/Gecko/IR/GeckoVjpUtils.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace mlir::gecko;
@@ -74,22 +73,6 @@ static MemoryStateTypes inferStateTypes(Value aq, Value v, Value memory,
                           : RankedTensorType::get({batch, heads, dk},
                                                   wideType(elementType));
   return types;
-}
-
-/// Zeros of `like`'s type: a constant for static shapes, else tensor.empty +
-/// linalg.fill sized like `like`.
-static Value buildZerosLike(OpBuilder &b, Location loc, Value like) {
-  auto type = cast<RankedTensorType>(like.getType());
-  Type elementType = type.getElementType();
-  TypedAttr zero = b.getFloatAttr(elementType, 0.0);
-  if (type.hasStaticShape())
-    return arith::ConstantOp::create(b, loc,
-                                     DenseElementsAttr::get(type, zero));
-  Value empty = tensor::EmptyOp::create(
-      b, loc, tensor::getMixedSizes(b, loc, like), elementType);
-  Value scalar = arith::ConstantOp::create(b, loc, zero);
-  return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{empty})
-      .getResult(0);
 }
 
 /// working_memory constraints C1-C11.
@@ -230,7 +213,7 @@ WorkingMemoryOp::buildVjp(OpBuilder &b, ValueRange resultGrads) {
   if (!dy && !dmemory && !dlogNorm)
     return grads;
   if (!dy)
-    dy = buildZerosLike(b, getLoc(), getV());
+    dy = zerosLike(b, getLoc(), getV());
   auto grad = WorkingMemoryGradOp::create(
       b, getLoc(), dy, getAq(), getAk(), getV(), getSegments(), getMemory(),
       getLogNorm(), getPrevAk(), getPrevV(), getPrevSegments(), getDocMem(),
@@ -238,18 +221,13 @@ WorkingMemoryOp::buildVjp(OpBuilder &b, ValueRange resultGrads) {
   // ODS operands: aq(0) ak(1) v(2) segments(3) memory(4) log_norm(5)
   // prev_ak(6) prev_v(7) prev_segments(8) doc_mem(9); the integer ones get
   // no cotangent.
-  auto set = [&](unsigned odsIndex, Value grad) {
-    auto [first, size] = getODSOperandIndexAndLength(odsIndex);
-    if (size)
-      grads[first] = grad;
-  };
-  set(0, grad.getDaq());
-  set(1, grad.getDak());
-  set(2, grad.getDv());
-  set(4, grad.getDmemoryIn());
-  set(5, grad.getDlogNormIn());
-  set(6, grad.getDprevAk());
-  set(7, grad.getDprevV());
+  setOdsOperandGrad(*this, grads, 0, grad.getDaq());
+  setOdsOperandGrad(*this, grads, 1, grad.getDak());
+  setOdsOperandGrad(*this, grads, 2, grad.getDv());
+  setOdsOperandGrad(*this, grads, 4, grad.getDmemoryIn());
+  setOdsOperandGrad(*this, grads, 5, grad.getDlogNormIn());
+  setOdsOperandGrad(*this, grads, 6, grad.getDprevAk());
+  setOdsOperandGrad(*this, grads, 7, grad.getDprevV());
   return grads;
 }
 

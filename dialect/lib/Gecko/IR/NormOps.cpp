@@ -7,10 +7,7 @@
 
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
 #include "gecko/Dialect/Gecko/IR/GeckoVerifyUtils.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "gecko/Dialect/Gecko/IR/GeckoVjpUtils.h"
 
 using namespace mlir;
 using namespace mlir::gecko;
@@ -263,20 +260,6 @@ static LogicalResult verifyStateCotangents(Operation *op, StringRef allLabel,
                                  xType.getElementType())))
       return failure();
   return success();
-}
-
-/// Zeros of `like`'s type: a splat constant for static shapes, otherwise
-/// tensor.empty + linalg.fill sized from `like`.
-static Value zerosLike(OpBuilder &b, Location loc, Value like) {
-  auto type = cast<RankedTensorType>(like.getType());
-  if (type.hasStaticShape())
-    return arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
-  Type elementType = type.getElementType();
-  Value empty = tensor::EmptyOp::create(
-      b, loc, tensor::getMixedSizes(b, loc, like), elementType);
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
-  return linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{empty})
-      .getResult(0);
 }
 
 /// Cotangents of the outgoing (mean, var) for a timestep-norm grad: both
