@@ -17,6 +17,18 @@
 
 namespace gecko::oracle {
 
+/// Two-pass mean and population variance of x[0..n) (spec section 3.2).
+static std::pair<double, double> meanAndVariance(const double *x, int64_t n) {
+  double mu = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    mu += x[i];
+  mu /= n;
+  double var = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    var += (x[i] - mu) * (x[i] - mu);
+  return {mu, var / n};
+}
+
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -189,14 +201,7 @@ Vec timestepDecayNorm(const Vec &x, int64_t B, int64_t L, int64_t D, int64_t G,
       double V = state.V[bi * G + g];
       for (int64_t t = 0; t < L; ++t) {
         const double *xt = &x[(bi * L + t) * D + g * Dg];
-        double mu = 0.0;
-        for (int64_t i = 0; i < Dg; ++i)
-          mu += xt[i];
-        mu /= Dg;
-        double var = 0.0;
-        for (int64_t i = 0; i < Dg; ++i)
-          var += (xt[i] - mu) * (xt[i] - mu);
-        var /= Dg;
+        auto [mu, var] = meanAndVariance(xt, Dg);
         if (!bos.empty() && bos[bi * L + t]) {
           n = 1;
           M = (1 - beta1) * mu;
@@ -242,14 +247,7 @@ Vec megalodonTimestepNorm(const Vec &x, int64_t B, int64_t L, int64_t D,
       double V = state.var[bi * G + g];
       for (int64_t t = 0; t < L; ++t) {
         const double *xt = &x[(bi * L + t) * D + g * Dg];
-        double mu = 0.0;
-        for (int64_t i = 0; i < Dg; ++i)
-          mu += xt[i];
-        mu /= Dg;
-        double var = 0.0;
-        for (int64_t i = 0; i < Dg; ++i)
-          var += (xt[i] - mu) * (xt[i] - mu);
-        var /= Dg;
+        auto [mu, var] = meanAndVariance(xt, Dg);
         // Chan merge of the pooled (n, M, V) with one token (1, mu, var):
         // V' = (n V + var + n/(n+1) (mu - M)^2) / (n + 1).
         double delta = mu - M;

@@ -474,24 +474,25 @@ StatusOr<ByteView> SafetensorsFile::rawBytes(const std::string &name) const {
   return view;
 }
 
+template <typename T>
+StatusOr<std::vector<T>>
+SafetensorsFile::readConverted(const std::string &name) const {
+  GECKO_ASSIGN_OR_RETURN(const TensorInfo *info, get(name));
+  const uint8_t *data = bytes_->data() + dataStart_ + info->begin;
+  std::vector<T> out(static_cast<size_t>(info->numel()));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<T>(elementAsDouble(info->dtype, data, i));
+  return out;
+}
+
 StatusOr<std::vector<float>>
 SafetensorsFile::readAsF32(const std::string &name) const {
-  GECKO_ASSIGN_OR_RETURN(const TensorInfo *info, get(name));
-  GECKO_ASSIGN_OR_RETURN(ByteView view, rawBytes(name));
-  std::vector<float> out(static_cast<size_t>(info->numel()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<float>(elementAsDouble(info->dtype, view.data, i));
-  return out;
+  return readConverted<float>(name);
 }
 
 StatusOr<std::vector<double>>
 SafetensorsFile::readAsF64(const std::string &name) const {
-  GECKO_ASSIGN_OR_RETURN(const TensorInfo *info, get(name));
-  GECKO_ASSIGN_OR_RETURN(ByteView view, rawBytes(name));
-  std::vector<double> out(static_cast<size_t>(info->numel()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = elementAsDouble(info->dtype, view.data, i);
-  return out;
+  return readConverted<double>(name);
 }
 
 StatusOr<std::vector<int64_t>>

@@ -90,6 +90,10 @@ public:
   StatusOr<std::vector<int64_t>> readAsI64(const std::string &name) const;
 
 private:
+  /// Reads a tensor converting every element through double (any dtype).
+  template <typename T>
+  StatusOr<std::vector<T>> readConverted(const std::string &name) const;
+
   SafetensorsFile() = default;
 
   std::string path_;
