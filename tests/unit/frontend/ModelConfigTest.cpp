@@ -9,6 +9,7 @@
 
 #include "gecko/Frontend/ModelConfig.h"
 #include "gecko/Frontend/ModelStats.h"
+#include "gecko/runtime/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -84,40 +85,13 @@ void rejectTiny(const std::string &key, const T &value,
 }
 
 //===----------------------------------------------------------------------===//
-// Golden safetensors header (read directly: 8-byte little-endian header
-// length, then a JSON header; no dependency on the runtime reader).
+// Golden checkpoint (read with the runtime's safetensors reader)
 //===----------------------------------------------------------------------===//
 
 std::string sharedDir() {
   if (const char *env = std::getenv("GECKO_SHARED_DIR"))
     return env;
   return GECKO_SHARED_DIR;
-}
-
-bool readSafetensorsHeader(const std::string &path, nlohmann::json &header) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return false;
-  unsigned char lenBytes[8];
-  if (!in.read(reinterpret_cast<char *>(lenBytes), 8))
-    return false;
-  uint64_t len = 0;
-  for (int i = 7; i >= 0; --i)
-    len = (len << 8) | lenBytes[i];
-  if (len == 0 || len > (uint64_t(1) << 30))
-    return false;
-  std::string text(len, '\0');
-  if (!in.read(&text[0], static_cast<std::streamsize>(len)))
-    return false;
-  header = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return header.is_object();
-}
-
-int64_t numel(const nlohmann::json &entry) {
-  int64_t n = 1;
-  for (const auto &d : entry.at("shape"))
-    n *= d.get<int64_t>();
-  return n;
 }
 
 bool startsWith(const std::string &s, const std::string &prefix) {
@@ -240,28 +214,24 @@ TEST(ModelStats, TinyMatchesGoldenHardCoded) {
 
 TEST(ModelStats, TinyMatchesGoldenFile) {
   const std::string path = sharedDir() + "/golden/golden_tiny_a.safetensors";
-  nlohmann::json header;
-  if (!readSafetensorsHeader(path, header))
-    GTEST_SKIP() << "golden file not readable: " << path;
+  StatusOr<SafetensorsFile> file = SafetensorsFile::open(path);
+  if (!file.isOk())
+    GTEST_SKIP() << "golden file not readable: " << file.status().message();
 
   ModelConfig tiny = loadModel("tiny.json");
   // The checkpoint's own config metadata parses to models/tiny.json.
-  ASSERT_TRUE(header.contains("__metadata__"));
-  const nlohmann::json &meta = header["__metadata__"];
-  StatusOr<ModelConfig> fromMeta =
-      parseModelConfig(meta.at("config").get<std::string>());
+  const std::map<std::string, std::string> &meta = file->metadata();
+  ASSERT_EQ(meta.count("config"), 1u);
+  StatusOr<ModelConfig> fromMeta = parseModelConfig(meta.at("config"));
   ASSERT_TRUE(fromMeta.isOk()) << fromMeta.status().message();
-  fromMeta->bos_id = std::stoll(meta.at("bos_id").get<std::string>());
+  fromMeta->bos_id = std::stoll(meta.at("bos_id"));
   fromMeta->multi_segments = meta.at("multi_segments") == "true";
   EXPECT_TRUE(*fromMeta == tiny) << fromMeta->toJson();
 
   int64_t params = 0, buffers = 0, grads = 0, mega0 = 0, nffn0 = 0,
           finalNorm = 0, embed = 0, output = 0;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string &name = it.key();
-    if (name == "__metadata__")
-      continue;
-    const int64_t n = numel(it.value());
+  for (const std::string &name : file->names()) {
+    const int64_t n = file->find(name)->numel();
     if (startsWith(name, "grad."))
       grads += n;
     if (startsWith(name, "input.") || startsWith(name, "output.logits") ||
