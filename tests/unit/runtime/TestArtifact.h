@@ -1,0 +1,140 @@
+//===- TestArtifact.h - The test kernel's plan and artifact -----*- C++ -*-===//
+//
+// Shared by the artifact/executable tests and the gecko-run CLI test
+// generator: the plan describing testdata/test_kernel.cpp and the bytes of
+// its shared object (GECKO_TEST_KERNEL_PATH, set by CMake).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GECKO_TESTS_UNIT_RUNTIME_TESTARTIFACT_H
+#define GECKO_TESTS_UNIT_RUNTIME_TESTARTIFACT_H
+
+#include "gecko/abi/artifact_format.h"
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace gecko::testing {
+
+inline ArgSpec makeArg(ArgKind kind, std::string name, ElementType dtype,
+                       std::vector<int64_t> shape) {
+  ArgSpec a;
+  a.kind = kind;
+  a.name = std::move(name);
+  a.dtype = dtype;
+  a.shape = std::move(shape);
+  return a;
+}
+
+inline TensorSpec makeResult(std::string name, ElementType dtype,
+                             std::vector<int64_t> shape) {
+  TensorSpec t;
+  t.name = std::move(name);
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  return t;
+}
+
+/// The plan of testdata/test_kernel.cpp.
+inline ArtifactPlan testKernelPlan() {
+  ArtifactPlan plan;
+  plan.producer = "gecko-runtime-tests";
+#if defined(__x86_64__)
+  plan.target.triple = "x86_64-unknown-linux-gnu";
+#else
+  plan.target.triple = "aarch64-unknown-linux-gnu";
+#endif
+  plan.modelJson = R"({"name":"test","vocab_size":5,"model_dim":3})";
+
+  FunctionPlan fwd;
+  fwd.name = "forward";
+  fwd.mode = "forward";
+  fwd.entry = "gecko_entry_forward";
+  ArgSpec tokens =
+      makeArg(ArgKind::kInput, "input.tokens", ElementType::kI64, {2, 4});
+  tokens.range = ValueRange{0, 5};
+  fwd.args.push_back(tokens);
+  fwd.args.push_back(
+      makeArg(ArgKind::kParam, "embed.weight", ElementType::kF32, {5, 3}));
+  fwd.results.push_back(
+      makeResult("output.logits", ElementType::kF32, {2, 4, 3}));
+  fwd.results.push_back(makeResult("output.loss", ElementType::kF32, {}));
+  fwd.workspace.bytes = 64;
+  fwd.workspace.alignment = 64;
+  fwd.buffers.push_back(BufferSpec{0, 8});
+  plan.functions.push_back(fwd);
+
+  FunctionPlan sum;
+  sum.name = "sum";
+  sum.mode = "forward";
+  sum.entry = "gecko_entry_sum";
+  sum.args.push_back(
+      makeArg(ArgKind::kInput, "input.x", ElementType::kF32, {4}));
+  sum.results.push_back(makeResult("output.sum", ElementType::kF32, {}));
+  plan.functions.push_back(sum);
+  return plan;
+}
+
+/// The bytes of the test kernel's shared object (empty if unreadable).
+inline std::vector<uint8_t> testKernelCode() {
+  std::ifstream in(GECKO_TEST_KERNEL_PATH, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in),
+                              std::istreambuf_iterator<char>());
+}
+
+/// Deterministic embedding table of the test plan: embed[v][d] = v + d/10.
+inline std::vector<float> testEmbedding() {
+  std::vector<float> e(15);
+  for (int v = 0; v < 5; ++v)
+    for (int d = 0; d < 3; ++d)
+      e[v * 3 + d] = float(v) + 0.1f * float(d);
+  return e;
+}
+
+inline std::vector<int64_t> testTokens() { return {0, 1, 2, 3, 4, 3, 2, 1}; }
+
+/// A container image laid out like serializeArtifact() does, but around an
+/// arbitrary plan text and code, with every checksum correct; used to test
+/// what the verifier does with content the writer would refuse.
+inline std::vector<uint8_t> rawImage(const std::string &planText,
+                                     const std::vector<uint8_t> &code,
+                                     uint32_t formatVersion = 1,
+                                     uint32_t kernelAbiVersion = 1) {
+  using namespace artifact;
+  uint64_t planOffset = kHeaderSize;
+  uint64_t codeOffset = (planOffset + planText.size() + kSectionAlignment - 1) /
+                        kSectionAlignment * kSectionAlignment;
+  uint64_t fileSize = codeOffset + code.size();
+  std::vector<uint8_t> out(fileSize, 0);
+  auto put32 = [&](size_t off, uint32_t v) { std::memcpy(&out[off], &v, 4); };
+  auto put64 = [&](size_t off, uint64_t v) { std::memcpy(&out[off], &v, 8); };
+  std::memcpy(&out[0], kMagic, 8);
+  put32(kOffFormatVersion, formatVersion);
+  put32(kOffKernelAbiVersion, kernelAbiVersion);
+  put32(kOffHeaderSize, uint32_t(kHeaderSize));
+  put64(kOffFileSize, fileSize);
+  put64(kOffPlanOffset, planOffset);
+  put64(kOffPlanSize, planText.size());
+  put64(kOffCodeOffset, codeOffset);
+  put64(kOffCodeSize, code.size());
+  put32(kOffPlanCrc, crc32c(planText.data(), planText.size()));
+  put32(kOffCodeCrc, crc32c(code.data(), code.size()));
+  put32(kOffHeaderCrc, crc32c(out.data(), kOffHeaderCrc));
+  std::memcpy(&out[planOffset], planText.data(), planText.size());
+  if (!code.empty())
+    std::memcpy(&out[codeOffset], code.data(), code.size());
+  return out;
+}
+
+/// Recomputes the header checksum of an image after editing the header.
+inline void resealHeader(std::vector<uint8_t> &image) {
+  uint32_t crc = crc32c(image.data(), artifact::kOffHeaderCrc);
+  std::memcpy(&image[artifact::kOffHeaderCrc], &crc, 4);
+}
+
+} // namespace gecko::testing
+
+#endif // GECKO_TESTS_UNIT_RUNTIME_TESTARTIFACT_H
