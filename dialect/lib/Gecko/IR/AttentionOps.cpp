@@ -141,7 +141,7 @@ ChunkAttentionOp::buildVjp(OpBuilder &b, ValueRange resultGrads) {
   auto grad = ChunkAttentionGradOp::create(
       b, getLoc(), resultGrads[0], getQ(), getK(), getV(), getSegments(),
       getPrevK(), getPrevV(), getPrevSegments(), getStart(), getNumHeadsAttr(),
-      getChunkSizeAttr());
+      getChunkSizeAttr(), getLocalAttr());
   // Operand positions of the ODS operands q(0), k(1), v(2), prev_k(4) and
   // prev_v(5); segment ids and start are integers and get no cotangent.
   setOdsOperandGrad(*this, grads, 0, grad.getDq());

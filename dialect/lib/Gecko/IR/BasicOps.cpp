@@ -320,6 +320,9 @@ LogicalResult RopeOp::verify() {
            << "base must be positive and finite, got " << base;
   if (getStart() && failed(verifyRank(*this, "C6", "start", getStart(), 0)))
     return failure();
+  if (std::optional<int64_t> restart = getRestart(); restart && *restart < 1)
+    return emitConstraintError(*this, "C7")
+           << "restart must be positive, got " << *restart;
   return success();
 }
 
@@ -336,11 +339,11 @@ FailureOr<SmallVector<Value>> RopeOp::buildVjp(OpBuilder &b,
   if (!resultGrads[0])
     return grads;
   // R(a) is orthogonal, so R(a)^T = R(-a): rotate the cotangent back.
-  grads[0] =
-      RopeOp::create(b, getLoc(), resultGrads[0], getStart(), getNumHeadsAttr(),
-                     getNumRopeHeadsAttr(), getBaseAttr(),
-                     getInverse() ? UnitAttr() : b.getUnitAttr())
-          .getY();
+  grads[0] = RopeOp::create(
+                 b, getLoc(), resultGrads[0], getStart(), getNumHeadsAttr(),
+                 getNumRopeHeadsAttr(), getBaseAttr(),
+                 getInverse() ? UnitAttr() : b.getUnitAttr(), getRestartAttr())
+                 .getY();
   return grads;
 }
 
@@ -410,4 +413,29 @@ LogicalResult SwigluGradOp::verify() {
   if (failed(verifySameTensorType(*this, "C1", "a", getA(), "b", getB())))
     return failure();
   return verifySameTensorType(*this, "C2", "a", getA(), "dy", getDy());
+}
+
+//===----------------------------------------------------------------------===//
+// segments
+//===----------------------------------------------------------------------===//
+
+LogicalResult SegmentsOp::inferReturnTypes(MLIRContext *context,
+                                           std::optional<Location>,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  ArrayRef<int64_t> shape = tensorType(adaptor.getTokens()).getShape();
+  types.push_back(RankedTensorType::get(shape, IntegerType::get(context, 1)));
+  types.push_back(RankedTensorType::get(shape, IntegerType::get(context, 64)));
+  return success();
+}
+
+LogicalResult SegmentsOp::verify() {
+  if (failed(verifyRank(*this, "C1", "tokens", getTokens(), 2)))
+    return failure();
+  if (Value offset = getOffset()) {
+    if (failed(verifyShape(*this, "C2", "offset", offset,
+                           {dimOrDynamic(getTokens(), 0)})))
+      return failure();
+  }
+  return success();
 }

@@ -250,6 +250,14 @@ func.func @rope_c6_start_rank(%x: tensor<2x8x16xf32>, %pos: tensor<2xi64>) -> te
 
 // -----
 
+func.func @rope_c7_restart(%x: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+  // expected-error @+1 {{[C7] restart must be positive, got 0}}
+  %y = gecko.rope %x heads(2) rope_heads(2) base(1.0e+04) restart(0) : tensor<2x8x16xf32>
+  return %y : tensor<2x8x16xf32>
+}
+
+// -----
+
 func.func @silu_grad_c1_dy_shape(%dy: tensor<2x8xf32>, %x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   // expected-error @+1 {{[C1] dy must have shape 2x4, got 2x8}}
   %dx = gecko.silu_grad %dy, %x : tensor<2x8xf32>, tensor<2x4xf32>
@@ -278,4 +286,20 @@ func.func @swiglu_grad_c2_dy_shape(%dy: tensor<8xf32>, %a: tensor<2x8xf32>, %b: 
   // expected-error @+1 {{[C2] dy must have shape 2x8, got 8}}
   %da, %db = gecko.swiglu_grad %dy, %a, %b : tensor<8xf32>, tensor<2x8xf32>, tensor<2x8xf32>
   return %da : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @segments_c1_tokens_rank(%t: tensor<8xi64>) -> tensor<8xi64> {
+  // expected-error @+1 {{[C1] tokens must have rank 2, got 8}}
+  %bos, %seg = gecko.segments %t bos_id(1) : tensor<8xi64>
+  return %seg : tensor<8xi64>
+}
+
+// -----
+
+func.func @segments_c2_offset_shape(%t: tensor<2x8xi64>, %o: tensor<3xi64>) -> tensor<2x8xi64> {
+  // expected-error @+1 {{[C2] offset}}
+  %bos, %seg = gecko.segments %t offset(%o) bos_id(1) : tensor<2x8xi64>, tensor<3xi64>
+  return %seg : tensor<2x8xi64>
 }

@@ -72,3 +72,11 @@ func.func @chunk_attention_grad_cache(%do: tensor<2x32x64xf32>, %q: tensor<2x32x
         tensor<2x32xi64>, tensor<2x16x32xf32>, tensor<2x16x64xf32>, tensor<2x16xi64>, tensor<i64>
   return %dpk, %dpv : tensor<2x16x32xf32>, tensor<2x16x64xf32>
 }
+
+// CHECK-LABEL: func.func @chunk_attention_local
+func.func @chunk_attention_local(%q: tensor<2x64x32xf32>, %v: tensor<2x64x64xf32>) -> tensor<2x64x64xf32> {
+  // CHECK: gecko.chunk_attention %{{.+}}, %{{.+}}, %{{.+}} heads(2) chunk(16) local : tensor<2x64x32xf32>
+  %o = gecko.chunk_attention %q, %q, %v heads(2) chunk(16) local
+      : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x64xf32>
+  return %o : tensor<2x64x64xf32>
+}

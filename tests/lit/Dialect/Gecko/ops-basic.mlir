@@ -120,3 +120,20 @@ func.func @swiglu(%h1: tensor<2x64x8192xbf16>, %h3: tensor<2x64x8192xbf16>, %dhi
       : tensor<2x64x8192xbf16>, tensor<2x64x8192xbf16>, tensor<2x64x8192xbf16>
   return %hid, %da, %db : tensor<2x64x8192xbf16>, tensor<2x64x8192xbf16>, tensor<2x64x8192xbf16>
 }
+
+// CHECK-LABEL: func.func @segments
+func.func @segments(%t: tensor<2x64xi64>, %tok: tensor<2x1xi64>, %last: tensor<2xi64>)
+    -> (tensor<2x64xi1>, tensor<2x64xi64>, tensor<2x1xi64>) {
+  // CHECK: gecko.segments %{{.+}} bos_id(1) : tensor<2x64xi64>
+  %bos, %seg = gecko.segments %t bos_id(1) : tensor<2x64xi64>
+  // CHECK: gecko.segments %{{.+}} offset(%{{.+}}) bos_id(1) : tensor<2x1xi64>, tensor<2xi64>
+  %bos1, %seg1 = gecko.segments %tok offset(%last) bos_id(1) : tensor<2x1xi64>, tensor<2xi64>
+  return %bos, %seg, %seg1 : tensor<2x64xi1>, tensor<2x64xi64>, tensor<2x1xi64>
+}
+
+// CHECK-LABEL: func.func @rope_restart
+func.func @rope_restart(%q: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
+  // CHECK: gecko.rope %{{.+}} heads(2) rope_heads(2) base(1.000000e+04) restart(16) : tensor<2x64x32xf32>
+  %y = gecko.rope %q heads(2) rope_heads(2) base(1.0e+04) restart(16) : tensor<2x64x32xf32>
+  return %y : tensor<2x64x32xf32>
+}

@@ -27,3 +27,12 @@ func.func @chunk_attention_cache(%q: tensor<2x1x32xf32>, %k: tensor<2x1x32xf32>,
         tensor<2x?xi64>, tensor<i64>
   return %o : tensor<2x1x64xf32>
 }
+
+// The block-diagonal form keeps its attribute in the backward.
+// CHECK-LABEL: func.func @chunk_attention_local
+// CHECK: gecko.chunk_attention_grad %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} heads(2) chunk(16) local
+func.func @chunk_attention_local(%q: tensor<2x32x32xf32>, %k: tensor<2x32x32xf32>, %v: tensor<2x32x64xf32>) -> tensor<2x32x64xf32> {
+  %o = gecko.chunk_attention %q, %k, %v heads(2) chunk(16) local
+      : tensor<2x32x32xf32>, tensor<2x32x32xf32>, tensor<2x32x64xf32>
+  return %o : tensor<2x32x64xf32>
+}

@@ -54,6 +54,14 @@ func.func @rope(%x: tensor<2x8x16xf32>, %pos: tensor<i64>) -> (tensor<2x8x16xf32
   return %y, %y2 : tensor<2x8x16xf32>, tensor<2x8x16xf32>
 }
 
+// Megalodon's per-chunk positions carry over to the inverse rotation.
+// CHECK-LABEL: func.func @rope_restart
+// CHECK: gecko.rope %{{.+}} heads(2) rope_heads(2) base(1.000000e+04) restart(4) inverse
+func.func @rope_restart(%x: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+  %y = gecko.rope %x heads(2) rope_heads(2) base(1.0e+04) restart(4) : tensor<2x8x16xf32>
+  return %y : tensor<2x8x16xf32>
+}
+
 // CHECK-LABEL: func.func @silu
 // CHECK-SAME: (%[[X:[^:]+]]: tensor<2x8xf32>, %[[DY:[^:]+]]: tensor<2x8xf32>)
 func.func @silu(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {

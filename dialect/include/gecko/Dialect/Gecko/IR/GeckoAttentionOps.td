@@ -32,7 +32,9 @@ def Gecko_ChunkAttentionOp : Gecko_DifferentiableOp<"chunk_attention",
 
       floor(tau / C) * C - C <= pi <= tau   and   seg(pi) == seg(tau)
 
-    (the segment test only with `segments`). Per head,
+    (the segment test only with `segments`). With `local` (Megalodon's
+    block-diagonal attention) the lower bound is floor(tau / C) * C: each
+    chunk sees only itself, causally. Per head,
       o_tau = sum_{pi visible} softmax_pi(q_tau . k_pi) v_pi
     and a row with no visible key is zero. The same rule covers training,
     prefill, tail and decode calls. The op does not build the next cache:
@@ -57,13 +59,14 @@ def Gecko_ChunkAttentionOp : Gecko_DifferentiableOp<"chunk_attention",
                        Optional<Gecko_I64Tensor>:$prev_segments,
                        Optional<Gecko_I64Tensor>:$start,
                        I64Attr:$num_heads,
-                       I64Attr:$chunk_size);
+                       I64Attr:$chunk_size,
+                       UnitAttr:$local);
   let results = (outs Gecko_FloatTensor:$o);
   let assemblyFormat = [{
     $q `,` $k `,` $v (`segments` `(` $segments^ `)`)?
     (`cache` `(` $prev_k^ `,` $prev_v (`,` $prev_segments^)? `)`)?
     (`start` `(` $start^ `)`)?
-    `heads` `(` $num_heads `)` `chunk` `(` $chunk_size `)`
+    `heads` `(` $num_heads `)` `chunk` `(` $chunk_size `)` (`local` $local^)?
     attr-dict `:` type(operands)
   }];
   let hasVerifier = 1;
@@ -102,7 +105,8 @@ def Gecko_ChunkAttentionGradOp : Gecko_Op<"chunk_attention_grad",
                        Optional<Gecko_I64Tensor>:$prev_segments,
                        Optional<Gecko_I64Tensor>:$start,
                        I64Attr:$num_heads,
-                       I64Attr:$chunk_size);
+                       I64Attr:$chunk_size,
+                       UnitAttr:$local);
   let results = (outs Gecko_FloatTensor:$dq,
                       Gecko_FloatTensor:$dk,
                       Gecko_FloatTensor:$dv,
@@ -111,7 +115,7 @@ def Gecko_ChunkAttentionGradOp : Gecko_Op<"chunk_attention_grad",
     $dout `,` $q `,` $k `,` $v (`segments` `(` $segments^ `)`)?
     (`cache` `(` $prev_k^ `,` $prev_v (`,` $prev_segments^)? `)`)?
     (`start` `(` $start^ `)`)?
-    `heads` `(` $num_heads `)` `chunk` `(` $chunk_size `)`
+    `heads` `(` $num_heads `)` `chunk` `(` $chunk_size `)` (`local` $local^)?
     attr-dict `:` type(operands)
   }];
   let extraClassDeclaration = [{

@@ -235,8 +235,9 @@ def Gecko_RopeOp : Gecko_DifferentiableOp<"rope"> {
     Heads R..H-1 pass through unchanged; R = 0 makes the op the identity
     (it folds to `x`). `start` is a 0-d i64 tensor holding the absolute
     position of token 0 (absent = 0); positions never reset per document or
-    chunk. The computation is in f32 (f64 for f64 inputs) and the result has
-    `x`'s type.
+    chunk, unless `restart` = P is given (Megalodon): then positions are
+    (start + t) mod P, restarting at every chunk. The computation is in f32
+    (f64 for f64 inputs) and the result has `x`'s type.
 
     Rotation is orthogonal, so the VJP is the same op with `inverse` toggled
     (dx = R(-a) dy); there is no separate backward op.
@@ -255,12 +256,14 @@ def Gecko_RopeOp : Gecko_DifferentiableOp<"rope"> {
                        I64Attr:$num_heads,
                        I64Attr:$num_rope_heads,
                        F64Attr:$base,
-                       UnitAttr:$inverse);
+                       UnitAttr:$inverse,
+                       OptionalAttr<I64Attr>:$restart);
   let results = (outs Gecko_FloatTensor:$y);
   let assemblyFormat = [{
     $x (`start` `(` $start^ `)`)? `heads` `(` $num_heads `)`
     `rope_heads` `(` $num_rope_heads `)` `base` `(` $base `)`
-    (`inverse` $inverse^)? attr-dict `:` type(operands)
+    (`restart` `(` $restart^ `)`)? (`inverse` $inverse^)? attr-dict
+    `:` type(operands)
   }];
   let hasVerifier = 1;
   let hasFolder = 1;
@@ -337,6 +340,43 @@ def Gecko_SwigluGradOp : Gecko_Op<"swiglu_grad"> {
                        Gecko_FloatTensor:$b);
   let results = (outs Gecko_FloatTensor:$da, Gecko_FloatTensor:$db);
   let assemblyFormat = "$dy `,` $a `,` $b attr-dict `:` type(operands)";
+  let hasVerifier = 1;
+}
+
+
+//===----------------------------------------------------------------------===//
+// segments
+//===----------------------------------------------------------------------===//
+
+def Gecko_SegmentsOp : Gecko_Op<"segments"> {
+  let summary = "Document boundaries and segment ids of a token batch";
+  let description = [{
+    Marks the tokens that start a document and numbers the documents of the
+    B×L `tokens` (spec sections 0 and 4.4, `multi_segments`):
+
+      bos[b,t] = (tokens[b,t] == bos_id)
+      seg[b,t] = offset[b] + sum_{s <= t} bos[b,s]
+
+    `offset` (B, i64) is the segment id of the last token of the previous
+    call of a stream (absent = 0), so ids continue across calls and the
+    attention and memory caches compare them correctly. Only equality of ids
+    matters to the ops that consume them. Not differentiable (integer
+    results).
+
+    ```mlir
+    %bos, %seg = gecko.segments %tokens bos_id(1) : tensor<2x64xi64>
+    %bos1, %seg1 = gecko.segments %tok offset(%last) bos_id(1)
+        : tensor<2x1xi64>, tensor<2xi64>
+    ```
+  }];
+  let arguments = (ins Gecko_I64Tensor:$tokens,
+                       Optional<Gecko_I64Tensor>:$offset,
+                       I64Attr:$bos_id);
+  let results = (outs Gecko_BoolTensor:$bos, Gecko_I64Tensor:$segment_ids);
+  let assemblyFormat = [{
+    $tokens (`offset` `(` $offset^ `)`)? `bos_id` `(` $bos_id `)` attr-dict
+    `:` type(operands)
+  }];
   let hasVerifier = 1;
 }
 

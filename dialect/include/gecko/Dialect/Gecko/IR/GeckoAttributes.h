@@ -1,0 +1,34 @@
+//===- GeckoAttributes.h - Names of gecko discardable attributes -*- C++
+//-*-===//
+//
+// The attribute names of the frontend contract (docs/frontend.md): the IR
+// builder sets them, gecko-verify-frontend-contract checks them, and the
+// artifact writer reads them to bind tensors by name.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GECKO_DIALECT_GECKO_IR_GECKOATTRIBUTES_H
+#define GECKO_DIALECT_GECKO_IR_GECKOATTRIBUTES_H
+
+#include <cstdint>
+
+namespace mlir::gecko {
+
+/// Module: the model config (JSON string) the module was built from.
+inline constexpr const char *kModelConfigAttrName = "gecko.model_config";
+/// Module: version of the frontend contract the module follows (i64).
+inline constexpr const char *kFrontendContractAttrName =
+    "gecko.frontend_contract";
+inline constexpr int64_t kFrontendContractVersion = 1;
+/// Function argument: a model parameter, by its state_dict name.
+inline constexpr const char *kParamAttrName = "gecko.param";
+/// Function argument: a data input, by its name ("input.tokens").
+inline constexpr const char *kInputAttrName = "gecko.input";
+/// Function result: an output, by its name ("output.logits").
+inline constexpr const char *kOutputAttrName = "gecko.output";
+/// Integer input: its valid range [lo, hi) as a dense i64 array.
+inline constexpr const char *kRangeAttrName = "gecko.range";
+
+} // namespace mlir::gecko
+
+#endif // GECKO_DIALECT_GECKO_IR_GECKOATTRIBUTES_H
