@@ -8,8 +8,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "RegisterGecko.h"
+#include "gecko/Dialect/Gecko/IR/GeckoAttributes.h"
+#include "gecko/Frontend/ModelBuilder.h"
 #include "gecko/Frontend/ModelConfig.h"
 #include "gecko/Frontend/ModelStats.h"
+#include "gecko/Target/CpuArtifact.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -30,7 +33,7 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class EmitKind { Mlir };
+enum class EmitKind { Mlir, Loops, Llvm, Artifact };
 
 cl::OptionCategory geckoCategory("gecko-compile options");
 
@@ -51,20 +54,114 @@ cl::opt<bool> printStats(
     cl::init(false), cl::cat(geckoCategory));
 cl::opt<int64_t>
     seqLen("seq-len",
-           cl::desc("Sequence length for FLOP counts (0: 4 chunks, or the "
-                    "transformer's max_seq_len)"),
+           cl::desc("With --model: the sequence length L of every function "
+                    "and of FLOP counts (0: 4 chunks, or the transformer's "
+                    "max_seq_len)"),
            cl::init(0), cl::cat(geckoCategory));
+cl::opt<int64_t>
+    batchSize("batch",
+              cl::desc("With --model: the batch size B of every function"),
+              cl::init(1), cl::cat(geckoCategory));
+cl::list<std::string>
+    modes("mode",
+          cl::desc("With --model: the functions to build (forward, loss; "
+                   "repeat or comma-separate; default: forward,loss)"),
+          cl::CommaSeparated, cl::cat(geckoCategory));
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage at which to stop and write the result"),
     cl::init(EmitKind::Mlir),
-    cl::values(clEnumValN(EmitKind::Mlir, "mlir",
-                          "verified gecko IR after the requested passes")),
+    cl::values(
+        clEnumValN(EmitKind::Mlir, "mlir",
+                   "verified gecko IR after the requested passes"),
+        clEnumValN(EmitKind::Loops, "loops",
+                   "CPU pipeline up to bufferized loops (gecko-cpu-loops)"),
+        clEnumValN(EmitKind::Llvm, "llvm",
+                   "CPU pipeline down to the LLVM dialect with kernel-ABI "
+                   "entries (gecko-cpu-lowering)"),
+        clEnumValN(EmitKind::Artifact, "gkm",
+                   "a compiled artifact for --target (the default with "
+                   "--target)")),
     cl::cat(geckoCategory));
+cl::opt<std::string>
+    target("target",
+           cl::desc("Compile for this target and write a .gkm artifact "
+                    "(cpu)"),
+           cl::init(""), cl::cat(geckoCategory));
+cl::opt<std::string> targetCpu(
+    "target-cpu",
+    cl::desc("With --target cpu: the LLVM CPU to compile for (default "
+             "x86-64-v3; 'native' for this machine)"),
+    cl::init("x86-64-v3"), cl::cat(geckoCategory));
 cl::opt<std::string>
     passPipeline("pass-pipeline",
                  cl::desc("Textual pass pipeline to run before emitting, e.g. "
                           "'builtin.module(canonicalize)'"),
                  cl::init(""), cl::cat(geckoCategory));
+
+/// Runs the requested passes and the pipeline of --emit, then prints.
+LogicalResult emit(MLIRContext &context, ModuleOp module,
+                   llvm::raw_ostream &os) {
+  if (!passPipeline.empty()) {
+    PassManager pm(&context, ModuleOp::getOperationName());
+    if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
+      return failure();
+    if (failed(pm.run(module)))
+      return failure();
+  }
+  if (emitKind == EmitKind::Artifact) {
+    if (outputFilename == "-") {
+      llvm::errs() << "gecko-compile: an artifact needs an output file (-o "
+                      "model.gkm)\n";
+      return failure();
+    }
+    mlir::gecko::CpuArtifactOptions options;
+    options.cpu = targetCpu;
+    if (auto config = module->getAttrOfType<StringAttr>(
+            mlir::gecko::kModelConfigAttrName))
+      options.modelJson = config.str();
+    return mlir::gecko::emitCpuArtifact(module, options, outputFilename);
+  }
+  if (emitKind != EmitKind::Mlir) {
+    PassManager pm(&context, ModuleOp::getOperationName());
+    LogicalResult built = emitKind == EmitKind::Loops
+                              ? mlir::gecko::buildCpuLoopsPipeline(pm)
+                              : mlir::gecko::buildCpuLoweringPipeline(pm);
+    if (failed(built) || failed(pm.run(module)))
+      return failure();
+  }
+  module->print(os);
+  os << "\n";
+  return success();
+}
+
+/// --model CONFIG: builds the module with the frontend, checks the frontend
+/// contract, then continues like an input file.
+LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
+  namespace fe = ::gecko::frontend;
+  ::gecko::StatusOr<fe::ModelConfig> config =
+      fe::loadModelConfigFile(modelConfig);
+  if (!config.isOk()) {
+    llvm::errs() << "gecko-compile: " << config.status().message() << "\n";
+    return failure();
+  }
+  fe::BuildOptions options;
+  options.batch = batchSize;
+  options.seqLen = seqLen;
+  if (!modes.empty())
+    options.modes.assign(modes.begin(), modes.end());
+  ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
+      fe::buildModelModule(context, *config, options);
+  if (!module.isOk()) {
+    llvm::errs() << "gecko-compile: " << modelConfig << ": "
+                 << module.status().message() << "\n";
+    return failure();
+  }
+  PassManager contract(&context, ModuleOp::getOperationName());
+  contract.addPass(mlir::gecko::createGeckoVerifyFrontendContract());
+  if (failed(contract.run(**module)))
+    return failure();
+  return emit(context, **module, os);
+}
 
 LogicalResult compile(MLIRContext &context, llvm::raw_ostream &os) {
   std::string errorMessage;
@@ -81,20 +178,7 @@ LogicalResult compile(MLIRContext &context, llvm::raw_ostream &os) {
     return failure();
   if (failed(verify(*module)))
     return failure();
-  if (!passPipeline.empty()) {
-    PassManager pm(&context, ModuleOp::getOperationName());
-    if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
-      return failure();
-    if (failed(pm.run(*module)))
-      return failure();
-  }
-  switch (emitKind) {
-  case EmitKind::Mlir:
-    module->print(os);
-    os << "\n";
-    return success();
-  }
-  return failure();
+  return emit(context, *module, os);
 }
 
 /// --model CONFIG --print-stats: validates the config and prints the counts.
@@ -129,6 +213,10 @@ int main(int argc, char **argv) {
       argc, argv,
       "gecko-compile: compile Gecko models and IR for the Gecko runtime\n\n"
       "  gecko-compile model.mlir --emit=mlir -o out.mlir\n"
+      "  gecko-compile --model models/tiny.json --emit=mlir --batch 2 "
+      "--seq-len 64 -o tiny.mlir\n"
+      "  gecko-compile --model models/tiny.json --mode forward --target cpu "
+      "--batch 2 --seq-len 64 -o tiny.gkm\n"
       "  gecko-compile --model models/gecko-7b.json --print-stats\n");
 
   DialectRegistry registry;
@@ -136,25 +224,47 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
+  if (!target.empty() && target != "cpu") {
+    llvm::errs() << "gecko-compile: unknown --target '" << target
+                 << "' (supported: cpu)\n";
+    return 1;
+  }
+  if (!target.empty() && emitKind.getNumOccurrences() == 0)
+    emitKind = EmitKind::Artifact;
+  if (emitKind == EmitKind::Artifact && target.empty()) {
+    llvm::errs() << "gecko-compile: --emit=gkm needs --target cpu\n";
+    return 1;
+  }
+
   std::string errorMessage;
-  auto output = openOutputFile(outputFilename, &errorMessage);
+  // An artifact is written atomically by its writer, not through this file.
+  auto output =
+      openOutputFile(emitKind == EmitKind::Artifact ? std::string("-")
+                                                    : outputFilename.getValue(),
+                     &errorMessage);
   if (!output) {
     llvm::errs() << "gecko-compile: " << errorMessage << "\n";
     return 1;
   }
   if (!modelConfig.empty()) {
-    // Building gecko IR from a config is the frontend's job (issue 4); until
-    // it lands, a config can only be validated and measured.
-    if (!printStats) {
-      llvm::errs() << "gecko-compile: --model currently supports only "
-                      "--print-stats; compile hand-written IR by passing a "
-                      ".mlir file\n";
+    if (inputFilename != "-") {
+      llvm::errs() << "gecko-compile: give either --model CONFIG.json or an "
+                      "input .mlir file, not both\n";
       return 1;
     }
-    if (int rc = printModelStats(output->os()))
-      return rc;
+    if (printStats) {
+      if (int rc = printModelStats(output->os()))
+        return rc;
+    } else if (failed(compileModel(context, output->os()))) {
+      return 1;
+    }
     output->keep();
     return 0;
+  }
+  if (!modes.empty() || batchSize.getNumOccurrences()) {
+    llvm::errs() << "gecko-compile: --mode and --batch need --model "
+                    "CONFIG.json\n";
+    return 1;
   }
   if (printStats) {
     llvm::errs() << "gecko-compile: --print-stats needs --model CONFIG.json\n";

@@ -19,6 +19,7 @@ namespace {
 // gecko -> linalg/tensor, fused and bufferized into loops over memrefs.
 constexpr const char *kLoopsPasses =
     "convert-gecko-to-linalg,"
+    "convert-elementwise-to-linalg,"
     "canonicalize,cse,"
     "linalg-fuse-elementwise-ops,"
     "canonicalize,"
@@ -27,6 +28,7 @@ constexpr const char *kLoopsPasses =
     "buffer-results-to-out-params{hoist-static-allocs "
     "modify-public-functions},"
     "buffer-deallocation-pipeline,"
+    "gecko-lower-memref-copy,"
     "convert-linalg-to-loops,"
     "lower-affine,"
     "canonicalize,cse";

@@ -260,6 +260,68 @@ TEST(LowerAttention, CacheAndStartFormsMatchOracle) {
   checkForward({2, 6, 2, 2, 2, 4, true, 5, 5}, 30);
 }
 
+/// The block-diagonal (`local`, Megalodon) form: every chunk attends only to
+/// itself, so the result (and every gradient) over L = n C equals n
+/// independent single-chunk calls, which the oracle and the sliding form
+/// agree on (a single chunk has no previous chunk).
+TEST(LowerAttention, LocalFormEqualsIndependentChunks) {
+  for (bool segments : {false, true}) {
+    const Call whole{2, 12, 2, 3, 2, 4, segments};
+    const Call chunk{2, 4, 2, 3, 2, 4, segments};
+    const int64_t S = whole.H * whole.dk, E = whole.H * whole.dv;
+    Inputs in = makeInputs(whole, 41);
+    auto localSource = [](std::string text) {
+      size_t pos = text.find(" chunk(4)");
+      text.insert(pos + 9, " local");
+      return text;
+    };
+    // Row slice [c*C, (c+1)*C) of a B x L x W tensor.
+    auto rows = [&](const Vec &x, int64_t W, int64_t c) {
+      Vec out;
+      for (int64_t b = 0; b < whole.B; ++b)
+        out.insert(out.end(), x.begin() + (b * whole.L + c * chunk.L) * W,
+                   x.begin() + (b * whole.L + (c + 1) * chunk.L) * W);
+      return out;
+    };
+    for (std::string type : {"f32", "f64"}) {
+      std::string error;
+      std::vector<JitBuffer> out =
+          compileAndRun(localSource(source(whole, type, false)), "f",
+                        arguments(whole, type, in, false), error);
+      ASSERT_EQ(out.size(), 1u) << error;
+      std::vector<JitBuffer> grads =
+          compileAndRun(localSource(source(whole, type, true)), "g",
+                        arguments(whole, type, in, true), error);
+      ASSERT_EQ(grads.size(), 3u) << error;
+      double tol = type == "f32" ? 1e-5 : 1e-12;
+      for (int64_t c = 0; c < whole.L / chunk.L; ++c) {
+        Inputs part;
+        part.q = rows(in.q, S, c);
+        part.k = rows(in.k, S, c);
+        part.v = rows(in.v, E, c);
+        part.dout = rows(in.dout, E, c);
+        if (segments) {
+          Vec seg(in.seg.begin(), in.seg.end());
+          Vec sliced = rows(seg, 1, c);
+          part.seg.assign(sliced.begin(), sliced.end());
+        }
+        EXPECT_TRUE(allClose(rows(out[0].values, E, c),
+                             oracleAttention(chunk, part), tol, tol))
+            << type << " chunk " << c << " seg " << segments;
+        std::vector<JitBuffer> expected =
+            compileAndRun(source(chunk, type, true), "g",
+                          arguments(chunk, type, part, true), error);
+        ASSERT_EQ(expected.size(), 3u) << error;
+        const int64_t widths[3] = {S, S, E};
+        for (int r = 0; r < 3; ++r)
+          EXPECT_TRUE(allClose(rows(grads[r].values, widths[r], c),
+                               expected[r].values, tol, tol))
+              << type << " grad " << r << " chunk " << c;
+      }
+    }
+  }
+}
+
 /// Two training-form halves with the first's last chunk as the second's
 /// cache equal one long call (spec section 10).
 TEST(LowerAttention, PrefillWithCacheEqualsOneCall) {

@@ -597,6 +597,62 @@ TEST(LowerBasic, RopeMatchesReference) {
     }
 }
 
+// Megalodon's `restart(P)`: positions restart at 0 every P tokens (from the
+// integer stream position), so chunk c of the result is the rotation of its
+// rows from position (start + c P) mod P.
+TEST(LowerBasic, RopeRestartRotatesEachChunkFromZero) {
+  const int64_t B = 2, L = 12, H = 2, d = 4, S = H * d, P = 4;
+  for (const char *type : kTypes) {
+    for (int64_t start : {int64_t(0), int64_t(8), int64_t(5)}) {
+      Vec x = randomValues(B * L * S, 73, -2.0, 2.0);
+      std::string src = ropeSource(B, L, S, H, H, true, false, type);
+      src.insert(src.find(" : "), " restart(4)");
+      auto out = runF(src,
+                      {floatBuffer(type, {B, L, S}, x),
+                       JitBuffer::i64({}, {double(start)})},
+                      1);
+      ASSERT_FALSE(out.empty());
+      for (int64_t t = 0; t < L; ++t) {
+        // Token t alone, rotated from its restarted position.
+        Vec row;
+        for (int64_t b = 0; b < B; ++b)
+          row.insert(row.end(), x.begin() + (b * L + t) * S,
+                     x.begin() + (b * L + t + 1) * S);
+        Vec expected =
+            ropeReference(row, B, 1, H, H, d, (start + t) % P, 500000.0, false);
+        Vec actual;
+        for (int64_t b = 0; b < B; ++b)
+          actual.insert(actual.end(), out[0].values.begin() + (b * L + t) * S,
+                        out[0].values.begin() + (b * L + t + 1) * S);
+        double tol = isF32(type) ? 1e-6 : 1e-12;
+        EXPECT_TRUE(allClose(actual, expected, tol, tol))
+            << type << " start " << start << " t " << t;
+      }
+    }
+  }
+}
+
+// gecko.segments: BOS flags and running document ids, continuing from an
+// optional per-row offset (spec sections 0 and 4.4).
+TEST(LowerBasic, SegmentsCountDocuments) {
+  const std::string source = R"(
+func.func @f(%t: tensor<2x6xi64>, %o: tensor<2xi64>) -> (tensor<2x6xi1>, tensor<2x6xi64>, tensor<2x6xi64>) {
+  %b, %s = gecko.segments %t bos_id(1) : tensor<2x6xi64>
+  %b2, %s2 = gecko.segments %t offset(%o) bos_id(1) : tensor<2x6xi64>, tensor<2xi64>
+  return %b, %s, %s2 : tensor<2x6xi1>, tensor<2x6xi64>, tensor<2x6xi64>
+})";
+  std::string error;
+  auto out = compileAndRun(
+      source, "f",
+      {JitBuffer::i64({2, 6}, {1, 5, 1, 1, 7, 9, 3, 4, 1, 2, 2, 1}),
+       JitBuffer::i64({2}, {10, 3})},
+      error);
+  ASSERT_EQ(out.size(), 3u) << error;
+  EXPECT_EQ(out[0].values, Vec({1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 1}));
+  EXPECT_EQ(out[1].values, Vec({1, 1, 2, 3, 3, 3, 0, 0, 1, 1, 1, 2}));
+  EXPECT_EQ(out[2].values, Vec({11, 11, 12, 13, 13, 13, 3, 3, 4, 4, 4, 5}));
+}
+
 // Against the oracle's exact f64 angle, at small positions where the f32
 // angle recipe is within 2e-6.
 TEST(LowerBasic, RopeMatchesOracleAtSmallPositions) {

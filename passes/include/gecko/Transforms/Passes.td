@@ -29,4 +29,32 @@ def GeckoEmitEntryPoints : Pass<"gecko-emit-entry-points", "ModuleOp"> {
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
+def GeckoVerifyFrontendContract
+    : Pass<"gecko-verify-frontend-contract", "ModuleOp"> {
+  let summary = "Check that a module follows the frontend contract";
+  let description = [{
+    Verifies what every producer of gecko modules (the IR builder of
+    `gecko-compile --model`, or a hand-written module) must emit before
+    the compiler binds tensors by name, differentiates and lowers it: the
+    labelled rules F1-F8 of docs/frontend.md (module attributes, named
+    statically shaped arguments and results, parameter types consistent
+    across functions, integer input ranges, and only the ops that the
+    lowering and autodiff handle). Each violation is reported with its
+    label, e.g. `[F2] argument 3 of @forward has neither gecko.param nor
+    gecko.input`; the pass fails if there is any. It changes nothing.
+  }];
+}
+
+def GeckoLowerMemrefCopy : Pass<"gecko-lower-memref-copy"> {
+  let summary = "Rewrite memref.copy into linalg.copy";
+  let description = [{
+    `memref.copy` between buffers that are not both contiguous lowers to a
+    call of the MLIR runtime's `memrefCopy`, which compiled artifacts do not
+    link (they depend on nothing but libc and libm). Rewriting every copy
+    into `linalg.copy` before `convert-linalg-to-loops` turns it into plain
+    loops, which LLVM vectorizes or recognizes as memcpy when contiguous.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
 #endif // GECKO_TRANSFORMS_PASSES

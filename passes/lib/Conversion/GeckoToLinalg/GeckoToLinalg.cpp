@@ -17,7 +17,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
-#include "llvm/ADT/StringSet.h"
 
 namespace mlir::gecko {
 
@@ -48,15 +47,9 @@ struct ConvertGeckoToLinalgPass
     populateGeckoToLinalgPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns)))) {
-      // Name every op that is still there, once per op name.
-      llvm::StringSet<> reported;
-      getOperation()->walk([&](Operation *op) {
-        if (!isa<GeckoDialect>(op->getDialect()))
-          return;
-        if (reported.insert(op->getName().getStringRef()).second)
-          op->emitError() << "no lowering to linalg for '" << op->getName()
-                          << "' with these operands and attributes";
-      });
+      // The conversion driver has named the first op it could not
+      // legalize ("failed to legalize operation 'gecko.x'"); the rest of the
+      // IR is rolled back, so nothing else is meaningful to report.
       signalPassFailure();
     }
   }

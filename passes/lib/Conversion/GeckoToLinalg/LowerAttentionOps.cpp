@@ -208,7 +208,7 @@ Value copyRows(OpBuilder &b, Location loc, Value x, OpFoldResult offset,
 /// with segments, segQ[t] == segK[j].
 Value buildMask(OpBuilder &b, Location loc, OpFoldResult batch, OpFoldResult lq,
                 OpFoldResult lk, Value tauBase, Value piBase, int64_t chunk,
-                Value segQ, Value segK) {
+                bool local, Value segQ, Value segK) {
   MLIRContext *ctx = b.getContext();
   Value init = emptyTensor(b, loc, {batch, lq, lk}, b.getI1Type());
   SmallVector<Value> ins;
@@ -226,11 +226,11 @@ Value buildMask(OpBuilder &b, Location loc, OpFoldResult batch, OpFoldResult lq,
         Value pi = arith::AddIOp::create(nb, l, piBase,
                                          linalg::IndexOp::create(nb, l, 2));
         Value c = indexConstant(nb, l, chunk);
-        Value lo = arith::SubIOp::create(
-            nb, l,
-            arith::MulIOp::create(
-                nb, l, arith::FloorDivSIOp::create(nb, l, tau, c), c),
-            c);
+        // Window start: the previous chunk, or (local) the query's own.
+        Value lo = arith::MulIOp::create(
+            nb, l, arith::FloorDivSIOp::create(nb, l, tau, c), c);
+        if (!local)
+          lo = arith::SubIOp::create(nb, l, lo, c);
         Value visible = arith::AndIOp::create(
             nb, l,
             arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, pi, lo),
@@ -418,6 +418,8 @@ struct AttentionOperands {
   Value q, k, v, segments, prevK, prevV, prevSegments, start;
   int64_t heads, chunk;
   Type elementType, computeType;
+  /// Block-diagonal (Megalodon) form: a chunk sees only itself.
+  bool local = false;
   bool trainingForm() const { return !prevK && !start; }
 };
 
@@ -467,16 +469,19 @@ GeneralBlock buildGeneralBlock(OpBuilder &b, Location loc,
   Value piBase = arith::SubIOp::create(
       b, loc, s, getValueOrCreateConstantIndexOp(b, loc, g.P));
   g.mask = buildMask(b, loc, qs[0], qs[1], getSizes(b, loc, g.keys)[1], s,
-                     piBase, a.chunk, a.segments, segK);
+                     piBase, a.chunk, a.local, a.segments, segK);
   return g;
 }
 
 /// The key window of chunk c in the training form: offset max(c-1, 0) C,
-/// size min(2C, L).
+/// size min(2C, L); with `local`, offset c C and size C.
 std::pair<Value, OpFoldResult> trainingWindow(OpBuilder &b, Location loc,
                                               const AttentionOperands &a,
                                               Value c) {
   Value C = indexConstant(b, loc, a.chunk);
+  if (a.local) // Only the chunk itself (training form: L is a multiple of C).
+    return {arith::MulIOp::create(b, loc, c, C).getResult(),
+            b.getIndexAttr(a.chunk)};
   Value zero = indexConstant(b, loc, 0);
   Value cm1 = arith::SubIOp::create(b, loc, c, indexConstant(b, loc, 1));
   Value offset = arith::MulIOp::create(
@@ -507,6 +512,7 @@ AttentionOperands getOperands(OpTy op, AdaptorTy adaptor) {
                       int64_t(op.getChunkSize()),
                       {},
                       {}};
+  a.local = op.getLocal();
   a.elementType = cast<RankedTensorType>(a.q.getType()).getElementType();
   a.computeType = getComputeType(a.elementType);
   return a;
@@ -561,7 +567,7 @@ struct LowerChunkAttention : OpConversionPattern<ChunkAttentionOp> {
             segK = sliceRows(b, l, a.segments, kOffset, kSize);
           }
           Value mask = buildMask(b, l, batch, chunkSize, kSize, qOffset,
-                                 kOffset, a.chunk, segQ, segK);
+                                 kOffset, a.chunk, a.local, segQ, segK);
           Value p = buildProbabilities(b, l, splitHeads(b, l, qBlock, H),
                                        splitHeads(b, l, kBlock, H), mask, ct);
           Value oSlice = sliceRows(b, l, iter[0], qOffset, chunkSize);
@@ -648,7 +654,7 @@ struct LowerChunkAttentionGrad : OpConversionPattern<ChunkAttentionGradOp> {
             segK = sliceRows(b, l, a.segments, kOffset, kSize);
           }
           Value mask = buildMask(b, l, batch, chunkSize, kSize, qOffset,
-                                 kOffset, a.chunk, segQ, segK);
+                                 kOffset, a.chunk, a.local, segQ, segK);
           Value p = buildProbabilities(b, l, q4, k4, mask, ct);
           BlockGrads acc{
               splitHeads(b, l, sliceRows(b, l, iter[0], qOffset, chunkSize), H),

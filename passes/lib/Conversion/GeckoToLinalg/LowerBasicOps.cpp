@@ -811,6 +811,7 @@ struct LowerRope : OpConversionPattern<RopeOp> {
     AffineMap omegaMap = AffineMap::get(3, 0, {(sE % d).floorDiv(2)}, ctx);
     AffineMap identity = rewriter.getMultiDimIdentityMap(3);
     bool inverse = op.getInverse();
+    std::optional<int64_t> restart = op.getRestart();
     bool allHeads = ropeHeads == numHeads;
     Value init = emptyTensorLike(rewriter, loc, x, elementType);
     Value result = buildGeneric(
@@ -822,6 +823,12 @@ struct LowerRope : OpConversionPattern<RopeOp> {
           Value p = arith::RemUIOp::create(b, l, s, indexConstant(b, l, 2));
           Value position = arith::AddIOp::create(
               b, l, start, arith::IndexCastOp::create(b, l, b.getI64Type(), t));
+          // Megalodon restarts positions every `restart` tokens (integer
+          // remainder, before the conversion to f32).
+          if (restart)
+            position = arith::RemSIOp::create(
+                b, l, position,
+                arith::ConstantIntOp::create(b, l, b.getI64Type(), *restart));
           Value tau = arith::SIToFPOp::create(b, l, f32, position);
           Value angle = arith::MulFOp::create(b, l, tau, args[2]);
           Value rotates;
@@ -860,12 +867,67 @@ struct LowerRope : OpConversionPattern<RopeOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// segments
+//===----------------------------------------------------------------------===//
+
+/// bos = (tokens == bos_id) is elementwise; the segment ids are a running
+/// count along t, one scf.for per batch row carrying the count as a scalar
+/// and inserting into the result in place.
+struct LowerSegments : OpConversionPattern<SegmentsOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(SegmentsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value tokens = adaptor.getTokens();
+    Type i1 = rewriter.getI1Type(), i64 = rewriter.getI64Type();
+    Value bosId = arith::ConstantIntOp::create(rewriter, loc, i64,
+                                               int64_t(op.getBosId()));
+    Value bos = buildElementwise(
+        rewriter, loc, tokens, i1,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, args[0],
+                                       bosId);
+        });
+
+    Value zero = indexConstant(rewriter, loc, 0);
+    Value one = indexConstant(rewriter, loc, 1);
+    Value batch = tensor::DimOp::create(rewriter, loc, tokens, 0);
+    Value length = tensor::DimOp::create(rewriter, loc, tokens, 1);
+    Value init = emptyTensorLike(rewriter, loc, tokens, i64);
+    Value offset = adaptor.getOffset();
+    auto outer = scf::ForOp::create(
+        rewriter, loc, zero, batch, one, ValueRange{init},
+        [&](OpBuilder &b, Location l, Value bi, ValueRange iter) {
+          Value start =
+              offset ? tensor::ExtractOp::create(b, l, offset, bi).getResult()
+                     : arith::ConstantIntOp::create(b, l, i64, 0).getResult();
+          auto inner = scf::ForOp::create(
+              b, l, zero, length, one, ValueRange{iter[0], start},
+              [&](OpBuilder &nb, Location nl, Value t, ValueRange carry) {
+                Value isBos =
+                    tensor::ExtractOp::create(nb, nl, bos, ValueRange{bi, t});
+                Value count = arith::AddIOp::create(
+                    nb, nl, carry[1],
+                    arith::ExtUIOp::create(nb, nl, i64, isBos));
+                Value ids = tensor::InsertOp::create(nb, nl, count, carry[0],
+                                                     ValueRange{bi, t});
+                scf::YieldOp::create(nb, nl, ValueRange{ids, count});
+              });
+          scf::YieldOp::create(b, l, inner.getResult(0));
+        });
+    rewriter.replaceOp(op, {bos, outer.getResult(0)});
+    return success();
+  }
+};
+
 } // namespace
 
 void populateGeckoBasicLoweringPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerSilu, LowerSiluGrad, LowerSwiglu, LowerSwigluGrad,
                LowerEmbedding, LowerEmbeddingGrad, LowerLinear, LowerLinearGrad,
-               LowerZAffine, LowerZAffineGrad, LowerRope>(
+               LowerZAffine, LowerZAffineGrad, LowerRope, LowerSegments>(
       patterns.getContext());
 }
 

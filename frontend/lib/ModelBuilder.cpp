@@ -1,0 +1,537 @@
+//===- ModelBuilder.cpp - Model config -> gecko IR ------------------------===//
+//
+// Emits the network graph of GECKO_MATH.md section 2 (Gecko), section 9
+// (Megalodon) or a Llama-style transformer as gecko ops. The graph mirrors
+// tests/oracle/oracle.cpp `forward`, which matches the reference
+// implementation; keep the two in step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/Frontend/ModelBuilder.h"
+
+#include "gecko/Dialect/Gecko/IR/GeckoAttributes.h"
+#include "gecko/Dialect/Gecko/IR/GeckoDialect.h"
+#include "gecko/Dialect/Gecko/IR/GeckoOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/Verifier.h"
+
+#include <cmath>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::gecko;
+
+namespace gecko::frontend {
+namespace {
+
+/// One parameter (or buffer) of the model: its state_dict name and shape.
+struct ParamSpec {
+  std::string name;
+  SmallVector<int64_t> shape;
+  bool isI64 = false;
+};
+
+/// The ordered parameter list of a config: the function signature of every
+/// mode, and exactly the tensors the reference's state_dict holds (minus
+/// `rope.freqs`, which the rope op recomputes bit-exactly).
+std::vector<ParamSpec> parameterList(const ModelConfig &c) {
+  std::vector<ParamSpec> p;
+  const int64_t D = c.model_dim, S = c.z_dim, E = c.value_dim;
+  const int64_t N = c.cema_ndim, F = c.ffn_hidden_dim, V = c.vocab_size;
+  const int64_t Vout = c.effectiveOutputSize();
+  auto add = [&](std::string name, SmallVector<int64_t> shape,
+                 bool isI64 = false) {
+    p.push_back({std::move(name), std::move(shape), isI64});
+  };
+  // Megalodon's TimestepNorm keeps the prior variance as its logarithm.
+  const char *priorVar =
+      c.architecture == Architecture::Megalodon ? ".prior_logv" : ".prior_var";
+  auto addTimenorm = [&](const std::string &prefix, int64_t groups) {
+    add(prefix + ".weight", {D});
+    add(prefix + ".bias", {D});
+    add(prefix + ".prior_count", {}, /*isI64=*/true);
+    add(prefix + ".prior_mean", {groups});
+    add(prefix + priorVar, {groups});
+  };
+
+  if (c.architecture == Architecture::Llama) {
+    const int64_t H = c.num_heads, KV = c.num_kv_heads, d = D / H;
+    add("tok_embeddings.weight", {V, D});
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      std::string pre = "layers." + std::to_string(l) + ".";
+      add(pre + "attention.wq.weight", {D, D});
+      add(pre + "attention.wk.weight", {KV * d, D});
+      add(pre + "attention.wv.weight", {KV * d, D});
+      add(pre + "attention.wo.weight", {D, D});
+      add(pre + "feed_forward.w1.weight", {F, D});
+      add(pre + "feed_forward.w2.weight", {D, F});
+      add(pre + "feed_forward.w3.weight", {F, D});
+      add(pre + "attention_norm.weight", {D});
+      add(pre + "ffn_norm.weight", {D});
+    }
+    add("norm.weight", {D});
+    if (!c.share_emb)
+      add("output.weight", {Vout, D});
+    return p;
+  }
+
+  const bool megalodon = c.architecture == Architecture::Megalodon;
+  const int64_t views = megalodon ? 2 : 4;
+  add("embed.weight", {V, D});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    std::string mp = "layers." + std::to_string(l) + ".mega.";
+    addTimenorm(mp + "timenorm", c.timenorm_num_groups);
+    add(mp + "cema.alpha", {D, N});
+    add(mp + "cema.delta", {D, N});
+    add(mp + "cema.theta", {D});
+    add(mp + "cema.gamma", {D, N, 2});
+    if (megalodon)
+      add(mp + "cema.omega", {D});
+    if (c.norm_affine)
+      add(mp + "rmsnorm.weight", {D});
+    add(mp + "wz.weight", {S, D});
+    add(mp + "wz.bias", {S});
+    add(mp + "wv.weight", {E, D});
+    add(mp + "wv.bias", {E});
+    add(mp + "wr.weight", {E, D});
+    add(mp + "wr.bias", {E});
+    add(mp + "wh1.weight", {D, D});
+    add(mp + "wh1.bias", {D});
+    add(mp + "wh2.weight", {D, E});
+    add(mp + "gamma", {views, S});
+    add(mp + "beta", {views, S});
+    std::string fp = "layers." + std::to_string(l) + ".nffn.";
+    if (c.norm_affine) {
+      add(fp + "norm.weight", {D});
+      add(fp + "norm.bias", {D});
+    }
+    add(fp + "fc1.weight", {F, D});
+    if (c.swiglu)
+      add(fp + "fc3.weight", {F, D});
+    add(fp + "fc2.weight", {D, F});
+    if (c.rescale_nffn)
+      add(fp + "alpha", {D});
+  }
+  addTimenorm("output.final_norm", c.timenorm_num_groups);
+  if (!c.share_emb)
+    add("output.output.weight", {Vout, D});
+  return p;
+}
+
+/// Emits one function. Parameters are looked up by name among its
+/// arguments; every helper below adds the ops of one spec step.
+class FunctionEmitter {
+public:
+  FunctionEmitter(ImplicitLocOpBuilder &b, const ModelConfig &c, int64_t batch,
+                  int64_t seqLen, std::map<std::string, Value> params)
+      : b(b), c(c), B(batch), L(seqLen), params(std::move(params)),
+        f32(b.getF32Type()) {}
+
+  /// tokens (B x L, i64) -> logits (B x L x Vout, f32).
+  Value logits(Value tokens) {
+    switch (c.architecture) {
+    case Architecture::Llama:
+      return llamaLogits(tokens);
+    case Architecture::Gecko:
+    case Architecture::Megalodon:
+      return megaLogits(tokens);
+    }
+    llvm_unreachable("unknown architecture");
+  }
+
+private:
+  Value param(const std::string &name) {
+    auto it = params.find(name);
+    assert(it != params.end() && "parameter list and graph disagree");
+    return it->second;
+  }
+
+  RankedTensorType seqType(int64_t width) {
+    return RankedTensorType::get({B, L, width}, f32);
+  }
+
+  /// A splat f32 constant with the shape of `like`.
+  Value splatLike(Value like, double value) {
+    auto type = cast<RankedTensorType>(like.getType());
+    return arith::ConstantOp::create(
+        b, type,
+        DenseElementsAttr::get(type,
+                               b.getFloatAttr(type.getElementType(), value)));
+  }
+
+  /// Broadcasts `value` (shape `dims` of `target`, in order) to `target`.
+  Value broadcast(Value value, RankedTensorType target,
+                  ArrayRef<int64_t> addedDims) {
+    Value init =
+        tensor::EmptyOp::create(b, target.getShape(), target.getElementType());
+    return linalg::BroadcastOp::create(b, value, init, addedDims)
+        .getResult()[0];
+  }
+
+  /// The TDN (or Megalodon timestep norm) state given by the parameter
+  /// buffers prior_count/prior_mean/prior_var, broadcast over the batch.
+  std::array<Value, 3> priorState(const std::string &prefix) {
+    const int64_t G = c.timenorm_num_groups;
+    Value count = broadcast(param(prefix + ".prior_count"),
+                            RankedTensorType::get({B}, b.getI64Type()), {0});
+    Value mean = broadcast(param(prefix + ".prior_mean"),
+                           RankedTensorType::get({B, G}, f32), {0});
+    auto stateType = RankedTensorType::get({B, G}, f32);
+    if (c.architecture == Architecture::Megalodon) {
+      Value logVar = broadcast(param(prefix + ".prior_logv"), stateType, {0});
+      return {count, mean, math::ExpOp::create(b, logVar)};
+    }
+    Value var = broadcast(param(prefix + ".prior_var"), stateType, {0});
+    return {count, mean, var};
+  }
+
+  /// Spec 3.2 (Gecko TDN) or 9 (Megalodon timestep norm).
+  Value sequenceNorm(Value x, const std::string &prefix) {
+    auto [count, mean, var] = priorState(prefix);
+    Value weight = param(prefix + ".weight"), bias = param(prefix + ".bias");
+    const uint64_t G = c.timenorm_num_groups;
+    if (c.architecture == Architecture::Megalodon)
+      return TimestepNormOp::create(b, x, weight, bias, count, mean, var, G,
+                                    APFloat(c.norm_eps))
+          .getY();
+    return TimestepDecayNormOp::create(b, x, weight, bias, bos, count, mean,
+                                       var, G, APFloat(c.timenorm_beta1),
+                                       APFloat(c.timenorm_beta2),
+                                       APFloat(c.norm_eps))
+        .getY();
+  }
+
+  Value linear(Value x, const std::string &name, bool withBias) {
+    Value bias = withBias ? param(name + ".bias") : Value();
+    return LinearOp::create(b, x, param(name + ".weight"), bias).getY();
+  }
+
+  /// Gecko / Megalodon: spec section 2.
+  Value megaLogits(Value tokens) {
+    const bool megalodon = c.architecture == Architecture::Megalodon;
+    const int64_t H = c.num_heads, dk = c.zHeadDim();
+    const uint64_t C = c.chunk_size;
+    if (c.multi_segments) {
+      auto seg = SegmentsOp::create(b, tokens, Value(),
+                                    static_cast<uint64_t>(c.bos_id));
+      bos = seg.getBos();
+      segments = seg.getSegmentIds();
+    }
+    Value x = EmbeddingOp::create(b, param("embed.weight"), tokens, c.scale_emb)
+                  .getX();
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      const std::string mp = "layers." + std::to_string(l) + ".mega.";
+      const std::string fp = "layers." + std::to_string(l) + ".nffn.";
+      // 1. Sequence norm.
+      Value xh = sequenceNorm(x, mp + "timenorm");
+      // 2. CEMA (with the residual x-hat).
+      Value gamma = param(mp + "cema.gamma");
+      if (megalodon) // Megalodon scales gamma by 1/sqrt(N) in the forward.
+        gamma = arith::MulFOp::create(
+            b, gamma, splatLike(gamma, 1.0 / std::sqrt(double(c.cema_ndim))));
+      auto coeffs = EmaCoeffsOp::create(b, param(mp + "cema.alpha"),
+                                        param(mp + "cema.delta"),
+                                        param(mp + "cema.theta"), gamma);
+      Value e = EmaScanOp::create(b, xh, coeffs.getP(), coeffs.getQ(),
+                                  coeffs.getGammaC(), bos, Value())
+                    .getY();
+      if (megalodon) {
+        // Residual x-hat * omega instead of x-hat: e + (omega - 1) * x-hat.
+        auto type = cast<RankedTensorType>(xh.getType());
+        Value omega = broadcast(param(mp + "cema.omega"), type, {0, 1});
+        Value omegaMinusOne =
+            arith::SubFOp::create(b, omega, splatLike(omega, 1.0));
+        e = arith::AddFOp::create(b, e,
+                                  arith::MulFOp::create(b, omegaMinusOne, xh));
+      }
+      // 3. mx = RMSNorm_D(e).
+      Value rmsWeight = c.norm_affine ? param(mp + "rmsnorm.weight") : Value();
+      Value mx =
+          RmsNormOp::create(b, e, rmsWeight,
+                            static_cast<uint64_t>(c.layernorm_num_groups),
+                            APFloat(c.norm_eps))
+              .getY();
+      // 4-5. z, per-head RMS norm, affine views.
+      Value z = linear(mx, mp + "wz", /*withBias=*/true);
+      Value zn = RmsNormOp::create(b, z, Value(), static_cast<uint64_t>(H),
+                                   APFloat(c.norm_eps))
+                     .getY();
+      Value zGamma = param(mp + "gamma"), zBeta = param(mp + "beta");
+      if (megalodon) {
+        // Megalodon has two views (q, k); pad to z_affine's four with zero
+        // rows whose aq/ak results are unused (and folded away).
+        zGamma = padViews(zGamma);
+        zBeta = padViews(zBeta);
+      }
+      auto views =
+          ZAffineOp::create(b, zn, zGamma, zBeta, static_cast<uint64_t>(dk));
+      // 6-7. Gates.
+      Value v = SiluOp::create(b, linear(xh, mp + "wv", true)).getY();
+      Value r = SiluOp::create(b, linear(mx, mp + "wr", true)).getY();
+      // 8. Attention on rotated q, k.
+      const uint64_t ropeHeads = c.effectiveRopeHeads();
+      Value q = views.getQ(), k = views.getK();
+      // Megalodon restarts positions in every chunk and attends within the
+      // chunk only (spec section 9).
+      IntegerAttr restart = megalodon ? b.getI64IntegerAttr(C) : IntegerAttr();
+      if (ropeHeads > 0) {
+        q = RopeOp::create(b, q, Value(), H, ropeHeads, APFloat(c.rope_base),
+                           /*inverse=*/false, restart)
+                .getY();
+        k = RopeOp::create(b, k, Value(), H, ropeHeads, APFloat(c.rope_base),
+                           /*inverse=*/false, restart)
+                .getY();
+      }
+      Value os = ChunkAttentionOp::create(b, q, k, v, segments, Value(),
+                                          Value(), Value(), Value(), H, C,
+                                          /*local=*/megalodon)
+                     .getO();
+      // 9-10. Working memory (Gecko only) and the gated combination.
+      Value a = arith::MulFOp::create(b, os, r);
+      if (!megalodon) {
+        Value om = WorkingMemoryOp::create(b, views.getAq(), views.getAk(), v,
+                                           segments, Value(), Value(), Value(),
+                                           Value(), Value(), Value(), H, C)
+                       .getY();
+        a = arith::AddFOp::create(b, a, om);
+      }
+      // 11-12. h = mx Wh1^T + b + a Wh2^T ; y = x + h.
+      Value h = arith::AddFOp::create(b, linear(mx, mp + "wh1", true),
+                                      linear(a, mp + "wh2", false));
+      Value y = arith::AddFOp::create(b, x, h);
+      // 13. Normalized FFN.
+      Value lnWeight = c.norm_affine ? param(fp + "norm.weight") : Value();
+      Value lnBias = c.norm_affine ? param(fp + "norm.bias") : Value();
+      Value u =
+          LayerNormOp::create(b, y, lnWeight, lnBias,
+                              static_cast<uint64_t>(c.layernorm_num_groups),
+                              APFloat(c.norm_eps))
+              .getY();
+      Value hidden;
+      if (c.swiglu)
+        hidden = SwigluOp::create(b, linear(u, fp + "fc1", false),
+                                  linear(u, fp + "fc3", false))
+                     .getY();
+      else
+        hidden = SiluOp::create(b, linear(u, fp + "fc1", false)).getY();
+      Value f = linear(hidden, fp + "fc2", false);
+      if (c.rescale_nffn) {
+        auto type = cast<RankedTensorType>(f.getType());
+        f = arith::MulFOp::create(b, f,
+                                  broadcast(param(fp + "alpha"), type, {0, 1}));
+      }
+      bool twoHop = megalodon || c.two_hop_residual;
+      x = arith::AddFOp::create(b, f, twoHop ? x : y);
+    }
+    Value xf = sequenceNorm(x, "output.final_norm");
+    std::string outName = c.share_emb ? "embed.weight" : "output.output.weight";
+    return LinearOp::create(b, xf, param(outName), Value()).getY();
+  }
+
+  /// Megalodon's 2 x S view parameters padded with zero rows to 4 x S.
+  Value padViews(Value views) {
+    auto type = cast<RankedTensorType>(views.getType());
+    auto zerosType = RankedTensorType::get({2, type.getDimSize(1)}, f32);
+    Value zeros = arith::ConstantOp::create(
+        b, zerosType,
+        DenseElementsAttr::get(zerosType, b.getFloatAttr(f32, 0.0)));
+    return tensor::ConcatOp::create(b, /*dim=*/0, ValueRange{views, zeros});
+  }
+
+  /// RMSNorm with Llama's plain weight convention (scale w, not 1 + w):
+  /// the unweighted gecko.rms_norm times the broadcast weight.
+  Value llamaRmsNorm(Value x, const std::string &name) {
+    Value normed =
+        RmsNormOp::create(b, x, Value(), 1, APFloat(c.norm_eps)).getY();
+    auto type = cast<RankedTensorType>(normed.getType());
+    return arith::MulFOp::create(b, normed,
+                                 broadcast(param(name), type, {0, 1}));
+  }
+
+  /// Llama-style pre-norm transformer: full causal attention is
+  /// chunk_attention with one chunk spanning the sequence.
+  Value llamaLogits(Value tokens) {
+    const int64_t D = c.model_dim, H = c.num_heads, d = D / H;
+    Value x =
+        EmbeddingOp::create(b, param("tok_embeddings.weight"), tokens, false)
+            .getX();
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      const std::string pre = "layers." + std::to_string(l) + ".";
+      Value n = llamaRmsNorm(x, pre + "attention_norm.weight");
+      Value q = linear(n, pre + "attention.wq", false);
+      Value k = linear(n, pre + "attention.wk", false);
+      Value v = linear(n, pre + "attention.wv", false);
+      q = RopeOp::create(b, q, Value(), H, H, APFloat(c.rope_base),
+                         /*inverse=*/false, IntegerAttr())
+              .getY();
+      k = RopeOp::create(b, k, Value(), H, H, APFloat(c.rope_base),
+                         /*inverse=*/false, IntegerAttr())
+              .getY();
+      // chunk_attention has scale 1: fold 1/sqrt(d) into q.
+      q = arith::MulFOp::create(b, q, splatLike(q, 1.0 / std::sqrt(double(d))));
+      Value o = ChunkAttentionOp::create(b, q, k, v, Value(), Value(), Value(),
+                                         Value(), Value(), H,
+                                         static_cast<uint64_t>(L))
+                    .getO();
+      Value h =
+          arith::AddFOp::create(b, x, linear(o, pre + "attention.wo", false));
+      Value m = llamaRmsNorm(h, pre + "ffn_norm.weight");
+      Value hidden =
+          SwigluOp::create(b, linear(m, pre + "feed_forward.w1", false),
+                           linear(m, pre + "feed_forward.w3", false))
+              .getY();
+      x = arith::AddFOp::create(b, h,
+                                linear(hidden, pre + "feed_forward.w2", false));
+    }
+    Value xf = llamaRmsNorm(x, "norm.weight");
+    std::string outName =
+        c.share_emb ? "tok_embeddings.weight" : "output.weight";
+    return LinearOp::create(b, xf, param(outName), Value()).getY();
+  }
+
+  ImplicitLocOpBuilder &b;
+  const ModelConfig &c;
+  int64_t B, L;
+  std::map<std::string, Value> params;
+  Type f32;
+  Value bos, segments; // set when multi_segments
+};
+
+Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
+                      int64_t seqLen) {
+  GECKO_RETURN_IF_ERROR(validateModelConfig(c));
+  if (o.batch < 1)
+    return invalidArgument("--batch must be at least 1 (got " +
+                           std::to_string(o.batch) + ")");
+  if (seqLen < 1)
+    return invalidArgument("--seq-len must be at least 1 (got " +
+                           std::to_string(seqLen) + ")");
+  if (c.architecture != Architecture::Llama && seqLen % c.chunk_size != 0)
+    return invalidArgument(
+        "--seq-len " + std::to_string(seqLen) +
+        " is not a multiple of chunk_size " + std::to_string(c.chunk_size) +
+        " (training and forward calls cover whole chunks, spec section 4.2)");
+  if (c.architecture == Architecture::Llama && c.num_kv_heads != c.num_heads)
+    return unimplemented("num_kv_heads " + std::to_string(c.num_kv_heads) +
+                         " != num_heads " + std::to_string(c.num_heads) +
+                         ": grouped-query attention is not supported by the "
+                         "IR builder yet");
+  if (o.modes.empty())
+    return invalidArgument("no mode requested");
+  for (const std::string &mode : o.modes) {
+    const auto &known = buildableModes();
+    if (std::find(known.begin(), known.end(), mode) == known.end())
+      return invalidArgument("unknown mode '" + mode +
+                             "' (known: forward, loss)");
+  }
+  return Status::ok();
+}
+
+} // namespace
+
+const std::vector<std::string> &buildableModes() {
+  static const std::vector<std::string> modes = {"forward", "loss"};
+  return modes;
+}
+
+int64_t defaultSeqLen(const ModelConfig &c) {
+  if (c.architecture == Architecture::Llama)
+    return c.max_seq_len;
+  return 4 * c.chunk_size;
+}
+
+StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
+                                                 const ModelConfig &config,
+                                                 const BuildOptions &options) {
+  const int64_t L = options.seqLen > 0 ? options.seqLen : defaultSeqLen(config);
+  GECKO_RETURN_IF_ERROR(checkBuildable(config, options, L));
+  context.loadDialect<mlir::gecko::GeckoDialect, arith::ArithDialect,
+                      func::FuncDialect, linalg::LinalgDialect,
+                      math::MathDialect, tensor::TensorDialect>();
+
+  Location loc = FileLineColLoc::get(
+      &context, std::string(architectureName(config.architecture)) + ".json", 0,
+      0);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  ImplicitLocOpBuilder b(loc, &context);
+  b.setInsertionPointToEnd(module->getBody());
+  (*module)->setAttr(mlir::gecko::kModelConfigAttrName,
+                     b.getStringAttr(config.toJson(-1)));
+  (*module)->setAttr(
+      mlir::gecko::kFrontendContractAttrName,
+      b.getI64IntegerAttr(mlir::gecko::kFrontendContractVersion));
+
+  const int64_t B = options.batch;
+  const std::vector<ParamSpec> paramList = parameterList(config);
+  auto tokenType = RankedTensorType::get({B, L}, b.getI64Type());
+  auto rangeAttr = [&](int64_t hi) { return b.getDenseI64ArrayAttr({0, hi}); };
+
+  for (const std::string &mode : options.modes) {
+    // Inputs first, then parameters in state_dict order.
+    SmallVector<Type> argTypes;
+    SmallVector<DictionaryAttr> argAttrs;
+    auto addInput = [&](const char *name, int64_t range) {
+      argTypes.push_back(tokenType);
+      argAttrs.push_back(b.getDictionaryAttr(
+          {b.getNamedAttr(mlir::gecko::kInputAttrName, b.getStringAttr(name)),
+           b.getNamedAttr(mlir::gecko::kRangeAttrName, rangeAttr(range))}));
+    };
+    addInput("input.tokens", config.vocab_size);
+    if (mode == "loss")
+      addInput("input.targets", config.effectiveOutputSize());
+    size_t firstParam = argTypes.size();
+    for (const ParamSpec &p : paramList) {
+      Type element = p.isI64 ? Type(b.getI64Type()) : Type(b.getF32Type());
+      argTypes.push_back(RankedTensorType::get(p.shape, element));
+      argAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
+          mlir::gecko::kParamAttrName, b.getStringAttr(p.name))}));
+    }
+
+    SmallVector<Type> resultTypes;
+    SmallVector<DictionaryAttr> resultAttrs;
+    if (mode == "forward") {
+      resultTypes.push_back(RankedTensorType::get(
+          {B, L, config.effectiveOutputSize()}, b.getF32Type()));
+      resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
+          mlir::gecko::kOutputAttrName, b.getStringAttr("output.logits"))}));
+    } else {
+      resultTypes.push_back(RankedTensorType::get({}, b.getF32Type()));
+      resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
+          mlir::gecko::kOutputAttrName, b.getStringAttr("output.loss"))}));
+    }
+
+    auto func =
+        func::FuncOp::create(b, mode, b.getFunctionType(argTypes, resultTypes));
+    func.setAllArgAttrs(argAttrs);
+    func.setAllResultAttrs(resultAttrs);
+    Block *entry = func.addEntryBlock();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(entry);
+
+    std::map<std::string, Value> params;
+    for (size_t i = 0; i < paramList.size(); ++i)
+      params[paramList[i].name] = entry->getArgument(firstParam + i);
+    FunctionEmitter emitter(b, config, B, L, std::move(params));
+    Value logits = emitter.logits(entry->getArgument(0));
+    Value result = logits;
+    if (mode == "loss")
+      result =
+          CrossEntropyOp::create(b, logits, entry->getArgument(1)).getLoss();
+    func::ReturnOp::create(b, result);
+  }
+
+  if (failed(verify(*module)))
+    return internalError("the IR builder produced IR that does not verify "
+                         "(a bug; the diagnostics above say where)");
+  return module;
+}
+
+} // namespace gecko::frontend

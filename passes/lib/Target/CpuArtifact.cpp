@@ -1,0 +1,302 @@
+//===- CpuArtifact.cpp - Compile a gecko module into a CPU artifact -------===//
+//
+// gecko IR -> (CPU pipeline) LLVM dialect -> LLVM IR -> optimized object
+// -> shared object (ld.lld) -> .gkm. The plan is read from the frontend
+// contract's attributes before lowering, since lowering rewrites the
+// function signatures (results become out parameters).
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/Target/CpuArtifact.h"
+
+#include "gecko/Dialect/Gecko/IR/GeckoAttributes.h"
+#include "gecko/Pipelines/Pipelines.h"
+#include "gecko/Transforms/Passes.h"
+
+#include "gecko/abi/artifact_format.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <optional>
+
+namespace mlir::gecko {
+namespace abi = ::gecko;
+
+namespace {
+
+FailureOr<abi::ElementType> elementTypeOf(Operation *op, Type type) {
+  if (type.isF32())
+    return abi::ElementType::kF32;
+  if (type.isF64())
+    return abi::ElementType::kF64;
+  if (type.isBF16())
+    return abi::ElementType::kBF16;
+  if (type.isF16())
+    return abi::ElementType::kF16;
+  if (type.isInteger(64))
+    return abi::ElementType::kI64;
+  if (type.isInteger(32))
+    return abi::ElementType::kI32;
+  if (type.isInteger(8))
+    return abi::ElementType::kI8;
+  if (type.isInteger(1))
+    return abi::ElementType::kI1;
+  return op->emitError() << "element type " << type
+                         << " cannot cross the kernel ABI";
+}
+
+/// Fills `spec` from a statically shaped tensor type.
+LogicalResult describeTensor(func::FuncOp func, Type type, StringRef what,
+                             abi::TensorSpec &spec) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return func.emitError()
+           << what << " of @" << func.getName() << " has type " << type
+           << "; compiled functions take and return "
+              "statically shaped tensors";
+  FailureOr<abi::ElementType> dtype =
+      elementTypeOf(func, tensor.getElementType());
+  if (failed(dtype))
+    return failure();
+  spec.dtype = *dtype;
+  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  return success();
+}
+
+/// The plan entry of one public function, from its frontend-contract
+/// attributes. Unnamed arguments and results (hand-written IR) are named
+/// "arg<i>" (an input) and "result<i>".
+FailureOr<abi::FunctionPlan> describeFunction(func::FuncOp func) {
+  abi::FunctionPlan plan;
+  plan.name = func.getName().str();
+  plan.mode = plan.name;
+  plan.entry = std::string(kEntryPrefix) + plan.name;
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+    abi::ArgSpec arg;
+    if (auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName)) {
+      arg.kind = abi::ArgKind::kParam;
+      arg.name = name.str();
+    } else if (auto input =
+                   func.getArgAttrOfType<StringAttr>(i, kInputAttrName)) {
+      arg.kind = abi::ArgKind::kInput;
+      arg.name = input.str();
+    } else {
+      arg.kind = abi::ArgKind::kInput;
+      arg.name = "arg" + std::to_string(i);
+    }
+    if (failed(describeTensor(func, func.getArgumentTypes()[i],
+                              "argument " + std::to_string(i), arg)))
+      return failure();
+    if (auto range =
+            func.getArgAttrOfType<DenseI64ArrayAttr>(i, kRangeAttrName);
+        range && range.size() == 2)
+      arg.range = abi::ValueRange{range[0], range[1]};
+    plan.args.push_back(std::move(arg));
+  }
+  for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
+    abi::TensorSpec result;
+    auto name = func.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
+    result.name = name ? name.str() : "result" + std::to_string(i);
+    if (failed(describeTensor(func, func.getResultTypes()[i],
+                              "result " + std::to_string(i), result)))
+      return failure();
+    plan.results.push_back(std::move(result));
+  }
+  return plan;
+}
+
+/// Finds the linker: options.linker, else ld.lld-22 / ld.lld.
+FailureOr<std::string> findLinker(Operation *op,
+                                  const CpuArtifactOptions &options) {
+  if (!options.linker.empty())
+    return options.linker;
+  for (const char *name : {"ld.lld-22", "ld.lld"}) {
+    if (auto path = llvm::sys::findProgramByName(name))
+      return *path;
+    if (auto path =
+            llvm::sys::findProgramByName(name, {"/usr/lib/llvm-22/bin"}))
+      return *path;
+  }
+  return op->emitError() << "no linker found: install lld-22 (ld.lld-22) or "
+                            "pass the linker's path";
+}
+
+/// Compiles the LLVM-dialect module to an object file in memory.
+FailureOr<std::string> compileObject(ModuleOp module,
+                                     const CpuArtifactOptions &options,
+                                     std::string &triple) {
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  module->getContext()->appendDialectRegistry(registry);
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, "gecko");
+  if (!llvmModule)
+    return module.emitError() << "translation to LLVM IR failed";
+
+  llvm::Triple targetTriple(llvm::sys::getDefaultTargetTriple());
+  triple = targetTriple.str();
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(targetTriple, error);
+  if (!target)
+    return module.emitError()
+           << "no LLVM target for " << triple << ": " << error;
+  std::string cpu =
+      options.cpu == "native" ? llvm::sys::getHostCPUName().str() : options.cpu;
+  llvm::TargetOptions targetOptions;
+  llvm::CodeGenOptLevel level =
+      options.optLevel >= 3   ? llvm::CodeGenOptLevel::Aggressive
+      : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
+      : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
+                              : llvm::CodeGenOptLevel::None;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      targetTriple, cpu, /*Features=*/"", targetOptions, llvm::Reloc::PIC_,
+      std::nullopt, level));
+  if (!machine)
+    return module.emitError()
+           << "cannot create a target machine for cpu '" << cpu << "'";
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(targetTriple);
+
+  auto optimize = makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
+                                            machine.get());
+  if (llvm::Error err = optimize(llvmModule.get()))
+    return module.emitError()
+           << "LLVM optimization failed: " << llvm::toString(std::move(err));
+
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream stream(buffer);
+  llvm::legacy::PassManager codegen;
+  if (machine->addPassesToEmitFile(codegen, stream, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return module.emitError() << "the target cannot emit object files";
+  codegen.run(*llvmModule);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+/// Links `object` into a shared object with `linker` and returns its bytes.
+FailureOr<std::vector<uint8_t>> linkSharedObject(Operation *op,
+                                                 const std::string &linker,
+                                                 const std::string &object) {
+  llvm::SmallString<128> objectPath, sharedPath;
+  if (llvm::sys::fs::createTemporaryFile("gecko-kernels", "o", objectPath) ||
+      llvm::sys::fs::createTemporaryFile("gecko-kernels", "so", sharedPath))
+    return op->emitError() << "cannot create temporary files for linking";
+  auto cleanup = llvm::scope_exit([&] {
+    llvm::sys::fs::remove(objectPath);
+    llvm::sys::fs::remove(sharedPath);
+  });
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return op->emitError()
+             << "cannot write " << objectPath << ": " << ec.message();
+    os << object;
+  }
+  llvm::SmallString<128> logPath;
+  if (llvm::sys::fs::createTemporaryFile("gecko-link", "log", logPath))
+    return op->emitError() << "cannot create a temporary file for linking";
+  auto removeLog = llvm::scope_exit([&] { llvm::sys::fs::remove(logPath); });
+  llvm::SmallVector<llvm::StringRef> args = {
+      linker, "-shared", "--build-id", "-z",       "noexecstack",
+      "-z",   "now",     "-o",         sharedPath, objectPath};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath.str(),
+                                                logPath.str()};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, redirects,
+                                     /*SecondsToWait=*/120, 0, &error);
+  if (rc != 0) {
+    std::string log;
+    if (auto buffer = llvm::MemoryBuffer::getFile(logPath))
+      log = (*buffer)->getBuffer().str();
+    return op->emitError() << "linking the kernels failed (" << linker
+                           << ", exit " << rc << "): " << error << log;
+  }
+  auto buffer = llvm::MemoryBuffer::getFile(sharedPath);
+  if (!buffer)
+    return op->emitError() << "cannot read the linked " << sharedPath;
+  llvm::StringRef bytes = (*buffer)->getBuffer();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+} // namespace
+
+LogicalResult emitCpuArtifact(ModuleOp module,
+                              const CpuArtifactOptions &options,
+                              StringRef path) {
+  abi::ArtifactPlan plan;
+  plan.modelJson = options.modelJson;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isPrivate() || func.isExternal())
+      continue;
+    FailureOr<abi::FunctionPlan> function = describeFunction(func);
+    if (failed(function))
+      return failure();
+    plan.functions.push_back(std::move(*function));
+    // The names are in the plan now; LLVM has no use for them.
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      func.setArgAttrs(i, ArrayRef<NamedAttribute>{});
+    for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+      func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
+  }
+  if (plan.functions.empty())
+    return module.emitError() << "the module has no public function to "
+                                 "compile";
+
+  PassManager pm(module->getContext(), ModuleOp::getOperationName());
+  if (failed(buildCpuLoweringPipeline(pm)) || failed(pm.run(module)))
+    return failure();
+
+  std::string triple;
+  FailureOr<std::string> object = compileObject(module, options, triple);
+  if (failed(object))
+    return failure();
+  FailureOr<std::string> linker = findLinker(module, options);
+  if (failed(linker))
+    return failure();
+  FailureOr<std::vector<uint8_t>> code =
+      linkSharedObject(module, *linker, *object);
+  if (failed(code))
+    return failure();
+
+  plan.target.kind = "cpu";
+  plan.target.triple = triple;
+  ::gecko::Status written = abi::writeArtifact(path.str(), plan, *code);
+  if (!written.isOk())
+    return module.emitError()
+           << "cannot write the artifact: " << written.message();
+  return success();
+}
+
+} // namespace mlir::gecko
