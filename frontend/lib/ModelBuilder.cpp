@@ -227,11 +227,14 @@ private:
     }
     Value x = EmbeddingOp::create(b, param("embed.weight"), tokens, c.scale_emb)
                   .getX();
+    record("embed", x);
     for (int64_t l = 0; l < c.num_layers; ++l) {
+      const std::string layer = "layers." + std::to_string(l);
       const std::string mp = "layers." + std::to_string(l) + ".mega.";
       const std::string fp = "layers." + std::to_string(l) + ".nffn.";
       // 1. Sequence norm.
       Value xh = sequenceNorm(x, mp + "timenorm");
+      record(mp + "timenorm", xh);
       // 2. CEMA (with the residual x-hat).
       Value gamma = param(mp + "cema.gamma");
       if (megalodon) // Megalodon scales gamma by 1/sqrt(N) in the forward.
@@ -252,6 +255,9 @@ private:
         e = arith::AddFOp::create(b, e,
                                   arith::MulFOp::create(b, omegaMinusOne, xh));
       }
+      // The reference runs the EMA on the B x D x L transpose.
+      if (recordDebug)
+        record(mp + "cema", transposeSeq(e));
       // 3. mx = RMSNorm_D(e).
       Value rmsWeight = c.norm_affine ? param(mp + "rmsnorm.weight") : Value();
       Value mx =
@@ -259,11 +265,13 @@ private:
                             static_cast<uint64_t>(c.layernorm_num_groups),
                             APFloat(c.norm_eps))
               .getY();
+      record(mp + "rmsnorm", mx);
       // 4-5. z, per-head RMS norm, affine views.
       Value z = linear(mx, mp + "wz", /*withBias=*/true);
       Value zn = RmsNormOp::create(b, z, Value(), static_cast<uint64_t>(H),
                                    APFloat(c.norm_eps))
                      .getY();
+      record(mp + "znorm", zn);
       Value zGamma = param(mp + "gamma"), zBeta = param(mp + "beta");
       if (megalodon) {
         // Megalodon has two views (q, k); pad to z_affine's four with zero
@@ -294,6 +302,7 @@ private:
                                           Value(), Value(), Value(), H, C,
                                           /*local=*/megalodon)
                      .getO();
+      record(mp + "sliding_chunk_attention", os);
       // 9-10. Working memory (Gecko only) and the gated combination.
       Value a = arith::MulFOp::create(b, os, r);
       if (!megalodon) {
@@ -301,12 +310,14 @@ private:
                                            segments, Value(), Value(), Value(),
                                            Value(), Value(), Value(), H, C)
                        .getY();
+        record(mp + "adaptive_working_memory", om);
         a = arith::AddFOp::create(b, a, om);
       }
       // 11-12. h = mx Wh1^T + b + a Wh2^T ; y = x + h.
       Value h = arith::AddFOp::create(b, linear(mx, mp + "wh1", true),
                                       linear(a, mp + "wh2", false));
       Value y = arith::AddFOp::create(b, x, h);
+      record(layer + ".mega", y);
       // 13. Normalized FFN.
       Value lnWeight = c.norm_affine ? param(fp + "norm.weight") : Value();
       Value lnBias = c.norm_affine ? param(fp + "norm.bias") : Value();
@@ -315,6 +326,7 @@ private:
                               static_cast<uint64_t>(c.layernorm_num_groups),
                               APFloat(c.norm_eps))
               .getY();
+      record(fp + "norm", u);
       Value hidden;
       if (c.swiglu)
         hidden = SwigluOp::create(b, linear(u, fp + "fc1", false),
@@ -330,10 +342,25 @@ private:
       }
       bool twoHop = megalodon || c.two_hop_residual;
       x = arith::AddFOp::create(b, f, twoHop ? x : y);
+      record(layer + ".nffn", x);
+      record(layer, x);
     }
     Value xf = sequenceNorm(x, "output.final_norm");
+    record("output.final_norm", xf);
     std::string outName = c.share_emb ? "embed.weight" : "output.output.weight";
     return LinearOp::create(b, xf, param(outName), Value()).getY();
+  }
+
+  /// B x L x D -> B x D x L (the layout of the reference's EMA output).
+  Value transposeSeq(Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    Value init = tensor::EmptyOp::create(b,
+                                         ArrayRef<int64_t>{type.getDimSize(0),
+                                                           type.getDimSize(2),
+                                                           type.getDimSize(1)},
+                                         type.getElementType());
+    return linalg::TransposeOp::create(b, x, init, ArrayRef<int64_t>{0, 2, 1})
+        .getResult()[0];
   }
 
   /// Megalodon's 2 x S view parameters padded with zero rows to 4 x S.
@@ -403,6 +430,18 @@ private:
   std::map<std::string, Value> params;
   Type f32;
   Value bos, segments; // set when multi_segments
+
+public:
+  /// Intermediate activations named like the golden files' `debug.*`
+  /// tensors, recorded when BuildOptions::debugOutputs is set.
+  std::vector<std::pair<std::string, Value>> debug;
+  bool recordDebug = false;
+
+private:
+  void record(const std::string &name, Value value) {
+    if (recordDebug)
+      debug.emplace_back("debug." + name + ".out", value);
+  }
 };
 
 Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
@@ -520,12 +559,23 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
     for (size_t i = 0; i < paramList.size(); ++i)
       params[paramList[i].name] = entry->getArgument(firstParam + i);
     FunctionEmitter emitter(b, config, B, L, std::move(params));
+    emitter.recordDebug = options.debugOutputs && mode == "forward";
     Value logits = emitter.logits(entry->getArgument(0));
-    Value result = logits;
+    SmallVector<Value> results = {logits};
     if (mode == "loss")
-      result =
+      results[0] =
           CrossEntropyOp::create(b, logits, entry->getArgument(1)).getLoss();
-    func::ReturnOp::create(b, result);
+    for (auto &[name, value] : emitter.debug) {
+      results.push_back(value);
+      resultTypes.push_back(value.getType());
+      resultAttrs.push_back(b.getDictionaryAttr(
+          {b.getNamedAttr(kOutputAttrName, b.getStringAttr(name))}));
+    }
+    func::ReturnOp::create(b, results);
+    if (!emitter.debug.empty()) {
+      func.setFunctionType(b.getFunctionType(argTypes, resultTypes));
+      func.setAllResultAttrs(resultAttrs);
+    }
   }
 
   if (failed(verify(*module)))

@@ -67,6 +67,11 @@ cl::list<std::string>
           cl::desc("With --model: the functions to build (forward, loss; "
                    "repeat or comma-separate; default: forward,loss)"),
           cl::CommaSeparated, cl::cat(geckoCategory));
+cl::opt<bool> debugOutputs(
+    "debug-outputs",
+    cl::desc("With --model: forward also returns the intermediate "
+             "activations named like the golden files' debug.* tensors"),
+    cl::init(false), cl::cat(geckoCategory));
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage at which to stop and write the result"),
     cl::init(EmitKind::Mlir),
@@ -149,6 +154,7 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   options.seqLen = seqLen;
   if (!modes.empty())
     options.modes.assign(modes.begin(), modes.end());
+  options.debugOutputs = debugOutputs;
   ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
       fe::buildModelModule(context, *config, options);
   if (!module.isOk()) {

@@ -29,7 +29,7 @@ namespace {
 /// a CPU lowering and, where it carries floats, a VJP.
 bool isAllowedUpstreamOp(Operation *op) {
   if (isa<func::ReturnOp, arith::ConstantOp, tensor::EmptyOp, tensor::ConcatOp,
-          linalg::BroadcastOp>(op))
+          linalg::BroadcastOp, linalg::TransposeOp>(op))
     return true;
   // Elementwise arith and math on tensors (add, mul, exp, compare, ...).
   if (isa<arith::ArithDialect, math::MathDialect>(op->getDialect()))

@@ -34,6 +34,11 @@ struct BuildOptions {
   /// Functions to emit, in order: "forward" (tokens -> logits) and "loss"
   /// (tokens, targets -> mean cross entropy).
   std::vector<std::string> modes = {"forward", "loss"};
+  /// Also return the intermediate activations of `forward` named like the
+  /// golden files' debug tensors (debug.layers.0.mega.timenorm.out, ...;
+  /// the EMA output transposed to B x D x L as the reference stores it), so
+  /// `gecko-run check` localises a mismatch. Gecko and Megalodon only.
+  bool debugOutputs = false;
 };
 
 /// The sequence length BuildOptions{seqLen = 0} resolves to.
