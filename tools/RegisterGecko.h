@@ -14,6 +14,7 @@
 #include "gecko/Dialect/Gecko/IR/GeckoDialect.h"
 #include "gecko/Dialect/Gecko/IR/GeckoExternalModels.h"
 #include "gecko/Pipelines/Pipelines.h"
+#include "gecko/Training/Passes.h"
 #include "gecko/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -37,6 +38,7 @@ inline void registerGeckoPasses() {
   registerAllPasses();
   registerGeckoConversionPasses();
   registerGeckoTransformsPasses();
+  registerGeckoTrainingPasses();
   registerGeckoPipelines();
 }
 

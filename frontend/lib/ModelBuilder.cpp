@@ -32,11 +32,44 @@ using namespace mlir::gecko;
 namespace gecko::frontend {
 namespace {
 
+/// How a parameter is initialized when training from scratch (spec 3.13),
+/// carried to the artifact plan's "init" field.
+struct InitSpec {
+  std::string kind = "zeros"; ///< zeros, ones, constant, normal,
+                              ///< truncated_normal, uniform, cema_theta,
+                              ///< complex_real_normal
+  double mean = 0.0, std = 0.0, a = 0.0, b = 0.0, value = 0.0;
+
+  static InitSpec zeros() { return {}; }
+  static InitSpec ones() { return {"ones"}; }
+  static InitSpec constant(double v) {
+    InitSpec s{"constant"};
+    s.value = v;
+    return s;
+  }
+  static InitSpec normal(double stddev) {
+    InitSpec s{"normal"};
+    s.std = stddev;
+    return s;
+  }
+  /// Normal(0, stddev) cut at [lo, hi] (absolute).
+  static InitSpec truncated(double stddev, double lo, double hi) {
+    InitSpec s{"truncated_normal"};
+    s.std = stddev;
+    s.a = lo;
+    s.b = hi;
+    return s;
+  }
+};
+
 /// One parameter (or buffer) of the model: its state_dict name and shape.
 struct ParamSpec {
   std::string name;
   SmallVector<int64_t> shape;
   bool isI64 = false;
+  /// Buffers (norm priors) are bound like parameters but never trained.
+  bool isBuffer = false;
+  InitSpec init;
 };
 
 /// The ordered parameter list of a config: the function signature of every
@@ -47,83 +80,119 @@ std::vector<ParamSpec> parameterList(const ModelConfig &c) {
   const int64_t D = c.model_dim, S = c.z_dim, E = c.value_dim;
   const int64_t N = c.cema_ndim, F = c.ffn_hidden_dim, V = c.vocab_size;
   const int64_t Vout = c.effectiveOutputSize();
-  auto add = [&](std::string name, SmallVector<int64_t> shape,
-                 bool isI64 = false) {
-    p.push_back({std::move(name), std::move(shape), isI64});
+  auto add = [&](std::string name, SmallVector<int64_t> shape, InitSpec init) {
+    p.push_back({std::move(name), std::move(shape), false, false, init});
   };
+  // "he": Kaiming normal with a = sqrt(5), fan_in = in_features (spec 3.13).
+  auto he = [](int64_t fanIn) {
+    return InitSpec::normal(1.0 / std::sqrt(3.0 * double(fanIn)));
+  };
+  const double embStd = 1.0 / std::sqrt(double(D));
+  const InitSpec embInit = InitSpec::truncated(embStd, -3 * embStd, 3 * embStd);
   // Megalodon's TimestepNorm keeps the prior variance as its logarithm.
   const char *priorVar =
       c.architecture == Architecture::Megalodon ? ".prior_logv" : ".prior_var";
   auto addTimenorm = [&](const std::string &prefix, int64_t groups) {
-    add(prefix + ".weight", {D});
-    add(prefix + ".bias", {D});
-    add(prefix + ".prior_count", {}, /*isI64=*/true);
-    add(prefix + ".prior_mean", {groups});
-    add(prefix + priorVar, {groups});
+    add(prefix + ".weight", {D}, InitSpec::zeros());
+    add(prefix + ".bias", {D}, InitSpec::zeros());
+    p.push_back({prefix + ".prior_count",
+                 {},
+                 /*isI64=*/true,
+                 /*isBuffer=*/true,
+                 InitSpec::zeros()});
+    p.push_back(
+        {prefix + ".prior_mean", {groups}, false, true, InitSpec::zeros()});
+    p.push_back({prefix + priorVar, {groups}, false, true, InitSpec::zeros()});
   };
 
   if (c.architecture == Architecture::Llama) {
     const int64_t H = c.num_heads, KV = c.num_kv_heads, d = D / H;
-    add("tok_embeddings.weight", {V, D});
+    const InitSpec w = InitSpec::normal(0.02);
+    add("tok_embeddings.weight", {V, D}, w);
     for (int64_t l = 0; l < c.num_layers; ++l) {
       std::string pre = "layers." + std::to_string(l) + ".";
-      add(pre + "attention.wq.weight", {D, D});
-      add(pre + "attention.wk.weight", {KV * d, D});
-      add(pre + "attention.wv.weight", {KV * d, D});
-      add(pre + "attention.wo.weight", {D, D});
-      add(pre + "feed_forward.w1.weight", {F, D});
-      add(pre + "feed_forward.w2.weight", {D, F});
-      add(pre + "feed_forward.w3.weight", {F, D});
-      add(pre + "attention_norm.weight", {D});
-      add(pre + "ffn_norm.weight", {D});
+      add(pre + "attention.wq.weight", {D, D}, w);
+      add(pre + "attention.wk.weight", {KV * d, D}, w);
+      add(pre + "attention.wv.weight", {KV * d, D}, w);
+      add(pre + "attention.wo.weight", {D, D}, w);
+      add(pre + "feed_forward.w1.weight", {F, D}, w);
+      add(pre + "feed_forward.w2.weight", {D, F}, w);
+      add(pre + "feed_forward.w3.weight", {F, D}, w);
+      add(pre + "attention_norm.weight", {D}, InitSpec::ones());
+      add(pre + "ffn_norm.weight", {D}, InitSpec::ones());
     }
-    add("norm.weight", {D});
+    add("norm.weight", {D}, InitSpec::ones());
     if (!c.share_emb)
-      add("output.weight", {Vout, D});
+      add("output.weight", {Vout, D}, w);
     return p;
   }
 
   const bool megalodon = c.architecture == Architecture::Megalodon;
   const int64_t views = megalodon ? 2 : 4;
-  add("embed.weight", {V, D});
+  add("embed.weight", {V, D}, embInit);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     std::string mp = "layers." + std::to_string(l) + ".mega.";
     addTimenorm(mp + "timenorm", c.timenorm_num_groups);
-    add(mp + "cema.alpha", {D, N});
-    add(mp + "cema.delta", {D, N});
-    add(mp + "cema.theta", {D});
-    add(mp + "cema.gamma", {D, N, 2});
+    add(mp + "cema.alpha", {D, N}, InitSpec::normal(0.2));
+    add(mp + "cema.delta", {D, N}, InitSpec::normal(0.2));
+    add(mp + "cema.theta", {D}, InitSpec{"cema_theta"});
+    // gamma: real part N(0, 1/N) (Megalodon: N(0, 1), scaled in forward),
+    // imaginary part 0 (spec 3.3, 9).
+    InitSpec gamma{"complex_real_normal"};
+    gamma.std = megalodon ? 1.0 : 1.0 / std::sqrt(double(N));
+    add(mp + "cema.gamma", {D, N, 2}, gamma);
     if (megalodon)
-      add(mp + "cema.omega", {D});
+      add(mp + "cema.omega", {D}, InitSpec::truncated(0.25, -1.0, 1.0));
     if (c.norm_affine)
-      add(mp + "rmsnorm.weight", {D});
-    add(mp + "wz.weight", {S, D});
-    add(mp + "wz.bias", {S});
-    add(mp + "wv.weight", {E, D});
-    add(mp + "wv.bias", {E});
-    add(mp + "wr.weight", {E, D});
-    add(mp + "wr.bias", {E});
-    add(mp + "wh1.weight", {D, D});
-    add(mp + "wh1.bias", {D});
-    add(mp + "wh2.weight", {D, E});
-    add(mp + "gamma", {views, S});
-    add(mp + "beta", {views, S});
+      add(mp + "rmsnorm.weight", {D}, InitSpec::zeros());
+    add(mp + "wz.weight", {S, D}, he(D));
+    add(mp + "wz.bias", {S}, InitSpec::zeros());
+    add(mp + "wv.weight", {E, D}, he(D));
+    add(mp + "wv.bias", {E}, InitSpec::zeros());
+    add(mp + "wr.weight", {E, D}, he(D));
+    add(mp + "wr.bias", {E}, InitSpec::zeros());
+    add(mp + "wh1.weight", {D, D}, he(D));
+    add(mp + "wh1.bias", {D}, InitSpec::zeros());
+    add(mp + "wh2.weight", {D, E}, he(E));
+    add(mp + "gamma", {views, S}, InitSpec::zeros());
+    add(mp + "beta", {views, S}, InitSpec::zeros());
     std::string fp = "layers." + std::to_string(l) + ".nffn.";
     if (c.norm_affine) {
-      add(fp + "norm.weight", {D});
-      add(fp + "norm.bias", {D});
+      add(fp + "norm.weight", {D}, InitSpec::zeros());
+      add(fp + "norm.bias", {D}, InitSpec::zeros());
     }
-    add(fp + "fc1.weight", {F, D});
+    add(fp + "fc1.weight", {F, D}, he(D));
     if (c.swiglu)
-      add(fp + "fc3.weight", {F, D});
-    add(fp + "fc2.weight", {D, F});
+      add(fp + "fc3.weight", {F, D}, he(D));
+    add(fp + "fc2.weight", {D, F}, he(F));
     if (c.rescale_nffn)
-      add(fp + "alpha", {D});
+      add(fp + "alpha", {D}, InitSpec::constant(0.1 * std::pow(0.5, l)));
   }
   addTimenorm("output.final_norm", c.timenorm_num_groups);
   if (!c.share_emb)
-    add("output.output.weight", {Vout, D});
+    add("output.output.weight", {Vout, D}, embInit);
   return p;
+}
+
+/// The init spec as a dictionary attribute (kind plus its numbers).
+DictionaryAttr initAttr(OpBuilder &b, const InitSpec &init) {
+  SmallVector<NamedAttribute> fields = {
+      b.getNamedAttr("kind", b.getStringAttr(init.kind))};
+  auto num = [&](const char *name, double v) {
+    fields.push_back(b.getNamedAttr(name, b.getF64FloatAttr(v)));
+  };
+  if (init.kind == "constant")
+    num("value", init.value);
+  if (init.kind == "normal" || init.kind == "truncated_normal" ||
+      init.kind == "complex_real_normal") {
+    num("mean", init.mean);
+    num("std", init.std);
+  }
+  if (init.kind == "truncated_normal" || init.kind == "uniform") {
+    num("a", init.a);
+    num("b", init.b);
+  }
+  return b.getDictionaryAttr(fields);
 }
 
 /// Emits one function. Parameters are looked up by name among its
@@ -131,11 +200,12 @@ std::vector<ParamSpec> parameterList(const ModelConfig &c) {
 class FunctionEmitter {
 public:
   FunctionEmitter(ImplicitLocOpBuilder &b, const ModelConfig &c, int64_t batch,
-                  int64_t seqLen, std::map<std::string, Value> params)
+                  int64_t seqLen, std::map<std::string, Value> params,
+                  Type floatType)
       : b(b), c(c), B(batch), L(seqLen), params(std::move(params)),
-        f32(b.getF32Type()) {}
+        ft(floatType) {}
 
-  /// tokens (B x L, i64) -> logits (B x L x Vout, f32).
+  /// tokens (B x L, i64) -> logits (B x L x Vout, the float type).
   Value logits(Value tokens) {
     switch (c.architecture) {
     case Architecture::Llama:
@@ -155,7 +225,7 @@ private:
   }
 
   RankedTensorType seqType(int64_t width) {
-    return RankedTensorType::get({B, L, width}, f32);
+    return RankedTensorType::get({B, L, width}, ft);
   }
 
   /// A splat f32 constant with the shape of `like`.
@@ -183,8 +253,8 @@ private:
     Value count = broadcast(param(prefix + ".prior_count"),
                             RankedTensorType::get({B}, b.getI64Type()), {0});
     Value mean = broadcast(param(prefix + ".prior_mean"),
-                           RankedTensorType::get({B, G}, f32), {0});
-    auto stateType = RankedTensorType::get({B, G}, f32);
+                           RankedTensorType::get({B, G}, ft), {0});
+    auto stateType = RankedTensorType::get({B, G}, ft);
     if (c.architecture == Architecture::Megalodon) {
       Value logVar = broadcast(param(prefix + ".prior_logv"), stateType, {0});
       return {count, mean, math::ExpOp::create(b, logVar)};
@@ -366,10 +436,10 @@ private:
   /// Megalodon's 2 x S view parameters padded with zero rows to 4 x S.
   Value padViews(Value views) {
     auto type = cast<RankedTensorType>(views.getType());
-    auto zerosType = RankedTensorType::get({2, type.getDimSize(1)}, f32);
+    auto zerosType = RankedTensorType::get({2, type.getDimSize(1)}, ft);
     Value zeros = arith::ConstantOp::create(
         b, zerosType,
-        DenseElementsAttr::get(zerosType, b.getFloatAttr(f32, 0.0)));
+        DenseElementsAttr::get(zerosType, b.getFloatAttr(ft, 0.0)));
     return tensor::ConcatOp::create(b, /*dim=*/0, ValueRange{views, zeros});
   }
 
@@ -428,7 +498,7 @@ private:
   const ModelConfig &c;
   int64_t B, L;
   std::map<std::string, Value> params;
-  Type f32;
+  Type ft;             ///< the float type of parameters and activations
   Value bos, segments; // set when multi_segments
 
 public:
@@ -463,13 +533,17 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
                          " != num_heads " + std::to_string(c.num_heads) +
                          ": grouped-query attention is not supported by the "
                          "IR builder yet");
+  if (o.floatType != "f32" && o.floatType != "f64")
+    return invalidArgument("float type '" + o.floatType +
+                           "' is not supported (f32, f64)");
   if (o.modes.empty())
     return invalidArgument("no mode requested");
   for (const std::string &mode : o.modes) {
     const auto &known = buildableModes();
     if (std::find(known.begin(), known.end(), mode) == known.end())
-      return invalidArgument("unknown mode '" + mode +
-                             "' (known: forward, loss)");
+      return invalidArgument(
+          "unknown mode '" + mode +
+          "' (known: forward, loss; gecko-compile adds train)");
   }
   return Status::ok();
 }
@@ -509,6 +583,8 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
       b.getI64IntegerAttr(mlir::gecko::kFrontendContractVersion));
 
   const int64_t B = options.batch;
+  Type floatType =
+      options.floatType == "f64" ? Type(b.getF64Type()) : Type(b.getF32Type());
   const std::vector<ParamSpec> paramList = parameterList(config);
   auto tokenType = RankedTensorType::get({B, L}, b.getI64Type());
   auto rangeAttr = [&](int64_t hi) { return b.getDenseI64ArrayAttr({0, hi}); };
@@ -528,21 +604,25 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
       addInput("input.targets", config.effectiveOutputSize());
     size_t firstParam = argTypes.size();
     for (const ParamSpec &p : paramList) {
-      Type element = p.isI64 ? Type(b.getI64Type()) : Type(b.getF32Type());
+      Type element = p.isI64 ? Type(b.getI64Type()) : floatType;
       argTypes.push_back(RankedTensorType::get(p.shape, element));
-      argAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
-          mlir::gecko::kParamAttrName, b.getStringAttr(p.name))}));
+      SmallVector<NamedAttribute> attrs = {
+          b.getNamedAttr(kParamAttrName, b.getStringAttr(p.name)),
+          b.getNamedAttr(kInitAttrName, initAttr(b, p.init))};
+      if (p.isBuffer)
+        attrs.push_back(b.getNamedAttr(kBufferAttrName, b.getUnitAttr()));
+      argAttrs.push_back(b.getDictionaryAttr(attrs));
     }
 
     SmallVector<Type> resultTypes;
     SmallVector<DictionaryAttr> resultAttrs;
     if (mode == "forward") {
       resultTypes.push_back(RankedTensorType::get(
-          {B, L, config.effectiveOutputSize()}, b.getF32Type()));
+          {B, L, config.effectiveOutputSize()}, floatType));
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
           mlir::gecko::kOutputAttrName, b.getStringAttr("output.logits"))}));
     } else {
-      resultTypes.push_back(RankedTensorType::get({}, b.getF32Type()));
+      resultTypes.push_back(RankedTensorType::get({}, floatType));
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
           mlir::gecko::kOutputAttrName, b.getStringAttr("output.loss"))}));
     }
@@ -558,7 +638,7 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
     std::map<std::string, Value> params;
     for (size_t i = 0; i < paramList.size(); ++i)
       params[paramList[i].name] = entry->getArgument(firstParam + i);
-    FunctionEmitter emitter(b, config, B, L, std::move(params));
+    FunctionEmitter emitter(b, config, B, L, std::move(params), floatType);
     emitter.recordDebug = options.debugOutputs && mode == "forward";
     Value logits = emitter.logits(entry->getArgument(0));
     SmallVector<Value> results = {logits};

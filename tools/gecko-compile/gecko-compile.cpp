@@ -13,7 +13,9 @@
 #include "gecko/Frontend/ModelConfig.h"
 #include "gecko/Frontend/ModelStats.h"
 #include "gecko/Target/CpuArtifact.h"
+#include "gecko/Training/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -64,14 +66,31 @@ cl::opt<int64_t>
               cl::init(1), cl::cat(geckoCategory));
 cl::list<std::string>
     modes("mode",
-          cl::desc("With --model: the functions to build (forward, loss; "
-                   "repeat or comma-separate; default: forward,loss)"),
+          cl::desc("With --model: the functions to build (forward, loss, "
+                   "train = grad + train_step; repeat or comma-separate; "
+                   "default: forward,loss)"),
           cl::CommaSeparated, cl::cat(geckoCategory));
 cl::opt<bool> debugOutputs(
     "debug-outputs",
     cl::desc("With --model: forward also returns the intermediate "
              "activations named like the golden files' debug.* tensors"),
     cl::init(false), cl::cat(geckoCategory));
+cl::opt<double> adamBeta1("adam-beta1",
+                          cl::desc("With --mode train: AdamW beta1"),
+                          cl::init(0.9), cl::cat(geckoCategory));
+cl::opt<double> adamBeta2("adam-beta2",
+                          cl::desc("With --mode train: AdamW beta2"),
+                          cl::init(0.95), cl::cat(geckoCategory));
+cl::opt<double> adamEps("adam-eps", cl::desc("With --mode train: AdamW eps"),
+                        cl::init(1e-8), cl::cat(geckoCategory));
+cl::opt<double> weightDecay(
+    "weight-decay",
+    cl::desc("With --mode train: decoupled weight decay of matrices"),
+    cl::init(0.1), cl::cat(geckoCategory));
+cl::opt<double> maxGradNorm(
+    "max-grad-norm",
+    cl::desc("With --mode train: global-norm clipping threshold (<= 0: off)"),
+    cl::init(1.0), cl::cat(geckoCategory));
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage at which to stop and write the result"),
     cl::init(EmitKind::Mlir),
@@ -152,8 +171,23 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   fe::BuildOptions options;
   options.batch = batchSize;
   options.seqLen = seqLen;
-  if (!modes.empty())
-    options.modes.assign(modes.begin(), modes.end());
+  // `train` is built from the loss: gecko-autodiff makes `grad` (loss and
+  // gradients, what `gecko-run check` compares) and gecko-build-train-step
+  // makes `train_step` (forward, backward and AdamW in one call).
+  bool train = false, keepLoss = false;
+  if (!modes.empty()) {
+    options.modes.clear();
+    for (const std::string &mode : modes) {
+      if (mode == "train") {
+        train = true;
+        continue;
+      }
+      keepLoss |= mode == "loss";
+      options.modes.push_back(mode);
+    }
+    if (train && !keepLoss)
+      options.modes.push_back("loss");
+  }
   options.debugOutputs = debugOutputs;
   ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
       fe::buildModelModule(context, *config, options);
@@ -166,6 +200,22 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   contract.addPass(mlir::gecko::createGeckoVerifyFrontendContract());
   if (failed(contract.run(**module)))
     return failure();
+  if (train) {
+    PassManager pm(&context, ModuleOp::getOperationName());
+    mlir::gecko::GeckoBuildTrainStepOptions step;
+    step.beta1 = adamBeta1;
+    step.beta2 = adamBeta2;
+    step.eps = adamEps;
+    step.weightDecay = weightDecay;
+    step.maxGradNorm = maxGradNorm;
+    pm.addPass(mlir::gecko::createGeckoAutodiff());
+    pm.addPass(mlir::gecko::createGeckoBuildTrainStep(step));
+    if (failed(pm.run(**module)))
+      return failure();
+    if (!keepLoss)
+      if (auto loss = (**module).lookupSymbol<func::FuncOp>("loss"))
+        loss.erase();
+  }
   return emit(context, **module, os);
 }
 

@@ -1,9 +1,11 @@
 //===- ExternalModels.cpp - Gecko interfaces on upstream ops --------------===//
 //
-// Attaches DifferentiableOpInterface to the upstream arith ops a Gecko block
-// uses on tensors: the residual y = x + h and the gated combination
-// a = o_s * r + o_m (spec sections 2 and 3.9). docs/dialect.md#basic-family
-// ("Upstream arith VJPs") documents the rules.
+// Attaches DifferentiableOpInterface to the upstream ops a frontend module
+// may use (docs/frontend.md, rule F7): the arith ops of the residual
+// y = x + h and the gated combination a = o_s * r + o_m (spec sections 2 and
+// 3.9), math.exp, linalg.broadcast (weights and priors broadcast over the
+// batch) and tensor.concat (Megalodon's padded z views).
+// docs/dialect.md#basic-family ("Upstream VJPs") documents the rules.
 //
 // arith ops have no implicit broadcasting (both operands and the result have
 // one type), so every cotangent has the result's type and needs no
@@ -15,6 +17,9 @@
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
 using namespace mlir::gecko;
@@ -101,6 +106,89 @@ struct NegFVjpModel
   }
 };
 
+/// d exp(a) = dy * exp(a), reusing the forward result.
+struct ExpVjpModel
+    : public DifferentiableOpInterface::ExternalModel<ExpVjpModel,
+                                                      math::ExpOp> {
+  FailureOr<SmallVector<Value>> buildVjp(Operation *op, OpBuilder &b,
+                                         ValueRange resultGrads) const {
+    if (failed(checkRankedFloatTensor(op)))
+      return failure();
+    Value dy = resultGrads[0];
+    if (!dy)
+      return SmallVector<Value>{Value()};
+    auto exp = cast<math::ExpOp>(op);
+    return SmallVector<Value>{arith::MulFOp::create(
+        b, op->getLoc(), dy, exp.getResult(), exp.getFastmathAttr())};
+  }
+};
+
+/// linalg.broadcast copies its input along the added `dimensions`, so the
+/// input's cotangent sums the result's cotangent over them.
+struct BroadcastVjpModel
+    : public DifferentiableOpInterface::ExternalModel<BroadcastVjpModel,
+                                                      linalg::BroadcastOp> {
+  FailureOr<SmallVector<Value>> buildVjp(Operation *op, OpBuilder &b,
+                                         ValueRange resultGrads) const {
+    auto broadcast = cast<linalg::BroadcastOp>(op);
+    // Operands: input, init. Only the input (a tensor) gets a cotangent.
+    SmallVector<Value> grads(op->getNumOperands(), Value());
+    Value dy = resultGrads.empty() ? Value() : resultGrads[0];
+    auto inputType = dyn_cast<RankedTensorType>(broadcast.getInput().getType());
+    if (!dy || !inputType || !isa<FloatType>(inputType.getElementType()))
+      return grads;
+    Location loc = op->getLoc();
+    Type element = inputType.getElementType();
+    Value zero = arith::ConstantOp::create(b, loc, element,
+                                           b.getFloatAttr(element, 0.0));
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d : inputType.getShape())
+      sizes.push_back(b.getIndexAttr(d));
+    if (!inputType.hasStaticShape())
+      return op->emitOpError("VJP needs a statically shaped input");
+    Value init = tensor::EmptyOp::create(b, loc, sizes, element);
+    Value filled = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+    auto reduce = linalg::ReduceOp::create(
+        b, loc, dy, filled, broadcast.getDimensions(),
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          Value sum = arith::AddFOp::create(nb, nl, args[0], args[1]);
+          linalg::YieldOp::create(nb, nl, sum);
+        });
+    grads[0] = reduce.getResult(0);
+    return grads;
+  }
+};
+
+/// tensor.concat along one dimension: each input's cotangent is its slice
+/// of the result's cotangent.
+struct ConcatVjpModel
+    : public DifferentiableOpInterface::ExternalModel<ConcatVjpModel,
+                                                      tensor::ConcatOp> {
+  FailureOr<SmallVector<Value>> buildVjp(Operation *op, OpBuilder &b,
+                                         ValueRange resultGrads) const {
+    auto concat = cast<tensor::ConcatOp>(op);
+    SmallVector<Value> grads(op->getNumOperands(), Value());
+    Value dy = resultGrads[0];
+    if (!dy || !isa<FloatType>(concat.getResultType().getElementType()))
+      return grads;
+    int64_t dim = concat.getDim();
+    int64_t offset = 0;
+    for (auto [i, input] : llvm::enumerate(concat.getInputs())) {
+      auto type = cast<RankedTensorType>(input.getType());
+      if (!type.hasStaticShape())
+        return op->emitOpError("VJP needs statically shaped inputs");
+      SmallVector<int64_t> offsets(type.getRank(), 0),
+          strides(type.getRank(), 1);
+      offsets[dim] = offset;
+      grads[i] = tensor::ExtractSliceOp::create(
+          b, op->getLoc(), type, dy, ValueRange{}, ValueRange{}, ValueRange{},
+          offsets, type.getShape(), strides);
+      offset += type.getDimSize(dim);
+    }
+    return grads;
+  }
+};
+
 } // namespace
 
 void mlir::gecko::registerGeckoExternalModels(DialectRegistry &registry) {
@@ -109,5 +197,14 @@ void mlir::gecko::registerGeckoExternalModels(DialectRegistry &registry) {
     arith::SubFOp::attachInterface<SubFVjpModel>(*ctx);
     arith::MulFOp::attachInterface<MulFVjpModel>(*ctx);
     arith::NegFOp::attachInterface<NegFVjpModel>(*ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, math::MathDialect *) {
+    math::ExpOp::attachInterface<ExpVjpModel>(*ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, linalg::LinalgDialect *) {
+    linalg::BroadcastOp::attachInterface<BroadcastVjpModel>(*ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, tensor::TensorDialect *) {
+    tensor::ConcatOp::attachInterface<ConcatVjpModel>(*ctx);
   });
 }

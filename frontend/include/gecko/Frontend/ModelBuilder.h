@@ -39,6 +39,9 @@ struct BuildOptions {
   /// the EMA output transposed to B x D x L as the reference stores it), so
   /// `gecko-run check` localises a mismatch. Gecko and Megalodon only.
   bool debugOutputs = false;
+  /// Element type of parameters and activations: "f32" (what the reference
+  /// runs) or "f64" (gradient checks against finite differences).
+  std::string floatType = "f32";
 };
 
 /// The sequence length BuildOptions{seqLen = 0} resolves to.

@@ -26,6 +26,17 @@ inline constexpr const char *kParamAttrName = "gecko.param";
 inline constexpr const char *kInputAttrName = "gecko.input";
 /// Function result: an output, by its name ("output.logits").
 inline constexpr const char *kOutputAttrName = "gecko.output";
+/// Parameter: a buffer (bound by name, never trained), e.g. norm priors.
+inline constexpr const char *kBufferAttrName = "gecko.buffer";
+/// Parameter: how to initialize it when training from scratch, a dictionary
+/// {kind = "normal", mean = 0.0, std = 0.02} (docs/frontend.md).
+inline constexpr const char *kInitAttrName = "gecko.init";
+/// Argument: persistent state kept by the runtime between calls (optimizer
+/// moments, stream state), zero-initialized; named by this attribute.
+inline constexpr const char *kStateAttrName = "gecko.state";
+/// Result name prefix: the result is the next value of the argument named
+/// by the rest of the name ("next:opt.m.embed.weight").
+inline constexpr const char *kNextPrefix = "next:";
 /// Integer input: its valid range [lo, hi) as a dense i64 array.
 inline constexpr const char *kRangeAttrName = "gecko.range";
 

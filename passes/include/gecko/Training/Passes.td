@@ -1,0 +1,87 @@
+//===- Passes.td - gecko training passes -------------------*- tablegen -*-===//
+//
+// Passes that turn a loss function into training functions: reverse-mode
+// differentiation and the optimizer step. One pass per file under
+// passes/lib/Training/.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GECKO_TRAINING_PASSES
+#define GECKO_TRAINING_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def GeckoAutodiff : Pass<"gecko-autodiff", "ModuleOp"> {
+  let summary = "Build the gradient function of a scalar loss function";
+  let description = [{
+    Reverse-mode differentiation over DifferentiableOpInterface. From the
+    function `source` (one result: a 0-d float loss) it builds the function
+    `target` with the same arguments, returning the loss followed by the
+    gradient of the loss with respect to every trainable parameter:
+    arguments named by `gecko.param` with a float element type and without
+    `gecko.buffer`. Each gradient result is named `grad.<param name>`
+    (`gecko.output`), the names of the golden files.
+
+    The forward ops are kept as they are; after them the pass walks the
+    ops in reverse, asks each op whose results carry a cotangent for its
+    vector-Jacobian product (`buildVjp`), and sums the cotangents of values
+    with several uses (`arith.addf`). Only values that depend on a trainable
+    parameter get cotangents, so integer inputs and buffers (norm priors)
+    need no VJP. An op on that path without the interface is an error
+    naming the op. A parameter the loss does not depend on gets a zero
+    gradient. The seed is d loss = 1.
+  }];
+  let options = [
+    Option<"source", "source", "std::string", /*default=*/"\"loss\"",
+           "The scalar loss function to differentiate">,
+    Option<"target", "target", "std::string", /*default=*/"\"grad\"",
+           "The name of the gradient function to create">,
+  ];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+    "mlir::tensor::TensorDialect"
+  ];
+}
+
+def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
+  let summary = "Build an AdamW training step from a gradient function";
+  let description = [{
+    From the gradient function `source` (made by gecko-autodiff: loss, then
+    `grad.<p>` for every trainable parameter p) it builds `target`, one
+    optimizer step inside compiled code:
+
+      args:    source's arguments, then per parameter p the AdamW moments
+               `opt.m.<p>` and `opt.v.<p>` (`gecko.state`, zero at the
+               start), then `input.lr` (f32, 0-d, this step's learning rate)
+               and `input.step` (i64, 0-d, the 1-based AdamW step)
+      results: `output.loss`, `output.grad_norm` (the global L2 norm of all
+               gradients before clipping), then `next:<p>`,
+               `next:opt.m.<p>`, `next:opt.v.<p>` for every p: the runtime
+               writes each `next:<name>` result back to argument <name>
+
+    Gradients are clipped by global norm (scale = min(1, max-grad-norm /
+    (norm + 1e-6)), passed to gecko.adamw as grad_scale; max-grad-norm <= 0
+    disables clipping). Weight decay applies to parameters of rank >= 2
+    (matrices and embeddings), not to norms, biases or EMA parameters, the
+    usual practice the reference's training code (Megalodon) follows.
+  }];
+  let options = [
+    Option<"source", "source", "std::string", /*default=*/"\"grad\"",
+           "The gradient function (from gecko-autodiff)">,
+    Option<"target", "target", "std::string", /*default=*/"\"train_step\"",
+           "The name of the training-step function to create">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.95", "AdamW beta2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.1",
+           "Decoupled weight decay of rank >= 2 parameters">,
+    Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"1.0",
+           "Global-norm gradient clipping threshold (<= 0: off)">,
+  ];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+    "mlir::math::MathDialect", "mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // GECKO_TRAINING_PASSES

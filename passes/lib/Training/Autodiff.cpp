@@ -1,0 +1,186 @@
+//===- Autodiff.cpp - Reverse-mode differentiation of a loss function -----===//
+//
+// gecko-autodiff (see Passes.td). The gradient function is a clone of the
+// loss function followed by the reverse sweep; every op contributes its own
+// VJP through DifferentiableOpInterface, so this file holds no op-specific
+// knowledge.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/Dialect/Gecko/IR/GeckoAttributes.h"
+#include "gecko/Dialect/Gecko/IR/GeckoExternalModels.h"
+#include "gecko/Dialect/Gecko/IR/GeckoInterfaces.h"
+#include "gecko/Dialect/Gecko/IR/GeckoVjpUtils.h"
+#include "gecko/Training/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/DenseSet.h"
+
+namespace mlir::gecko {
+
+#define GEN_PASS_DEF_GECKOAUTODIFF
+#include "gecko/Training/Passes.h.inc"
+
+namespace {
+
+bool isFloatTensor(Value v) {
+  return isa<FloatType>(getElementTypeOrSelf(v.getType()));
+}
+
+/// Whether argument `i` of `func` is a trainable parameter.
+bool isTrainable(func::FuncOp func, unsigned i) {
+  return func.getArgAttr(i, kParamAttrName) &&
+         !func.getArgAttr(i, kBufferAttrName) &&
+         isFloatTensor(func.getArgument(i));
+}
+
+struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
+  using Base::Base;
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    // The VJPs of the upstream ops a frontend may use (arith, math,
+    // linalg.broadcast, tensor.concat) are external models: make sure they
+    // are attached whoever created the context.
+    registerGeckoExternalModels(registry);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto source = module.lookupSymbol<func::FuncOp>(this->source);
+    if (!source) {
+      module.emitError() << "gecko-autodiff: no function @" << this->source;
+      return signalPassFailure();
+    }
+    if (module.lookupSymbol(this->target)) {
+      module.emitError() << "gecko-autodiff: @" << this->target
+                         << " already exists";
+      return signalPassFailure();
+    }
+    if (source.isExternal() || !llvm::hasSingleElement(source.getBody())) {
+      source.emitError() << "gecko-autodiff: @" << this->source
+                         << " must have a body of one block";
+      return signalPassFailure();
+    }
+    auto resultType =
+        source.getNumResults() == 1
+            ? dyn_cast<RankedTensorType>(source.getResultTypes()[0])
+            : RankedTensorType();
+    if (!resultType || resultType.getRank() != 0 ||
+        !isa<FloatType>(resultType.getElementType())) {
+      source.emitError() << "gecko-autodiff: @" << this->source
+                         << " must return exactly one 0-d float tensor (the "
+                            "loss)";
+      return signalPassFailure();
+    }
+
+    OpBuilder moduleBuilder(source);
+    moduleBuilder.setInsertionPointAfter(source);
+    auto grad = cast<func::FuncOp>(moduleBuilder.clone(*source));
+    grad.setName(this->target);
+    if (failed(differentiate(grad))) {
+      grad.erase();
+      return signalPassFailure();
+    }
+  }
+
+  LogicalResult differentiate(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    Value loss = ret.getOperand(0);
+
+    // Values that depend on a trainable parameter (forward, op order).
+    llvm::DenseSet<Value> active;
+    SmallVector<unsigned> trainable;
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      if (isTrainable(func, i)) {
+        trainable.push_back(i);
+        active.insert(func.getArgument(i));
+      }
+    SmallVector<Operation *> forward;
+    for (Operation &op : body.without_terminator()) {
+      forward.push_back(&op);
+      bool anyActive = llvm::any_of(
+          op.getOperands(), [&](Value v) { return active.contains(v); });
+      if (anyActive)
+        for (Value r : op.getResults())
+          if (isFloatTensor(r))
+            active.insert(r);
+    }
+
+    // Reverse sweep, inserting before the return.
+    OpBuilder b(ret);
+    DenseMap<Value, Value> cotangent;
+    auto accumulate = [&](Value v, Value g) {
+      auto [it, inserted] = cotangent.try_emplace(v, g);
+      if (!inserted)
+        it->second = arith::AddFOp::create(b, v.getLoc(), it->second, g);
+    };
+    if (active.contains(loss)) {
+      auto type = cast<RankedTensorType>(loss.getType());
+      Value one = arith::ConstantOp::create(
+          b, func.getLoc(), type,
+          DenseElementsAttr::get(type,
+                                 b.getFloatAttr(type.getElementType(), 1.0)));
+      cotangent[loss] = one;
+    }
+
+    for (Operation *op : llvm::reverse(forward)) {
+      SmallVector<Value> resultGrads;
+      bool any = false;
+      for (Value r : op->getResults()) {
+        Value g = cotangent.lookup(r);
+        resultGrads.push_back(g);
+        any |= bool(g);
+      }
+      if (!any)
+        continue;
+      auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
+      if (!differentiable)
+        return op->emitError()
+               << "gecko-autodiff: '" << op->getName()
+               << "' lies on the path from a parameter to the loss but has "
+                  "no VJP (DifferentiableOpInterface)";
+      FailureOr<SmallVector<Value>> grads =
+          differentiable.buildVjp(b, resultGrads);
+      if (failed(grads))
+        return failure();
+      if (grads->size() != op->getNumOperands())
+        return op->emitError()
+               << "gecko-autodiff: buildVjp returned " << grads->size()
+               << " cotangents for " << op->getNumOperands() << " operands";
+      for (auto [operand, g] : llvm::zip(op->getOperands(), *grads))
+        if (g && active.contains(operand))
+          accumulate(operand, g);
+    }
+
+    // Results: the loss, then one gradient per trainable parameter.
+    SmallVector<Value> results = {loss};
+    SmallVector<Type> resultTypes = {loss.getType()};
+    SmallVector<DictionaryAttr> resultAttrs = {func.getResultAttrDict(0)};
+    for (unsigned i : trainable) {
+      Value arg = func.getArgument(i);
+      Value g = cotangent.lookup(arg);
+      if (!g)
+        g = zerosLike(b, func.getLoc(), arg);
+      results.push_back(g);
+      resultTypes.push_back(arg.getType());
+      auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName);
+      resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
+          kOutputAttrName, b.getStringAttr("grad." + name.str()))}));
+    }
+    ret->setOperands(results);
+    func.setType(b.getFunctionType(func.getArgumentTypes(), resultTypes));
+    func.setAllResultAttrs(resultAttrs);
+    return success();
+  }
+};
+
+} // namespace
+} // namespace mlir::gecko
