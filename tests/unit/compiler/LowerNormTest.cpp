@@ -17,6 +17,9 @@
 //    reproduces exactly; against exact arithmetic the f32 result differs by
 //    up to ~1e-4 (tests/oracle/NOTES.md), which TdnF32NeedsFp32Powers shows.
 //
+// The backward ops are checked against central finite differences of the
+// fp64 oracle forward; their tolerances are given where those tests start.
+//
 //===----------------------------------------------------------------------===//
 
 #include "CpuJit.h"
@@ -24,6 +27,10 @@
 #include "oracle.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
 
 namespace gecko::testing {
 namespace {
@@ -451,6 +458,626 @@ TEST(LowerNorm, TdnF32NeedsFp32Powers) {
     EXPECT_TRUE(allClose(out[0].values, emulated.y, 2e-6, 2e-6));
     EXPECT_FALSE(allClose(out[0].values, exact.y, 2e-5, 2e-5));
   }
+}
+
+//===----------------------------------------------------------------------===//
+// Backward ops: compiled f64 vs central finite differences of the fp64
+// oracle forward, compiled f32 vs the f64 result.
+//
+// For a random cotangent dy (and dstate), the scalar
+//   loss(inputs) = <dy, y(inputs)> [+ <dmean, mean_out> + <dvar, var_out>]
+// has the op's results as its gradient. Each partial derivative is taken
+// with the fourth-order central stencil
+//   (8 (f(v + h) - f(v - h)) - (f(v + 2h) - f(v - 2h))) / 12h,  h = 1e-4,
+// whose truncation error (~h^4 f^(5)) is negligible here and whose
+// cancellation error is about 1e-16 |loss| / h ~ 1e-11 (|loss| ~ 10).
+//
+// Tolerances, per tensor: max |got - want| <= tol * max(max |want|, 1e-2)
+// (the floor only matters for gradients that vanish, e.g. dmean_in with an
+// incoming count of 0):
+//  - f64 vs finite differences: 1e-7. The finite differences are good to
+//    ~1e-10; 1e-7 is the usual bar, with room for the 1/(1 - beta^n)
+//    amplification of TDN (up to 1e4 for n = 1).
+//  - f64 vs the direct-loop TDN backward below: 1e-12 (same formulas, f64
+//    rounding only).
+//  - f32 vs f64 (or, for TDN, the direct-loop reference with the
+//    reference's fp32 betas and fp32 power products): 1e-5. The f32 group
+//    sums of at most 16 terms, the sums over (b, t) of at most 60 terms and
+//    the recomputed f32 normalisers each cost a few 1e-7; the adjoint
+//    recurrence runs in f64. For the group norms' dx the scale is the
+//    largest term of dx instead (largestDxTerm).
+// Measured worst cases: f64 vs finite differences 6e-9 (layer_norm dx with
+// two channels per group), 1.5e-9 (TDN dx), else below 1e-10; f32 6.3e-6
+// (layer_norm dx) and 3.8e-6 (its dweight), both in the two-channel case
+// where a small group variance makes x - mean lose ulp(x) / σ in f32, else
+// below 3e-7.
+//===----------------------------------------------------------------------===//
+
+constexpr double kFdTol = 1e-7;
+constexpr double kF32GradTol = 1e-5;
+
+/// Per-tensor comparison, see above.
+::testing::AssertionResult closeTensor(const Vec &got, const Vec &want,
+                                       double tol, double floor = 1e-2) {
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure()
+           << "size " << got.size() << " != " << want.size();
+  double scale = floor, worst = 0.0;
+  size_t at = 0;
+  for (double v : want)
+    scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::fabs(got[i] - want[i]);
+    if (std::isnan(got[i]) || err > worst) {
+      worst = std::isnan(got[i]) ? INFINITY : err;
+      at = i;
+    }
+  }
+  if (worst > tol * scale)
+    return ::testing::AssertionFailure()
+           << "element " << at << ": got " << got[at] << ", want " << want[at]
+           << "; max error " << worst << " > " << tol << " * " << scale;
+  return ::testing::AssertionSuccess() << "max error " << worst / scale;
+}
+
+double dot(const Vec &a, const Vec &b) {
+  double s = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    s += a[i] * b[i];
+  return s;
+}
+
+/// The gradient of loss(inputs) with respect to inputs.*field by the
+/// fourth-order central stencil (see above).
+template <typename Inputs>
+Vec finiteDifferences(const std::function<double(const Inputs &)> &loss,
+                      Inputs inputs, Vec Inputs::*field) {
+  const double h = 1e-4;
+  Vec grad((inputs.*field).size());
+  for (size_t i = 0; i < grad.size(); ++i) {
+    double v = (inputs.*field)[i];
+    auto at = [&](double d) {
+      (inputs.*field)[i] = v + d;
+      return loss(inputs);
+    };
+    grad[i] = (8.0 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+    (inputs.*field)[i] = v;
+  }
+  return grad;
+}
+
+//===----------------------------------------------------------------------===//
+// rms_norm_grad, layer_norm_grad
+//===----------------------------------------------------------------------===//
+
+struct GroupNormInputs {
+  Vec x, w, b;
+};
+
+/// max |r s dy| over all elements: the size of the largest term of dx, which
+/// bounds its f32 rounding error. dx = r [s dy - mean(s dy) - x̂ mean(s dy
+/// x̂)] (or its RMS analogue) cancels when a group has few channels: with two
+/// channels x̂ = ±(σ² / (σ² + eps))^(1/2) and the bracket vanishes up to
+/// eps / (σ² + eps), so dx is tiny next to its terms and its f32 error is
+/// relative to the terms, not to dx (1e-4 of dx in the 10 x 5 groups case).
+double largestDxTerm(const GroupNormInputs &in, const Vec &dy, int64_t rows,
+                     int64_t F, int64_t K, bool weight, bool centered) {
+  int64_t Fk = F / K;
+  double largest = 0.0;
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t k = 0; k < K; ++k) {
+      const double *x = &in.x[row * F + k * Fk];
+      double mean = 0.0, var = 0.0;
+      for (int64_t i = 0; centered && i < Fk; ++i)
+        mean += x[i] / Fk;
+      for (int64_t i = 0; i < Fk; ++i)
+        var += (x[i] - mean) * (x[i] - mean) / Fk;
+      double r = 1.0 / std::sqrt(var + kEps);
+      for (int64_t i = 0; i < Fk; ++i) {
+        double s = weight ? 1.0 + in.w[k * Fk + i] : 1.0;
+        largest =
+            std::max(largest, std::fabs(r * s * dy[row * F + k * Fk + i]));
+      }
+    }
+  return largest;
+}
+
+/// A function applying gecko.<op>_grad to dy and x (through dynamically
+/// shaped views for dynamic cases), with weight and with_bias as the case
+/// says; it returns dx, then dweight, then dbias.
+std::string groupNormGradSource(const GroupNormCase &c, const std::string &op) {
+  std::string xType = "tensor<" + dims(c.shape) + "xFT>";
+  std::string dynType = xType;
+  if (c.dynamic) {
+    dynType = "tensor<";
+    for (size_t i = 0; i + 1 < c.shape.size(); ++i)
+      dynType += "?x";
+    dynType += std::to_string(c.shape.back()) + "xFT>";
+  }
+  std::string pType = "tensor<" + std::to_string(c.shape.back()) + "xFT>";
+  bool bias = op == "layer_norm" && c.bias;
+  std::string s = "func.func @f(%dy: " + xType + ", %x: " + xType;
+  std::string operands = " %dyd, %xd", types = dynType + ", " + dynType;
+  std::string results = "%dx", resultTypes = dynType;
+  std::string returns = "%dxs", returnTypes = xType;
+  if (c.weight) {
+    s += ", %w: " + pType;
+    operands += " weight(%w)";
+    types += ", " + pType;
+    results += ", %dw";
+    resultTypes += ", " + pType;
+    returns += ", %dw";
+    returnTypes += ", " + pType;
+  }
+  if (bias) {
+    operands += " with_bias";
+    results += ", %db";
+    returns += ", %db";
+    returnTypes += ", " + pType;
+  }
+  s += ") -> (" + returnTypes + ") {\n";
+  s += "  %dyd = tensor.cast %dy : " + xType + " to " + dynType + "\n";
+  s += "  %xd = tensor.cast %x : " + xType + " to " + dynType + "\n";
+  s += "  " + results + " = gecko." + op + "_grad" + operands + " groups(" +
+       std::to_string(c.groups) + ") eps(1.0e-05) : " + types + "\n";
+  s += "  %dxs = tensor.cast %dx : " + dynType + " to " + xType + "\n";
+  s += "  return " + returns + " : " + returnTypes + "\n}\n";
+  return s;
+}
+
+void checkGroupNormGrad(const std::string &op) {
+  uint64_t seed = 1000;
+  for (const GroupNormCase &c : kGroupNormCases) {
+    SCOPED_TRACE(op + "_grad " + dims(c.shape) + " groups " +
+                 std::to_string(c.groups));
+    bool bias = op == "layer_norm" && c.bias;
+    int64_t F = c.shape.back();
+    int64_t rows = product(c.shape) / F;
+    GroupNormInputs in{randomValues(rows * F, ++seed, -1.5, 2.5),
+                       randomValues(F, ++seed, -0.5, 0.5),
+                       randomValues(F, ++seed, -0.5, 0.5)};
+    Vec dy = randomValues(rows * F, ++seed);
+    std::function<double(const GroupNormInputs &)> loss =
+        [&](const GroupNormInputs &v) {
+          Vec y = op == "rms_norm"
+                      ? oracle::groupRmsNorm(v.x, rows, F, c.groups,
+                                             c.weight ? &v.w : nullptr, kEps)
+                      : oracle::groupLayerNorm(v.x, rows, F, c.groups,
+                                               c.weight ? &v.w : nullptr,
+                                               bias ? &v.b : nullptr, kEps);
+          return dot(dy, y);
+        };
+    std::vector<Vec> want{finiteDifferences(loss, in, &GroupNormInputs::x)};
+    if (c.weight)
+      want.push_back(finiteDifferences(loss, in, &GroupNormInputs::w));
+    if (bias)
+      want.push_back(finiteDifferences(loss, in, &GroupNormInputs::b));
+
+    double dxScale =
+        largestDxTerm(in, dy, rows, F, c.groups, c.weight, op == "layer_norm");
+    std::vector<JitBuffer> f64Out;
+    for (const std::string type : {"f64", "f32"}) {
+      SCOPED_TRACE(type);
+      std::vector<JitBuffer> args{floats(type, c.shape, dy),
+                                  floats(type, c.shape, in.x)};
+      if (c.weight)
+        args.push_back(floats(type, {F}, in.w));
+      std::vector<JitBuffer> out =
+          run(withType(groupNormGradSource(c, op), type), args);
+      ASSERT_EQ(out.size(), want.size());
+      for (size_t k = 0; k < out.size(); ++k) {
+        if (type == "f64")
+          EXPECT_TRUE(closeTensor(out[k].values, want[k], kFdTol))
+              << "result " << k;
+        else
+          EXPECT_TRUE(closeTensor(out[k].values, f64Out[k].values, kF32GradTol,
+                                  k == 0 ? dxScale : 1e-2))
+              << "result " << k;
+      }
+      f64Out = out;
+    }
+  }
+}
+
+TEST(LowerNorm, RmsNormGradMatchesFiniteDifferences) {
+  checkGroupNormGrad("rms_norm");
+}
+
+TEST(LowerNorm, LayerNormGradMatchesFiniteDifferences) {
+  checkGroupNormGrad("layer_norm");
+}
+
+//===----------------------------------------------------------------------===//
+// timestep_decay_norm_grad, timestep_norm_grad
+//===----------------------------------------------------------------------===//
+
+struct TimestepGradCase {
+  TimestepCase base;
+  bool dstate; ///< pass cotangents of the outgoing mean and var
+};
+
+// bos resets (at t = 0 over an incoming state, consecutive, on the last
+// token), incoming state with and without dstate, dstate without a state,
+// groups 1 and > 1, one token, counts 0 and large.
+const TimestepGradCase kTimestepGradCases[] = {
+    {{"plain", 2, 7, 12, 3, false, {}, {}}, false},
+    {{"one_group", 1, 5, 8, 1, false, {}, {}}, false},
+    {{"state_dstate", 2, 6, 8, 2, true, {5, 37}, {}}, true},
+    {{"state_no_dstate", 2, 5, 12, 3, true, {2, 0}, {}}, false},
+    {{"bos_state_dstate",
+      3,
+      8,
+      12,
+      4,
+      true,
+      {3, 0, 1000},
+      {{0, 5}, {3, 4, 5}, {7}}},
+     true},
+    {{"bos_dstate_no_state", 2, 6, 8, 2, false, {}, {{0}, {2}}}, true},
+    {{"one_token", 2, 1, 10, 5, true, {4, 0}, {}}, true},
+    {{"long_count", 2, 4, 8, 2, true, {20000, 400000}, {{}, {2}}}, true},
+};
+
+/// A function calling gecko.<op>_grad with the case's optional operands,
+/// returning dx, dweight, dbias and, with a state, dmean_in and dvar_in.
+std::string timestepGradSource(const std::string &op, const TimestepGradCase &g,
+                               const std::string &type) {
+  const TimestepCase &c = g.base;
+  std::string x = "tensor<" + dims({c.B, c.L, c.D}) + "xFT>";
+  std::string p = "tensor<" + std::to_string(c.D) + "xFT>";
+  std::string st = "tensor<" + dims({c.B, c.G}) + "xFT>";
+  std::string n = "tensor<" + std::to_string(c.B) + "xi64>";
+  std::string bos = "tensor<" + dims({c.B, c.L}) + "xi1>";
+  std::string args = "%dy: " + x + ", %x: " + x + ", %w: " + p;
+  std::string operands = " %dy, %x weight(%w)";
+  std::string types = x + ", " + x + ", " + p;
+  std::string results = "%dx, %dw, %db";
+  std::string resultTypes = x + ", " + p + ", " + p;
+  if (!c.bosAt.empty()) {
+    args += ", %bos: " + bos;
+    operands += " bos(%bos)";
+    types += ", " + bos;
+  }
+  if (c.withState) {
+    args += ", %n0: " + n + ", %m0: " + st + ", %v0: " + st;
+    operands += " state(%n0, %m0, %v0)";
+    types += ", " + n + ", " + st + ", " + st;
+    results += ", %dm0, %dv0";
+    resultTypes += ", " + st + ", " + st;
+  }
+  if (g.dstate) {
+    args += ", %dm: " + st + ", %dv: " + st;
+    operands += " dstate(%dm, %dv)";
+    types += ", " + st + ", " + st;
+  }
+  std::string attrs = " groups(" + std::to_string(c.G) + ")";
+  if (op == "timestep_decay_norm")
+    attrs += " betas(0.999, 0.9999)";
+  attrs += " eps(1.0e-05)";
+  return withType("func.func @f(" + args + ") -> (" + resultTypes + ") {\n  " +
+                      results + " = gecko." + op + "_grad" + operands + attrs +
+                      " : " + types + "\n  return " + results + " : " +
+                      resultTypes + "\n}\n",
+                  type);
+}
+
+/// Cotangents of a timestep norm: dy (B x L x D), dmean, dvar (B x G).
+struct TimestepCotangents {
+  Vec dy, dm, dv;
+};
+
+std::vector<JitBuffer> timestepGradArgs(const TimestepGradCase &g,
+                                        const std::string &type,
+                                        const TimestepInputs &in,
+                                        const TimestepCotangents &d) {
+  const TimestepCase &c = g.base;
+  std::vector<JitBuffer> args{floats(type, {c.B, c.L, c.D}, d.dy),
+                              floats(type, {c.B, c.L, c.D}, in.x),
+                              floats(type, {c.D}, in.w)};
+  if (!c.bosAt.empty())
+    args.push_back(
+        JitBuffer::i1({c.B, c.L}, Vec(in.bos.begin(), in.bos.end())));
+  if (c.withState) {
+    args.push_back(
+        JitBuffer::i64({c.B}, Vec(c.count0.begin(), c.count0.end())));
+    args.push_back(floats(type, {c.B, c.G}, in.m0));
+    args.push_back(floats(type, {c.B, c.G}, in.v0));
+  }
+  if (g.dstate) {
+    args.push_back(floats(type, {c.B, c.G}, d.dm));
+    args.push_back(floats(type, {c.B, c.G}, d.dv));
+  }
+  return args;
+}
+
+/// The loss whose gradient the op computes, from the oracle forward.
+double timestepLoss(const std::string &op, const TimestepGradCase &g,
+                    const TimestepInputs &in, const TimestepCotangents &d) {
+  TimestepExpected e = timestepOracle(op, g.base, "f64", in);
+  double loss = dot(d.dy, e.y);
+  if (g.dstate)
+    loss += dot(d.dm, e.mean) + dot(d.dv, e.var);
+  return loss;
+}
+
+/// The op's results by finite differences: dx, dweight, dbias and, with a
+/// state, dmean_in and dvar_in.
+std::vector<Vec> timestepFiniteDifferences(const std::string &op,
+                                           const TimestepGradCase &g,
+                                           const TimestepInputs &in,
+                                           const TimestepCotangents &d) {
+  std::function<double(const TimestepInputs &)> loss =
+      [&](const TimestepInputs &v) { return timestepLoss(op, g, v, d); };
+  std::vector<Vec> grads;
+  for (Vec TimestepInputs::*field :
+       {&TimestepInputs::x, &TimestepInputs::w, &TimestepInputs::b})
+    grads.push_back(finiteDifferences(loss, in, field));
+  if (g.base.withState)
+    for (Vec TimestepInputs::*field :
+         {&TimestepInputs::m0, &TimestepInputs::v0})
+      grads.push_back(finiteDifferences(loss, in, field));
+  return grads;
+}
+
+/// A direct-loop TDN backward, the formulas of docs/dialect.md. With
+/// `fp32`, it follows the f32 lowering and the reference kernel: betas
+/// rounded to fp32, m̂_t and r_t with 1 - beta^n from the fp32 running
+/// product (as the forward), and the adjoint recurrence dividing by
+/// 1 - exp(n ln beta) in double (spec section 5).
+std::vector<Vec> tdnGradReference(const TimestepGradCase &g,
+                                  const TimestepInputs &in,
+                                  const TimestepCotangents &d, bool fp32) {
+  const TimestepCase &c = g.base;
+  const int64_t B = c.B, L = c.L, D = c.D, G = c.G, Dg = D / G;
+  double beta1 = fp32 ? double(float(kBeta1)) : kBeta1;
+  double beta2 = fp32 ? double(float(kBeta2)) : kBeta2;
+  Vec dx(B * L * D), dw(D, 0.0), db(D, 0.0), dm0(B * G), dv0(B * G);
+  for (int64_t bi = 0; bi < B; ++bi) {
+    int64_t n0 = c.withState ? c.count0[bi] : 0;
+    for (int64_t gi = 0; gi < G; ++gi) {
+      // Forward: n_t, mu_t, var_t, m̂_t, r_t.
+      std::vector<int64_t> n(L);
+      Vec mu(L), var(L), mhat(L), r(L);
+      int64_t count = n0;
+      double M = c.withState ? in.m0[bi * G + gi] : 0.0;
+      double V = c.withState ? in.v0[bi * G + gi] : 0.0;
+      float p1 = 1.0f, p2 = 1.0f;
+      for (int64_t k = 0; fp32 && k < n0; ++k) {
+        p1 *= float(beta1);
+        p2 *= float(beta2);
+      }
+      for (int64_t t = 0; t < L; ++t) {
+        const double *xt = &in.x[(bi * L + t) * D + gi * Dg];
+        double s = 0.0, s2 = 0.0;
+        for (int64_t i = 0; i < Dg; ++i)
+          s += xt[i];
+        mu[t] = s / Dg;
+        for (int64_t i = 0; i < Dg; ++i)
+          s2 += (xt[i] - mu[t]) * (xt[i] - mu[t]);
+        var[t] = s2 / Dg;
+        bool reset = !in.bos.empty() && in.bos[bi * L + t];
+        if (reset) {
+          count = 1;
+          M = (1 - beta1) * mu[t];
+          V = (1 - beta2) * var[t];
+          p1 = float(beta1);
+          p2 = float(beta2);
+        } else {
+          count += 1;
+          M = beta1 * M + (1 - beta1) * mu[t];
+          V = beta2 * V + (1 - beta2) * var[t];
+          p1 *= float(beta1);
+          p2 *= float(beta2);
+        }
+        n[t] = count;
+        double c1 = fp32 ? 1.0f - p1 : 1.0 - std::pow(beta1, double(count));
+        double c2 = fp32 ? 1.0f - p2 : 1.0 - std::pow(beta2, double(count));
+        mhat[t] = M / c1;
+        r[t] = 1.0 / std::sqrt(V / c2 + kEps);
+      }
+      // Backward.
+      double gM = g.dstate ? d.dm[bi * G + gi] : 0.0;
+      double gV = g.dstate ? d.dv[bi * G + gi] : 0.0;
+      for (int64_t t = L - 1; t >= 0; --t) {
+        const double *xt = &in.x[(bi * L + t) * D + gi * Dg];
+        const double *dyt = &d.dy[(bi * L + t) * D + gi * Dg];
+        double ds = 0.0, dc = 0.0;
+        for (int64_t i = 0; i < Dg; ++i) {
+          double gamma = 1.0 + in.w[gi * Dg + i];
+          ds += dyt[i] * gamma * (xt[i] - mhat[t]);
+          dc += dyt[i] * gamma;
+        }
+        double e1 = 1.0 - std::exp(double(n[t]) * std::log(beta1));
+        double e2 = 1.0 - std::exp(double(n[t]) * std::log(beta2));
+        double hM = gM - r[t] * dc / e1;
+        double hV = gV - 0.5 * r[t] * r[t] * r[t] * ds / e2;
+        double dmu = (1 - beta1) * hM, dvar = (1 - beta2) * hV;
+        bool reset = !in.bos.empty() && in.bos[bi * L + t];
+        gM = reset ? 0.0 : beta1 * hM;
+        gV = reset ? 0.0 : beta2 * hV;
+        for (int64_t i = 0; i < Dg; ++i) {
+          int64_t ch = gi * Dg + i;
+          dx[(bi * L + t) * D + ch] = dyt[i] * r[t] * (1.0 + in.w[ch]) +
+                                      (dmu + 2.0 * dvar * (xt[i] - mu[t])) / Dg;
+          dw[ch] += dyt[i] * (xt[i] - mhat[t]) * r[t];
+          db[ch] += dyt[i];
+        }
+      }
+      dm0[bi * G + gi] = gM;
+      dv0[bi * G + gi] = gV;
+    }
+  }
+  std::vector<Vec> out{dx, dw, db};
+  if (c.withState) {
+    out.push_back(dm0);
+    out.push_back(dv0);
+  }
+  return out;
+}
+
+const char *kGradNames[] = {"dx", "dweight", "dbias", "dmean_in", "dvar_in"};
+
+void checkTimestepGrad(const std::string &op) {
+  bool tdn = op == "timestep_decay_norm";
+  uint64_t seed = 2000;
+  for (const TimestepGradCase &g : kTimestepGradCases) {
+    seed += 10;
+    const TimestepCase &c = g.base;
+    if (!tdn && !c.bosAt.empty())
+      continue; // Megalodon's norm has no bos
+    SCOPED_TRACE(op + "_grad case " + c.name);
+    TimestepInputs in = makeInputs(c, seed);
+    TimestepCotangents d{randomValues(c.B * c.L * c.D, seed + 5),
+                         randomValues(c.B * c.G, seed + 6),
+                         randomValues(c.B * c.G, seed + 7)};
+    std::vector<Vec> fd = timestepFiniteDifferences(op, g, in, d);
+    if (tdn) {
+      // The direct-loop reference against the finite differences.
+      std::vector<Vec> ref = tdnGradReference(g, in, d, /*fp32=*/false);
+      for (size_t k = 0; k < fd.size(); ++k)
+        EXPECT_TRUE(closeTensor(ref[k], fd[k], kFdTol))
+            << "reference " << kGradNames[k];
+    }
+    std::vector<JitBuffer> f64Out = run(timestepGradSource(op, g, "f64"),
+                                        timestepGradArgs(g, "f64", in, d));
+    ASSERT_EQ(f64Out.size(), fd.size());
+    for (size_t k = 0; k < fd.size(); ++k)
+      EXPECT_TRUE(closeTensor(f64Out[k].values, fd[k], kFdTol))
+          << "f64 " << kGradNames[k];
+    std::vector<Vec> f32Want;
+    if (tdn) {
+      std::vector<Vec> ref = tdnGradReference(g, in, d, /*fp32=*/false);
+      for (size_t k = 0; k < fd.size(); ++k)
+        EXPECT_TRUE(closeTensor(f64Out[k].values, ref[k], 1e-12))
+            << "f64 vs reference " << kGradNames[k];
+      f32Want = tdnGradReference(g, in, d, /*fp32=*/true);
+    } else {
+      for (const JitBuffer &b : f64Out)
+        f32Want.push_back(b.values);
+    }
+    std::vector<JitBuffer> f32Out = run(timestepGradSource(op, g, "f32"),
+                                        timestepGradArgs(g, "f32", in, d));
+    ASSERT_EQ(f32Out.size(), fd.size());
+    for (size_t k = 0; k < fd.size(); ++k)
+      EXPECT_TRUE(closeTensor(f32Out[k].values, f32Want[k], kF32GradTol))
+          << "f32 " << kGradNames[k];
+  }
+}
+
+TEST(LowerNorm, TimestepDecayNormGradMatchesFiniteDifferences) {
+  checkTimestepGrad("timestep_decay_norm");
+}
+
+TEST(LowerNorm, TimestepNormGradMatchesFiniteDifferences) {
+  checkTimestepGrad("timestep_norm");
+}
+
+/// Tokens [lo, hi) of a B x L x W row-major array.
+Vec sliceTokens(const Vec &v, int64_t B, int64_t L, int64_t W, int64_t lo,
+                int64_t hi) {
+  Vec out;
+  for (int64_t r = 0; r < B; ++r)
+    out.insert(out.end(), v.begin() + (r * L + lo) * W,
+               v.begin() + (r * L + hi) * W);
+  return out;
+}
+
+/// The backward chains across calls like the forward: for a split of the
+/// L tokens at `split`, the backward of the second part (from the state the
+/// forward's first part leaves, with the whole call's dstate) returns
+/// dmean_in, dvar_in, which as the first part's dstate give the rest of the
+/// whole call's gradient: dx concatenates, dweight and dbias add, and
+/// dmean_in, dvar_in agree. Splits mid-way, right after a bos and right
+/// before one. f64 to 1e-12; f32 to 1e-5, as the state crossing the split
+/// is rounded to f32.
+void checkGradStreaming(const std::string &op) {
+  const int64_t B = 2, L = 10, D = 8, G = 2;
+  bool tdn = op == "timestep_decay_norm";
+  for (const std::string type : {"f64", "f32"}) {
+    double tol = type == "f64" ? 1e-12 : kF32GradTol;
+    for (int64_t split : {1, 4, 6}) {
+      SCOPED_TRACE(op + "_grad " + type + " split " + std::to_string(split));
+      std::vector<std::vector<int64_t>> bosAt;
+      if (tdn)
+        bosAt = {{0, 4}, {6}};
+      TimestepGradCase whole{{"whole", B, L, D, G, true, {7, 2}, bosAt}, true};
+      TimestepInputs in = makeInputs(whole.base, 700 + split);
+      TimestepCotangents d{randomValues(B * L * D, 710 + split),
+                           randomValues(B * G, 720 + split),
+                           randomValues(B * G, 730 + split)};
+      std::vector<JitBuffer> full = run(timestepGradSource(op, whole, type),
+                                        timestepGradArgs(whole, type, in, d));
+      ASSERT_EQ(full.size(), 5u);
+
+      // The parts' inputs.
+      auto part = [&](int64_t lo, int64_t hi) {
+        std::vector<std::vector<int64_t>> partBos;
+        for (const auto &row : bosAt) {
+          partBos.emplace_back();
+          for (int64_t t : row)
+            if (t >= lo && t < hi)
+              partBos.back().push_back(t - lo);
+        }
+        TimestepGradCase c{{"part", B, hi - lo, D, G, true, {7, 2}, partBos},
+                           true};
+        TimestepInputs pin = in;
+        pin.x = sliceTokens(in.x, B, L, D, lo, hi);
+        if (!in.bos.empty()) {
+          Vec bos(in.bos.begin(), in.bos.end());
+          Vec sliced = sliceTokens(bos, B, L, 1, lo, hi);
+          pin.bos.assign(sliced.begin(), sliced.end());
+        }
+        return std::make_pair(c, pin);
+      };
+      auto [first, firstIn] = part(0, split);
+      auto [second, secondIn] = part(split, L);
+      // The forward of the first part gives the second part's state.
+      std::vector<JitBuffer> mid =
+          run(timestepSource(op, first.base, type),
+              timestepArgs(first.base, type, firstIn, {7, 2}));
+      ASSERT_EQ(mid.size(), 4u);
+      second.base.count0.assign(mid[1].values.begin(), mid[1].values.end());
+      secondIn.m0 = mid[2].values;
+      secondIn.v0 = mid[3].values;
+      TimestepCotangents d2{sliceTokens(d.dy, B, L, D, split, L), d.dm, d.dv};
+      std::vector<JitBuffer> g2 =
+          run(timestepGradSource(op, second, type),
+              timestepGradArgs(second, type, secondIn, d2));
+      ASSERT_EQ(g2.size(), 5u);
+      TimestepCotangents d1{sliceTokens(d.dy, B, L, D, 0, split), g2[3].values,
+                            g2[4].values};
+      std::vector<JitBuffer> g1 =
+          run(timestepGradSource(op, first, type),
+              timestepGradArgs(first, type, firstIn, d1));
+      ASSERT_EQ(g1.size(), 5u);
+
+      Vec dx(B * L * D);
+      for (int64_t r = 0; r < B; ++r)
+        for (int64_t t = 0; t < L; ++t)
+          for (int64_t i = 0; i < D; ++i)
+            dx[(r * L + t) * D + i] =
+                t < split ? g1[0].values[(r * split + t) * D + i]
+                          : g2[0].values[(r * (L - split) + t - split) * D + i];
+      Vec dw(D), db(D);
+      for (int64_t i = 0; i < D; ++i) {
+        dw[i] = g1[1].values[i] + g2[1].values[i];
+        db[i] = g1[2].values[i] + g2[2].values[i];
+      }
+      EXPECT_TRUE(closeTensor(dx, full[0].values, tol)) << "dx";
+      EXPECT_TRUE(closeTensor(dw, full[1].values, tol)) << "dweight";
+      EXPECT_TRUE(closeTensor(db, full[2].values, tol)) << "dbias";
+      EXPECT_TRUE(closeTensor(g1[3].values, full[3].values, tol)) << "dmean_in";
+      EXPECT_TRUE(closeTensor(g1[4].values, full[4].values, tol)) << "dvar_in";
+    }
+  }
+}
+
+TEST(LowerNorm, TimestepDecayNormGradStreamsLikeOneCall) {
+  checkGradStreaming("timestep_decay_norm");
+}
+
+TEST(LowerNorm, TimestepNormGradStreamsLikeOneCall) {
+  checkGradStreaming("timestep_norm");
 }
 
 } // namespace

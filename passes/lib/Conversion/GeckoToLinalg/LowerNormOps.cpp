@@ -23,6 +23,18 @@
 // the O(D) work per token. The per-token statistics, the bias correction and
 // everything elementwise stay in the compute type (f32, or f64 for f64).
 //
+// The backward ops recompute the forward statistics with the same builders
+// (so the f32 normalisers match the forward bit for bit), then:
+//  - rms_norm_grad, layer_norm_grad: per-group sums of dy terms as
+//    innermost reductions, dx as one elementwise generic, and the parameter
+//    cotangents as reductions over every leading dimension into the
+//    [groups, channels] view;
+//  - the timestep norms: the per-token sums ds_t, dc_t as reductions, the
+//    adjoint recurrence of the state as a reverse scalar scan over
+//    (b, g, t = L-1 .. 0) with the adjoints in f64 (the mirror image of the
+//    forward scan, and scalar for the same reason), dx elementwise and
+//    dweight, dbias as reductions over (b, t).
+//
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
@@ -497,6 +509,15 @@ buildTimeScan(OpBuilder &b, Location loc, Value mu, Value var,
           rowLoop.getResult(3)};
 }
 
+/// `v` converted elementwise to f64.
+Value widenToF64(OpBuilder &b, Location loc, Value v) {
+  Type f64 = b.getF64Type();
+  return buildElementwise(b, loc, v, f64,
+                          [&](OpBuilder &nb, Location nl, ValueRange a) {
+                            return castFloat(nb, nl, a[0], f64);
+                          });
+}
+
 /// The incoming state of a timestep norm: count (B, i64) and (m, v) (B x G,
 /// f64), from the operands or (0, mean0, var0) without them.
 std::tuple<Value, Value, Value> incomingState(OpBuilder &b, Location loc,
@@ -504,15 +525,8 @@ std::tuple<Value, Value, Value> incomingState(OpBuilder &b, Location loc,
                                               Value count, Value mean,
                                               Value var, double var0) {
   Type f64 = b.getF64Type();
-  if (count) {
-    auto widen = [&](Value v) {
-      return buildElementwise(b, loc, v, f64,
-                              [&](OpBuilder &nb, Location nl, ValueRange a) {
-                                return castFloat(nb, nl, a[0], f64);
-                              });
-    };
-    return {count, widen(mean), widen(var)};
-  }
+  if (count)
+    return {count, widenToF64(b, loc, mean), widenToF64(b, loc, var)};
   SmallVector<OpFoldResult> batch{getSizes(b, loc, x)[0]};
   SmallVector<OpFoldResult> bg{batch[0], b.getIndexAttr(groups)};
   return {filledIntTensor(b, loc, batch, b.getI64Type(), 0),
@@ -562,24 +576,42 @@ std::tuple<Value, Value, Value> tokenStatistics(OpBuilder &b, Location loc,
   return {xg, mu, var};
 }
 
+/// The per-token bias corrections of TDN (B x L each) and the final count.
+struct BiasCorrections {
+  Value c1, c2; ///< 1 - beta^n_t as the forward forms it (compute type)
+  /// 1 - exp(n_t ln beta) in f64, the backward's corrections (only when
+  /// requested).
+  Value exact1, exact2;
+  Value countOut; ///< n after the last token (B, i64)
+};
+
 /// The count and bias corrections of TDN: a scalar scan per batch row over
 /// t (O(B L), next to the O(B L D) of the rest) that applies the bos resets
 /// and writes n_t's corrections c1 = 1 - beta1^n_t and c2 = 1 - beta2^n_t
-/// (B x L, compute type); returns (c1, c2, count_out). For f32 compute the
-/// powers are the reference's fp32 running products (PowerTable); for f64
-/// they are pow(beta, n) in f64, as in the exact semantics.
-std::tuple<Value, Value, Value> buildBiasCorrections(OpBuilder &b, Location loc,
-                                                     Value x, Value bos,
-                                                     Value count0, double beta1,
-                                                     double beta2,
-                                                     Type computeType) {
+/// (B x L, compute type). For f32 compute the powers are the reference's
+/// fp32 running products (PowerTable); for f64 they are pow(beta, n) in f64,
+/// as in the exact semantics. With `exact`, it also writes 1 - exp(n_t ln
+/// beta) in f64 for both betas: the reference's backward forms beta^n that
+/// way, in double, for every element type (spec section 5).
+BiasCorrections buildBiasCorrections(OpBuilder &b, Location loc, Value x,
+                                     Value bos, Value count0, double beta1,
+                                     double beta2, Type computeType,
+                                     bool exact) {
   Type i64 = b.getI64Type();
+  Type f64 = b.getF64Type();
   bool fp32Powers = computeType.isF32();
   SmallVector<OpFoldResult> sizes = getSizes(b, loc, x);
   SmallVector<OpFoldResult> bl{sizes[0], sizes[1]};
-  Value c1Init = emptyTensor(b, loc, bl, computeType);
-  Value c2Init = emptyTensor(b, loc, bl, computeType);
-  Value countInit = emptyTensor(b, loc, {sizes[0]}, i64);
+  // Loop-carried B x L tensors: c1, c2 and, with `exact`, exact1, exact2;
+  // then the B counts.
+  SmallVector<Value> outerInit{emptyTensor(b, loc, bl, computeType),
+                               emptyTensor(b, loc, bl, computeType)};
+  if (exact) {
+    outerInit.push_back(emptyTensor(b, loc, bl, f64));
+    outerInit.push_back(emptyTensor(b, loc, bl, f64));
+  }
+  unsigned numRows = outerInit.size();
+  outerInit.push_back(emptyTensor(b, loc, {sizes[0]}, i64));
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   Value batch = getValueOrCreateConstantIndexOp(b, loc, sizes[0]);
   Value length = getValueOrCreateConstantIndexOp(b, loc, sizes[1]);
@@ -589,10 +621,12 @@ std::tuple<Value, Value, Value> buildBiasCorrections(OpBuilder &b, Location loc,
     table2.emplace(beta2);
   }
   auto outer = scf::ForOp::create(
-      b, loc, zero, batch, one, ValueRange{c1Init, c2Init, countInit},
+      b, loc, zero, batch, one, outerInit,
       [&](OpBuilder &ob, Location ol, Value bi, ValueRange acc) {
         Value n0 = tensor::ExtractOp::create(ob, ol, count0, ValueRange{bi});
-        SmallVector<Value> init{n0, acc[0], acc[1]};
+        // Inner loop-carried values: n, the row tensors, the fp32 powers.
+        SmallVector<Value> init{n0};
+        init.append(acc.begin(), acc.begin() + numRows);
         if (fp32Powers) {
           init.push_back(table1->build(ob, ol, n0));
           init.push_back(table2->build(ob, ol, n0));
@@ -609,8 +643,7 @@ std::tuple<Value, Value, Value> buildBiasCorrections(OpBuilder &b, Location loc,
                     tensor::ExtractOp::create(ib, il, bos, ValueRange{bi, t});
                 n = arith::SelectOp::create(ib, il, reset, nOne, n);
               }
-              SmallVector<Value> next{n};
-              Value c1, c2;
+              SmallVector<Value> values, powers;
               Value oneF = floatConstant(ib, il, computeType, 1.0);
               if (fp32Powers) {
                 auto advance = [&](Value p, float beta) {
@@ -622,41 +655,190 @@ std::tuple<Value, Value, Value> buildBiasCorrections(OpBuilder &b, Location loc,
                                      .getResult()
                                : q;
                 };
-                Value p1 = advance(it[3], table1->beta);
-                Value p2 = advance(it[4], table2->beta);
-                c1 = arith::SubFOp::create(ib, il, oneF, p1);
-                c2 = arith::SubFOp::create(ib, il, oneF, p2);
-                next.append({p1, p2});
+                powers.push_back(advance(it[1 + numRows], table1->beta));
+                powers.push_back(advance(it[2 + numRows], table2->beta));
+                for (Value p : powers)
+                  values.push_back(arith::SubFOp::create(ib, il, oneF, p));
               } else {
                 Value nf = arith::SIToFPOp::create(ib, il, computeType, n);
-                auto correction = [&](double beta) {
+                for (double beta : {beta1, beta2}) {
                   Value p = math::PowFOp::create(
                       ib, il, floatConstant(ib, il, computeType, beta), nf);
-                  return arith::SubFOp::create(ib, il, oneF, p).getResult();
-                };
-                c1 = correction(beta1);
-                c2 = correction(beta2);
+                  values.push_back(arith::SubFOp::create(ib, il, oneF, p));
+                }
               }
-              Value c1Acc = tensor::InsertOp::create(ib, il, c1, it[1],
-                                                     ValueRange{bi, t});
-              Value c2Acc = tensor::InsertOp::create(ib, il, c2, it[2],
-                                                     ValueRange{bi, t});
-              SmallVector<Value> yielded{n, c1Acc, c2Acc};
-              if (fp32Powers)
-                yielded.append({next[1], next[2]});
+              if (exact) {
+                Value nf = arith::SIToFPOp::create(ib, il, f64, n);
+                Value oneD = floatConstant(ib, il, f64, 1.0);
+                for (double beta : {beta1, beta2}) {
+                  Value p = math::ExpOp::create(
+                      ib, il,
+                      arith::MulFOp::create(
+                          ib, il, nf,
+                          floatConstant(ib, il, f64, std::log(beta))));
+                  values.push_back(arith::SubFOp::create(ib, il, oneD, p));
+                }
+              }
+              SmallVector<Value> yielded{n};
+              for (auto [k, value] : llvm::enumerate(values))
+                yielded.push_back(tensor::InsertOp::create(
+                    ib, il, value, it[1 + k], ValueRange{bi, t}));
+              yielded.append(powers);
               scf::YieldOp::create(ib, il, yielded);
             });
-        Value countAcc = tensor::InsertOp::create(ob, ol, inner.getResult(0),
-                                                  acc[2], ValueRange{bi});
-        scf::YieldOp::create(
-            ob, ol,
-            ValueRange{inner.getResult(1), inner.getResult(2), countAcc});
+        SmallVector<Value> yielded(inner.getResults().slice(1, numRows).begin(),
+                                   inner.getResults().slice(1, numRows).end());
+        yielded.push_back(tensor::InsertOp::create(
+            ob, ol, inner.getResult(0), acc[numRows], ValueRange{bi}));
+        scf::YieldOp::create(ob, ol, yielded);
       });
-  return {outer.getResult(0), outer.getResult(1), outer.getResult(2)};
+  BiasCorrections result;
+  result.c1 = outer.getResult(0);
+  result.c2 = outer.getResult(1);
+  if (exact) {
+    result.exact1 = outer.getResult(2);
+    result.exact2 = outer.getResult(3);
+  }
+  result.countOut = outer.getResult(numRows);
+  return result;
 }
 
-/// Gecko's TDN (spec 3.2): token statistics, bias corrections per row, the
-/// EMA scan over (B, G), then the elementwise normalisation.
+/// TDN's betas as the lowering uses them: the f32 path uses the reference's
+/// fp32 betas throughout (they also weigh the EMA updates, and the backward's
+/// adjoint recurrence), as Config::tdnFp32BiasCorrection does.
+std::pair<double, double> tdnBetas(Type computeType, double beta1,
+                                   double beta2) {
+  if (computeType.isF32())
+    return {static_cast<float>(beta1), static_cast<float>(beta2)};
+  return {beta1, beta2};
+}
+
+/// The forward of a timestep norm up to the normalisation: what the forward
+/// returns and what the backward recomputes.
+struct TimestepForward {
+  Value xg, mu, var;          ///< group view of x; per-token statistics
+  Value count0, m0, v0;       ///< incoming state (B i64; B x G f64)
+  Value countOut, mOut, vOut; ///< outgoing state (B i64; B x G f64)
+  Value mean, rstd;           ///< B x L x G normalisers (compute type)
+  Value exact1, exact2;       ///< TDN with `exact`: see BiasCorrections
+};
+
+/// Gecko's TDN (spec 3.2) up to the normalisation: token statistics, bias
+/// corrections per row, then the EMA scan over (B, G).
+TimestepForward buildTdnForward(OpBuilder &b, Location loc, Value x, Value bos,
+                                Value count, Value mean, Value var,
+                                int64_t groups, double beta1, double beta2,
+                                double eps, Type computeType, bool exact) {
+  Type f64 = b.getF64Type();
+  TimestepForward fwd;
+  std::tie(fwd.xg, fwd.mu, fwd.var) =
+      tokenStatistics(b, loc, x, groups, computeType);
+  std::tie(fwd.count0, fwd.m0, fwd.v0) =
+      incomingState(b, loc, x, groups, count, mean, var, 0.0);
+  BiasCorrections corrections = buildBiasCorrections(
+      b, loc, x, bos, fwd.count0, beta1, beta2, computeType, exact);
+  fwd.countOut = corrections.countOut;
+  fwd.exact1 = corrections.exact1;
+  fwd.exact2 = corrections.exact2;
+
+  SmallVector<Value> stepRows{corrections.c1, corrections.c2};
+  if (bos)
+    stepRows.push_back(bos);
+  std::tie(fwd.mOut, fwd.vOut, fwd.mean, fwd.rstd) = buildTimeScan(
+      b, loc, fwd.mu, fwd.var, stepRows, {}, fwd.m0, fwd.v0,
+      [&](OpBuilder &sb, Location l, Value, ValueRange in, Value m,
+          Value v) -> ScanStep {
+        Value muT = castFloat(sb, l, in[0], f64);
+        Value varT = castFloat(sb, l, in[1], f64);
+        auto ema = [&](Value state, Value stat, double beta) {
+          Value fresh = arith::MulFOp::create(
+              sb, l, floatConstant(sb, l, f64, 1.0 - beta), stat);
+          Value decayed = arith::AddFOp::create(
+              sb, l,
+              arith::MulFOp::create(sb, l, floatConstant(sb, l, f64, beta),
+                                    state),
+              fresh);
+          return bos ? arith::SelectOp::create(sb, l, in[4], fresh, decayed)
+                           .getResult()
+                     : decayed;
+        };
+        Value mNew = ema(m, muT, beta1);
+        Value vNew = ema(v, varT, beta2);
+        // mhat = M / c1 and r = (V / c2 + eps)^(-1/2) from the state
+        // rounded to the compute type, as the reference's fp32 kernel.
+        Value mC = castFloat(sb, l, mNew, computeType);
+        Value vC = castFloat(sb, l, vNew, computeType);
+        Value mhat = arith::DivFOp::create(sb, l, mC, in[2]);
+        Value vhat = arith::DivFOp::create(sb, l, vC, in[3]);
+        Value rstd = math::RsqrtOp::create(
+            sb, l,
+            arith::AddFOp::create(sb, l, vhat,
+                                  floatConstant(sb, l, computeType, eps)));
+        return {mNew, vNew, mhat, rstd};
+      });
+  return fwd;
+}
+
+/// Megalodon's TimestepNorm (spec 9) up to the normalisation: token
+/// statistics, then a Chan-merge scan over (B, G) with n_t = n0 + t + 1 (no
+/// resets, so no count scan).
+TimestepForward buildTimestepNormForward(OpBuilder &b, Location loc, Value x,
+                                         Value count, Value mean, Value var,
+                                         int64_t groups, double eps,
+                                         Type computeType) {
+  Type f64 = b.getF64Type();
+  Type i64 = b.getI64Type();
+  TimestepForward fwd;
+  std::tie(fwd.xg, fwd.mu, fwd.var) =
+      tokenStatistics(b, loc, x, groups, computeType);
+  std::tie(fwd.count0, fwd.m0, fwd.v0) =
+      incomingState(b, loc, x, groups, count, mean, var, 1.0);
+  std::tie(fwd.mOut, fwd.vOut, fwd.mean, fwd.rstd) = buildTimeScan(
+      b, loc, fwd.mu, fwd.var, {}, {fwd.count0}, fwd.m0, fwd.v0,
+      [&](OpBuilder &sb, Location l, Value t, ValueRange in, Value m,
+          Value v) -> ScanStep {
+        // c = 1 / n_t with n_t = n0 + t + 1 (exact in f64 below 2^53).
+        Value step = arith::IndexCastOp::create(sb, l, i64, t);
+        Value n = arith::AddIOp::create(
+            sb, l, arith::AddIOp::create(sb, l, in[2], step),
+            arith::ConstantOp::create(sb, l, i64, sb.getI64IntegerAttr(1)));
+        Value one = floatConstant(sb, l, f64, 1.0);
+        Value c = arith::DivFOp::create(sb, l, one,
+                                        arith::SIToFPOp::create(sb, l, f64, n));
+        Value keep = arith::SubFOp::create(sb, l, one, c);
+        Value delta =
+            arith::SubFOp::create(sb, l, castFloat(sb, l, in[0], f64), m);
+        Value mNew = arith::AddFOp::create(
+            sb, l, m, arith::MulFOp::create(sb, l, c, delta));
+        // v' = (1-c) v + c var + c (1-c) delta^2
+        Value spread =
+            arith::MulFOp::create(sb, l, arith::MulFOp::create(sb, l, c, keep),
+                                  arith::MulFOp::create(sb, l, delta, delta));
+        Value vNew = arith::AddFOp::create(
+            sb, l,
+            arith::AddFOp::create(
+                sb, l, arith::MulFOp::create(sb, l, keep, v),
+                arith::MulFOp::create(sb, l, c, castFloat(sb, l, in[1], f64))),
+            spread);
+        Value mC = castFloat(sb, l, mNew, computeType);
+        Value rstd = math::RsqrtOp::create(
+            sb, l,
+            arith::AddFOp::create(sb, l, castFloat(sb, l, vNew, computeType),
+                                  floatConstant(sb, l, computeType, eps)));
+        return {mNew, vNew, mC, rstd};
+      });
+  // count_out = n0 + L.
+  Value length = arith::IndexCastOp::create(
+      b, loc, i64, tensor::DimOp::create(b, loc, x, 1));
+  fwd.countOut = buildElementwise(
+      b, loc, fwd.count0, i64, [&](OpBuilder &nb, Location l, ValueRange a) {
+        return arith::AddIOp::create(nb, l, a[0], length).getResult();
+      });
+  return fwd;
+}
+
+/// Gecko's TDN (spec 3.2): buildTdnForward, then the elementwise
+/// normalisation.
 struct LowerTimestepDecayNorm : OpConversionPattern<TimestepDecayNormOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -665,76 +847,29 @@ struct LowerTimestepDecayNorm : OpConversionPattern<TimestepDecayNormOp> {
     Location loc = op.getLoc();
     Type elementType = op.getY().getType().getElementType();
     Type computeType = getComputeType(elementType);
-    Type f64 = rewriter.getF64Type();
     int64_t groups = op.getNumGroups();
-    double beta1 = op.getBeta1().convertToDouble();
-    double beta2 = op.getBeta2().convertToDouble();
-    // The f32 path uses the reference's fp32 betas throughout (they also
-    // weigh the EMA updates), as Config::tdnFp32BiasCorrection does.
-    if (computeType.isF32()) {
-      beta1 = static_cast<float>(beta1);
-      beta2 = static_cast<float>(beta2);
-    }
-    double eps = op.getEps().convertToDouble();
-    Value x = adaptor.getX();
-    auto [xg, mu, var] = tokenStatistics(rewriter, loc, x, groups, computeType);
-    auto [count0, m0, v0] =
-        incomingState(rewriter, loc, x, groups, adaptor.getCount(),
-                      adaptor.getMean(), adaptor.getVar(), 0.0);
-    Value bos = adaptor.getBos();
-    auto [c1, c2, countOut] = buildBiasCorrections(
-        rewriter, loc, x, bos, count0, beta1, beta2, computeType);
-
-    SmallVector<Value> stepRows{c1, c2};
-    if (bos)
-      stepRows.push_back(bos);
-    auto [mOut, vOut, mean, rstd] = buildTimeScan(
-        rewriter, loc, mu, var, stepRows, {}, m0, v0,
-        [&](OpBuilder &b, Location l, Value, ValueRange in, Value m,
-            Value v) -> ScanStep {
-          Value muT = castFloat(b, l, in[0], f64);
-          Value varT = castFloat(b, l, in[1], f64);
-          auto ema = [&](Value state, Value stat, double beta) {
-            Value fresh = arith::MulFOp::create(
-                b, l, floatConstant(b, l, f64, 1.0 - beta), stat);
-            Value decayed = arith::AddFOp::create(
-                b, l,
-                arith::MulFOp::create(b, l, floatConstant(b, l, f64, beta),
-                                      state),
-                fresh);
-            return bos ? arith::SelectOp::create(b, l, in[4], fresh, decayed)
-                             .getResult()
-                       : decayed;
-          };
-          Value mNew = ema(m, muT, beta1);
-          Value vNew = ema(v, varT, beta2);
-          // mhat = M / c1 and r = (V / c2 + eps)^(-1/2) from the state
-          // rounded to the compute type, as the reference's fp32 kernel.
-          Value mC = castFloat(b, l, mNew, computeType);
-          Value vC = castFloat(b, l, vNew, computeType);
-          Value mhat = arith::DivFOp::create(b, l, mC, in[2]);
-          Value vhat = arith::DivFOp::create(b, l, vC, in[3]);
-          Value rstd = math::RsqrtOp::create(
-              b, l,
-              arith::AddFOp::create(b, l, vhat,
-                                    floatConstant(b, l, computeType, eps)));
-          return {mNew, vNew, mhat, rstd};
-        });
+    double beta1, beta2;
+    std::tie(beta1, beta2) =
+        tdnBetas(computeType, op.getBeta1().convertToDouble(),
+                 op.getBeta2().convertToDouble());
+    TimestepForward fwd = buildTdnForward(
+        rewriter, loc, adaptor.getX(), adaptor.getBos(), adaptor.getCount(),
+        adaptor.getMean(), adaptor.getVar(), groups, beta1, beta2,
+        op.getEps().convertToDouble(), computeType, /*exact=*/false);
     AffineMap statMap = leadingMap(getContext(), 4);
-    Value y = normalize(rewriter, loc, xg, mean, rstd, statMap,
+    Value y = normalize(rewriter, loc, fwd.xg, fwd.mean, fwd.rstd, statMap,
                         splitGroups(rewriter, loc, adaptor.getWeight(), groups),
                         splitGroups(rewriter, loc, adaptor.getBias(), groups),
                         computeType);
     rewriter.replaceOp(
-        op,
-        ValueRange{y, countOut, narrowState(rewriter, loc, mOut, elementType),
-                   narrowState(rewriter, loc, vOut, elementType)});
+        op, ValueRange{y, fwd.countOut,
+                       narrowState(rewriter, loc, fwd.mOut, elementType),
+                       narrowState(rewriter, loc, fwd.vOut, elementType)});
     return success();
   }
 };
 
-/// Megalodon's TimestepNorm (spec 9): token statistics, a Chan-merge scan
-/// over (B, G) with n_t = n0 + t + 1 (no resets, so no count scan), then the
+/// Megalodon's TimestepNorm (spec 9): buildTimestepNormForward, then the
 /// elementwise normalisation.
 struct LowerTimestepNorm : OpConversionPattern<TimestepNormOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -744,66 +879,616 @@ struct LowerTimestepNorm : OpConversionPattern<TimestepNormOp> {
     Location loc = op.getLoc();
     Type elementType = op.getY().getType().getElementType();
     Type computeType = getComputeType(elementType);
-    Type f64 = rewriter.getF64Type();
-    Type i64 = rewriter.getI64Type();
     int64_t groups = op.getNumGroups();
-    double eps = op.getEps().convertToDouble();
-    Value x = adaptor.getX();
-    auto [xg, mu, var] = tokenStatistics(rewriter, loc, x, groups, computeType);
-    auto [count0, m0, v0] =
-        incomingState(rewriter, loc, x, groups, adaptor.getCount(),
-                      adaptor.getMean(), adaptor.getVar(), 1.0);
-    auto [mOut, vOut, mean, rstd] = buildTimeScan(
-        rewriter, loc, mu, var, {}, {count0}, m0, v0,
-        [&](OpBuilder &b, Location l, Value t, ValueRange in, Value m,
-            Value v) -> ScanStep {
-          // c = 1 / n_t with n_t = n0 + t + 1 (exact in f64 below 2^53).
-          Value step = arith::IndexCastOp::create(b, l, i64, t);
-          Value n = arith::AddIOp::create(
-              b, l, arith::AddIOp::create(b, l, in[2], step),
-              arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(1)));
-          Value one = floatConstant(b, l, f64, 1.0);
-          Value c = arith::DivFOp::create(
-              b, l, one, arith::SIToFPOp::create(b, l, f64, n));
-          Value keep = arith::SubFOp::create(b, l, one, c);
-          Value delta =
-              arith::SubFOp::create(b, l, castFloat(b, l, in[0], f64), m);
-          Value mNew = arith::AddFOp::create(
-              b, l, m, arith::MulFOp::create(b, l, c, delta));
-          // v' = (1-c) v + c var + c (1-c) delta^2
-          Value spread =
-              arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, c, keep),
-                                    arith::MulFOp::create(b, l, delta, delta));
-          Value vNew = arith::AddFOp::create(
-              b, l,
-              arith::AddFOp::create(
-                  b, l, arith::MulFOp::create(b, l, keep, v),
-                  arith::MulFOp::create(b, l, c, castFloat(b, l, in[1], f64))),
-              spread);
-          Value mC = castFloat(b, l, mNew, computeType);
-          Value rstd = math::RsqrtOp::create(
-              b, l,
-              arith::AddFOp::create(b, l, castFloat(b, l, vNew, computeType),
-                                    floatConstant(b, l, computeType, eps)));
-          return {mNew, vNew, mC, rstd};
-        });
-    // count_out = n0 + L.
-    Value length = arith::IndexCastOp::create(
-        rewriter, loc, i64, tensor::DimOp::create(rewriter, loc, x, 1));
-    Value countOut = buildElementwise(
-        rewriter, loc, count0, i64,
-        [&](OpBuilder &b, Location l, ValueRange a) {
-          return arith::AddIOp::create(b, l, a[0], length).getResult();
-        });
+    TimestepForward fwd = buildTimestepNormForward(
+        rewriter, loc, adaptor.getX(), adaptor.getCount(), adaptor.getMean(),
+        adaptor.getVar(), groups, op.getEps().convertToDouble(), computeType);
     AffineMap statMap = leadingMap(getContext(), 4);
-    Value y = normalize(rewriter, loc, xg, mean, rstd, statMap,
+    Value y = normalize(rewriter, loc, fwd.xg, fwd.mean, fwd.rstd, statMap,
                         splitGroups(rewriter, loc, adaptor.getWeight(), groups),
                         splitGroups(rewriter, loc, adaptor.getBias(), groups),
                         computeType);
     rewriter.replaceOp(
-        op,
-        ValueRange{y, countOut, narrowState(rewriter, loc, mOut, elementType),
-                   narrowState(rewriter, loc, vOut, elementType)});
+        op, ValueRange{y, fwd.countOut,
+                       narrowState(rewriter, loc, fwd.mOut, elementType),
+                       narrowState(rewriter, loc, fwd.vOut, elementType)});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Backward builders
+//===----------------------------------------------------------------------===//
+
+/// Σ over every dimension of the iteration space of `space` ([..., K, Fk])
+/// but the last two of term(inputs), accumulated in `accType` from 0: the
+/// [K, Fk] parameter cotangents (Σ over batch and time, or every leading
+/// position). With no leading dimension it is the term itself.
+Value reduceLeading(OpBuilder &b, Location loc, Value space, ValueRange inputs,
+                    ArrayRef<AffineMap> inputMaps, Type accType, TermFn term) {
+  int64_t rank = cast<RankedTensorType>(space.getType()).getRank();
+  SmallVector<OpFoldResult> sizes = getSizes(b, loc, space);
+  Value init = filledTensor(b, loc, ArrayRef(sizes).take_back(2), accType, 0.0);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(channelMap(b.getContext(), rank));
+  SmallVector<utils::IteratorType> iterators(rank - 2,
+                                             utils::IteratorType::reduction);
+  iterators.append(parallelIterators(2));
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), inputs, ValueRange{init}, maps, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value value = term(nb, nl, args.drop_back());
+               Value sum = arith::AddFOp::create(nb, nl, args.back(), value);
+               linalg::YieldOp::create(nb, nl, sum);
+             })
+      .getResult(0);
+}
+
+/// A [K, Fk] parameter cotangent (compute type) as the op's 1-D result of
+/// `elementType`.
+Value parameterResult(OpBuilder &b, Location loc, Value acc, Type elementType) {
+  Value narrowed = buildElementwise(
+      b, loc, acc, elementType, [&](OpBuilder &nb, Location nl, ValueRange a) {
+        return castFloat(nb, nl, a[0], elementType);
+      });
+  return mergeGroups(b, loc, narrowed);
+}
+
+/// The scale s_i of the group view from the channel operand `w` (1 + w in
+/// the compute type, see onePlus), or 1 without a weight.
+Value scaleOf(OpBuilder &b, Location loc, Value w, Type elementType,
+              Type computeType) {
+  return w ? onePlus(b, loc, w, elementType, computeType)
+           : floatConstant(b, loc, computeType, 1.0);
+}
+
+/// value * s_i (see scaleOf), or value itself without a weight.
+Value scaled(OpBuilder &b, Location loc, Value value, Value w, Type elementType,
+             Type computeType) {
+  if (!w)
+    return value;
+  return arith::MulFOp::create(b, loc, value,
+                               onePlus(b, loc, w, elementType, computeType));
+}
+
+/// The two per-token sums of a timestep norm's backward over the group view
+/// (B x L x G, compute type): ds_t = Σ dy γ (x - mean_t) and dc_t = Σ dy γ,
+/// with γ = 1 + w and mean_t the normalising mean (m̂_t or m_t).
+std::pair<Value, Value> tokenCotangentSums(OpBuilder &b, Location loc,
+                                           Value dyg, Value xg, Value wg,
+                                           Value mean, Type elementType,
+                                           Type computeType) {
+  MLIRContext *ctx = b.getContext();
+  AffineMap identity = b.getMultiDimIdentityMap(4);
+  AffineMap stat = leadingMap(ctx, 4);
+  AffineMap channel = channelMap(ctx, 4);
+  Value ds = reduceInnermost(
+      b, loc, xg, {dyg, xg, wg, mean}, {identity, identity, channel, stat},
+      computeType, [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value dyS = arith::MulFOp::create(
+            nb, nl, castFloat(nb, nl, a[0], computeType),
+            scaleOf(nb, nl, a[2], elementType, computeType));
+        Value centered = arith::SubFOp::create(
+            nb, nl, castFloat(nb, nl, a[1], computeType), a[3]);
+        return arith::MulFOp::create(nb, nl, dyS, centered).getResult();
+      });
+  Value dc = reduceInnermost(
+      b, loc, xg, {dyg, wg}, {identity, channel}, computeType,
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        return arith::MulFOp::create(
+                   nb, nl, castFloat(nb, nl, a[0], computeType),
+                   scaleOf(nb, nl, a[1], elementType, computeType))
+            .getResult();
+      });
+  return {ds, dc};
+}
+
+/// One step of a timestep norm's adjoint recurrence: the adjoints (gA, gB)
+/// of the state before the step (f64) and the cotangents (dmu_t, dvar_t) of
+/// the token statistics (compute type).
+struct AdjointStep {
+  Value gA, gB, dmu, dvar;
+};
+using AdjointBodyFn = llvm::function_ref<AdjointStep(
+    OpBuilder &, Location, Value bi, Value t, Value gi, Value gA, Value gB)>;
+
+/// The reverse scan of a timestep norm's backward: scf.for b, g, and t from
+/// L-1 down to 0, with the adjoints of the state (gA, gB) in loop-carried
+/// f64 scalars starting at gA0[b, g], gB0[b, g]. The body reads what it
+/// needs at (b, t, g) itself and its dmu_t, dvar_t are written into
+/// B x L x G tensors shaped like `like` with tensor.insert (in place after
+/// bufferization, like buildTimeScan, and for the same reason scalar).
+/// Returns the adjoints of the incoming state (B x G, f64) and dmu, dvar.
+std::tuple<Value, Value, Value, Value>
+buildReverseScan(OpBuilder &b, Location loc, Value like, Value gA0, Value gB0,
+                 AdjointBodyFn body) {
+  SmallVector<OpFoldResult> sizes = getSizes(b, loc, like);
+  Value batch = getValueOrCreateConstantIndexOp(b, loc, sizes[0]);
+  Value length = getValueOrCreateConstantIndexOp(b, loc, sizes[1]);
+  Value groups = getValueOrCreateConstantIndexOp(b, loc, sizes[2]);
+  Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+  SmallVector<Value> init{
+      emptyTensorLike(b, loc, gA0), emptyTensorLike(b, loc, gB0),
+      emptyTensorLike(b, loc, like), emptyTensorLike(b, loc, like)};
+  auto rowLoop = scf::ForOp::create(
+      b, loc, zero, batch, one, init,
+      [&](OpBuilder &rb, Location rl, Value bi, ValueRange rowAcc) {
+        auto groupLoop = scf::ForOp::create(
+            rb, rl, zero, groups, one, rowAcc,
+            [&](OpBuilder &gb, Location gl, Value gi, ValueRange acc) {
+              Value gA =
+                  tensor::ExtractOp::create(gb, gl, gA0, ValueRange{bi, gi});
+              Value gB =
+                  tensor::ExtractOp::create(gb, gl, gB0, ValueRange{bi, gi});
+              Value last = arith::SubIOp::create(gb, gl, length, one);
+              auto timeLoop = scf::ForOp::create(
+                  gb, gl, zero, length, one, ValueRange{gA, gB, acc[2], acc[3]},
+                  [&](OpBuilder &tb, Location tl, Value s, ValueRange it) {
+                    Value t = arith::SubIOp::create(tb, tl, last, s);
+                    AdjointStep step = body(tb, tl, bi, t, gi, it[0], it[1]);
+                    Value dmu = tensor::InsertOp::create(
+                        tb, tl, step.dmu, it[2], ValueRange{bi, t, gi});
+                    Value dvar = tensor::InsertOp::create(
+                        tb, tl, step.dvar, it[3], ValueRange{bi, t, gi});
+                    scf::YieldOp::create(
+                        tb, tl, ValueRange{step.gA, step.gB, dmu, dvar});
+                  });
+              Value gAOut = tensor::InsertOp::create(
+                  gb, gl, timeLoop.getResult(0), acc[0], ValueRange{bi, gi});
+              Value gBOut = tensor::InsertOp::create(
+                  gb, gl, timeLoop.getResult(1), acc[1], ValueRange{bi, gi});
+              scf::YieldOp::create(gb, gl,
+                                   ValueRange{gAOut, gBOut,
+                                              timeLoop.getResult(2),
+                                              timeLoop.getResult(3)});
+            });
+        scf::YieldOp::create(rb, rl, groupLoop.getResults());
+      });
+  return {rowLoop.getResult(0), rowLoop.getResult(1), rowLoop.getResult(2),
+          rowLoop.getResult(3)};
+}
+
+/// The adjoints of the outgoing state (B x G, f64): the dstate operands
+/// widened, or zeros without them.
+std::pair<Value, Value> outgoingAdjoints(OpBuilder &b, Location loc,
+                                         Value mean0, Value dmean, Value dvar) {
+  if (dmean)
+    return {widenToF64(b, loc, dmean), widenToF64(b, loc, dvar)};
+  Value zeros =
+      filledTensor(b, loc, getSizes(b, loc, mean0), b.getF64Type(), 0.0);
+  return {zeros, zeros};
+}
+
+/// dx of a timestep norm over the group view:
+///   dx = dy r γ + (dmu + 2 dvar (x - mu)) / D_g
+/// with r, mu, dmu, dvar per token and group. Returns B x L x D.
+Value timestepInputGrad(OpBuilder &b, Location loc, Value dyg, Value xg,
+                        Value wg, Value rstd, Value mu, Value dmu, Value dvar,
+                        Type elementType, Type computeType) {
+  MLIRContext *ctx = b.getContext();
+  AffineMap identity = b.getMultiDimIdentityMap(4);
+  AffineMap stat = leadingMap(ctx, 4);
+  Value count = dimAsFloat(b, loc, xg, 3, computeType);
+  Value dxg = mapInto(
+      b, loc, {dyg, xg, wg, rstd, mu, dmu, dvar},
+      {identity, identity, channelMap(ctx, 4), stat, stat, stat, stat},
+      emptyTensorLike(b, loc, xg),
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value direct = arith::MulFOp::create(
+            nb, nl,
+            arith::MulFOp::create(nb, nl, castFloat(nb, nl, a[0], computeType),
+                                  a[3]),
+            scaleOf(nb, nl, a[2], elementType, computeType));
+        Value centered = arith::SubFOp::create(
+            nb, nl, castFloat(nb, nl, a[1], computeType), a[4]);
+        Value two = floatConstant(nb, nl, computeType, 2.0);
+        Value viaStats = arith::AddFOp::create(
+            nb, nl, a[5],
+            arith::MulFOp::create(
+                nb, nl, arith::MulFOp::create(nb, nl, two, a[6]), centered));
+        Value dx = arith::AddFOp::create(
+            nb, nl, direct, arith::DivFOp::create(nb, nl, viaStats, count));
+        return castFloat(nb, nl, dx, elementType);
+      });
+  return mergeGroups(b, loc, dxg);
+}
+
+/// dweight = Σ_{b,t} dy (x - mean_t) r_t and dbias = Σ_{b,t} dy of a
+/// timestep norm, as the op's D-sized results.
+std::pair<Value, Value> timestepParameterGrads(OpBuilder &b, Location loc,
+                                               Value dyg, Value xg, Value mean,
+                                               Value rstd, Type elementType,
+                                               Type computeType) {
+  AffineMap identity = b.getMultiDimIdentityMap(4);
+  AffineMap stat = leadingMap(b.getContext(), 4);
+  Value dw = reduceLeading(
+      b, loc, xg, {dyg, xg, mean, rstd}, {identity, identity, stat, stat},
+      computeType, [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value centered = arith::SubFOp::create(
+            nb, nl, castFloat(nb, nl, a[1], computeType), a[2]);
+        Value xhat = arith::MulFOp::create(nb, nl, centered, a[3]);
+        return arith::MulFOp::create(nb, nl,
+                                     castFloat(nb, nl, a[0], computeType), xhat)
+            .getResult();
+      });
+  Value db = reduceLeading(b, loc, xg, {dyg}, {identity}, computeType,
+                           [&](OpBuilder &nb, Location nl, ValueRange a) {
+                             return castFloat(nb, nl, a[0], computeType);
+                           });
+  return {parameterResult(b, loc, dw, elementType),
+          parameterResult(b, loc, db, elementType)};
+}
+
+/// tensor[indices] widened to f64.
+Value extractF64(OpBuilder &b, Location loc, Value tensor, ValueRange indices) {
+  return castFloat(b, loc, tensor::ExtractOp::create(b, loc, tensor, indices),
+                   b.getF64Type());
+}
+
+//===----------------------------------------------------------------------===//
+// rms_norm_grad, layer_norm_grad
+//===----------------------------------------------------------------------===//
+
+/// rms_norm_grad: the forward's rstd (one reduction), Σ_g dy s x (one
+/// reduction), dx elementwise, and dweight as a reduction over every leading
+/// dimension.
+///   dx = r s dy - x r³ (1/F_K) Σ_g dy s x ;  dweight = Σ dy x r
+struct LowerRmsNormGrad : OpConversionPattern<RmsNormGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RmsNormGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = getContext();
+    Type elementType = op.getDx().getType().getElementType();
+    Type computeType = getComputeType(elementType);
+    int64_t groups = op.getNumGroups();
+    Value xg = splitGroups(rewriter, loc, adaptor.getX(), groups);
+    Value dyg = splitGroups(rewriter, loc, adaptor.getDy(), groups);
+    Value wg = adaptor.getWeight()
+                   ? splitGroups(rewriter, loc, adaptor.getWeight(), groups)
+                   : Value();
+    int64_t rank = cast<RankedTensorType>(xg.getType()).getRank();
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap stat = leadingMap(ctx, rank);
+    AffineMap channel = channelMap(ctx, rank);
+    Value rstd = groupStatistics(rewriter, loc, xg, computeType,
+                                 op.getEps().convertToDouble(),
+                                 /*centered=*/false)
+                     .second;
+    // The scale is the last input of each generic below, when present.
+    SmallVector<Value> sumInputs{dyg, xg};
+    SmallVector<AffineMap> sumMaps{identity, identity};
+    SmallVector<Value> dxInputs{dyg, xg, rstd};
+    SmallVector<AffineMap> dxMaps{identity, identity, stat};
+    if (wg) {
+      sumInputs.push_back(wg);
+      sumMaps.push_back(channel);
+    }
+    // value * s, with the weight at a[at] when present.
+    auto scale = [&](OpBuilder &nb, Location nl, Value value, ValueRange a,
+                     size_t at) {
+      return scaled(nb, nl, value, a.size() > at ? a[at] : Value(), elementType,
+                    computeType);
+    };
+    Value dot =
+        reduceInnermost(rewriter, loc, xg, sumInputs, sumMaps, computeType,
+                        [&](OpBuilder &nb, Location nl, ValueRange a) {
+                          Value p = arith::MulFOp::create(
+                              nb, nl, castFloat(nb, nl, a[0], computeType),
+                              castFloat(nb, nl, a[1], computeType));
+                          return scale(nb, nl, p, a, 2);
+                        });
+    dxInputs.push_back(dot);
+    dxMaps.push_back(stat);
+    if (wg) {
+      dxInputs.push_back(wg);
+      dxMaps.push_back(channel);
+    }
+    Value count = dimAsFloat(rewriter, loc, xg, rank - 1, computeType);
+    Value dxg = mapInto(
+        rewriter, loc, dxInputs, dxMaps, emptyTensorLike(rewriter, loc, xg),
+        [&](OpBuilder &nb, Location nl, ValueRange a) {
+          Value dy = castFloat(nb, nl, a[0], computeType);
+          Value x = castFloat(nb, nl, a[1], computeType);
+          Value r = a[2];
+          Value direct =
+              arith::MulFOp::create(nb, nl, scale(nb, nl, r, a, 4), dy);
+          Value r3 = arith::MulFOp::create(
+              nb, nl, arith::MulFOp::create(nb, nl, r, r), r);
+          Value meanDot = arith::DivFOp::create(nb, nl, a[3], count);
+          Value viaR = arith::MulFOp::create(
+              nb, nl, arith::MulFOp::create(nb, nl, x, r3), meanDot);
+          return castFloat(nb, nl, arith::SubFOp::create(nb, nl, direct, viaR),
+                           elementType);
+        });
+    SmallVector<Value> results{mergeGroups(rewriter, loc, dxg)};
+    if (wg) {
+      Value dw = reduceLeading(
+          rewriter, loc, xg, {dyg, xg, rstd}, {identity, identity, stat},
+          computeType, [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value p = arith::MulFOp::create(
+                nb, nl, castFloat(nb, nl, a[0], computeType),
+                castFloat(nb, nl, a[1], computeType));
+            return arith::MulFOp::create(nb, nl, p, a[2]).getResult();
+          });
+      results.push_back(parameterResult(rewriter, loc, dw, elementType));
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// layer_norm_grad: the forward's mean and rstd (two reductions), the group
+/// means of s dy and s dy x̂ (two reductions), dx elementwise, and dweight,
+/// dbias as reductions over every leading dimension.
+///   dx = r [s dy - mean_g(s dy) - x̂ mean_g(s dy x̂)]
+///   dweight = Σ dy x̂ ;  dbias = Σ dy          x̂ = (x - μ) r
+struct LowerLayerNormGrad : OpConversionPattern<LayerNormGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(LayerNormGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = getContext();
+    Type elementType = op.getDx().getType().getElementType();
+    Type computeType = getComputeType(elementType);
+    int64_t groups = op.getNumGroups();
+    Value xg = splitGroups(rewriter, loc, adaptor.getX(), groups);
+    Value dyg = splitGroups(rewriter, loc, adaptor.getDy(), groups);
+    Value wg = adaptor.getWeight()
+                   ? splitGroups(rewriter, loc, adaptor.getWeight(), groups)
+                   : Value();
+    int64_t rank = cast<RankedTensorType>(xg.getType()).getRank();
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap stat = leadingMap(ctx, rank);
+    AffineMap channel = channelMap(ctx, rank);
+    auto [mean, rstd] = groupStatistics(rewriter, loc, xg, computeType,
+                                        op.getEps().convertToDouble(),
+                                        /*centered=*/true);
+    // Inputs dy, x, mean, rstd (and the weight last): s dy and x̂.
+    SmallVector<Value> inputs{dyg, xg, mean, rstd};
+    SmallVector<AffineMap> maps{identity, identity, stat, stat};
+    if (wg) {
+      inputs.push_back(wg);
+      maps.push_back(channel);
+    }
+    auto scaledDy = [&](OpBuilder &nb, Location nl, ValueRange a) {
+      return scaled(nb, nl, castFloat(nb, nl, a[0], computeType),
+                    wg ? a[4] : Value(), elementType, computeType);
+    };
+    auto xhat = [&](OpBuilder &nb, Location nl, ValueRange a) {
+      Value centered = arith::SubFOp::create(
+          nb, nl, castFloat(nb, nl, a[1], computeType), a[2]);
+      return arith::MulFOp::create(nb, nl, centered, a[3]).getResult();
+    };
+    Value sumDy =
+        reduceInnermost(rewriter, loc, xg, inputs, maps, computeType, scaledDy);
+    Value sumDyXhat = reduceInnermost(
+        rewriter, loc, xg, inputs, maps, computeType,
+        [&](OpBuilder &nb, Location nl, ValueRange a) {
+          return arith::MulFOp::create(nb, nl, scaledDy(nb, nl, a),
+                                       xhat(nb, nl, a))
+              .getResult();
+        });
+    SmallVector<Value> dxInputs{sumDy, sumDyXhat};
+    SmallVector<AffineMap> dxMaps{stat, stat};
+    dxInputs.append(inputs);
+    dxMaps.append(maps);
+    Value count = dimAsFloat(rewriter, loc, xg, rank - 1, computeType);
+    Value dxg = mapInto(
+        rewriter, loc, dxInputs, dxMaps, emptyTensorLike(rewriter, loc, xg),
+        [&](OpBuilder &nb, Location nl, ValueRange a) {
+          ValueRange in = a.drop_front(2);
+          Value meanDy = arith::DivFOp::create(nb, nl, a[0], count);
+          Value meanDyXhat = arith::DivFOp::create(nb, nl, a[1], count);
+          Value inner = arith::SubFOp::create(
+              nb, nl,
+              arith::SubFOp::create(nb, nl, scaledDy(nb, nl, in), meanDy),
+              arith::MulFOp::create(nb, nl, xhat(nb, nl, in), meanDyXhat));
+          return castFloat(nb, nl, arith::MulFOp::create(nb, nl, in[3], inner),
+                           elementType);
+        });
+    SmallVector<Value> results{mergeGroups(rewriter, loc, dxg)};
+    if (wg) {
+      Value dw = reduceLeading(
+          rewriter, loc, xg, inputs, maps, computeType,
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            return arith::MulFOp::create(nb, nl,
+                                         castFloat(nb, nl, a[0], computeType),
+                                         xhat(nb, nl, a))
+                .getResult();
+          });
+      results.push_back(parameterResult(rewriter, loc, dw, elementType));
+    }
+    if (op.getWithBias()) {
+      Value db =
+          reduceLeading(rewriter, loc, xg, {dyg}, {identity}, computeType,
+                        [&](OpBuilder &nb, Location nl, ValueRange a) {
+                          return castFloat(nb, nl, a[0], computeType);
+                        });
+      results.push_back(parameterResult(rewriter, loc, db, elementType));
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// timestep_decay_norm_grad, timestep_norm_grad
+//===----------------------------------------------------------------------===//
+
+/// TDN backward (spec 3.2): the recomputed forward (buildTdnForward, with
+/// the f64 corrections 1 - exp(n_t ln beta) of the reference's backward),
+/// the per-token sums ds_t, dc_t as reductions, the adjoint recurrence as a
+/// reverse scalar scan over (b, g, t) in f64, then dx elementwise and
+/// dweight, dbias as reductions over (b, t).
+///
+/// The forward normalisers m̂_t and r_t are recomputed exactly as the
+/// forward lowering forms them (for f32 with the fp32 running-product
+/// powers: the reference saves the forward's m̂ and r), while the adjoint
+/// recurrence divides by the f64 corrections, as the reference's backward
+/// kernel. In f64 both are the exact 1 - beta^n.
+struct LowerTimestepDecayNormGrad
+    : OpConversionPattern<TimestepDecayNormGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(TimestepDecayNormGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type elementType = op.getDx().getType().getElementType();
+    Type computeType = getComputeType(elementType);
+    Type f64 = rewriter.getF64Type();
+    int64_t groups = op.getNumGroups();
+    double beta1, beta2;
+    std::tie(beta1, beta2) =
+        tdnBetas(computeType, op.getBeta1().convertToDouble(),
+                 op.getBeta2().convertToDouble());
+    Value bos = adaptor.getBos();
+    TimestepForward fwd = buildTdnForward(
+        rewriter, loc, adaptor.getX(), bos, adaptor.getCount(),
+        adaptor.getMean(), adaptor.getVar(), groups, beta1, beta2,
+        op.getEps().convertToDouble(), computeType, /*exact=*/true);
+    Value dyg = splitGroups(rewriter, loc, adaptor.getDy(), groups);
+    Value wg = splitGroups(rewriter, loc, adaptor.getWeight(), groups);
+    Value ds, dc;
+    std::tie(ds, dc) = tokenCotangentSums(rewriter, loc, dyg, fwd.xg, wg,
+                                          fwd.mean, elementType, computeType);
+    auto [gM0, gV0] = outgoingAdjoints(
+        rewriter, loc, fwd.m0, adaptor.getDmeanOut(), adaptor.getDvarOut());
+    auto [gM, gV, dmu, dvar] = buildReverseScan(
+        rewriter, loc, fwd.mu, gM0, gV0,
+        [&](OpBuilder &b, Location l, Value bi, Value t, Value gi, Value gMIn,
+            Value gVIn) -> AdjointStep {
+          auto constant = [&](double v) { return floatConstant(b, l, f64, v); };
+          auto mul = [&](Value a, Value c) {
+            return arith::MulFOp::create(b, l, a, c).getResult();
+          };
+          Value r = extractF64(b, l, fwd.rstd, {bi, t, gi});
+          Value dcT = extractF64(b, l, dc, {bi, t, gi});
+          Value dsT = extractF64(b, l, ds, {bi, t, gi});
+          Value c1 = tensor::ExtractOp::create(b, l, fwd.exact1, {bi, t});
+          Value c2 = tensor::ExtractOp::create(b, l, fwd.exact2, {bi, t});
+          // ĝM = ḡM - r dc / c1 ;  ĝV = ḡV - ½ r³ ds / c2
+          Value hM = arith::SubFOp::create(
+              b, l, gMIn, arith::DivFOp::create(b, l, mul(r, dcT), c1));
+          Value r3 = mul(mul(r, r), r);
+          Value hV = arith::SubFOp::create(
+              b, l, gVIn,
+              arith::DivFOp::create(b, l, mul(mul(constant(0.5), r3), dsT),
+                                    c2));
+          Value dmuT = mul(constant(1.0 - beta1), hM);
+          Value dvarT = mul(constant(1.0 - beta2), hV);
+          Value nextM = mul(constant(beta1), hM);
+          Value nextV = mul(constant(beta2), hV);
+          if (bos) {
+            // A bos discards the state before it: no adjoint flows back.
+            Value reset = tensor::ExtractOp::create(b, l, bos, {bi, t});
+            nextM = arith::SelectOp::create(b, l, reset, constant(0.0), nextM);
+            nextV = arith::SelectOp::create(b, l, reset, constant(0.0), nextV);
+          }
+          return {nextM, nextV, castFloat(b, l, dmuT, computeType),
+                  castFloat(b, l, dvarT, computeType)};
+        });
+    Value dx = timestepInputGrad(rewriter, loc, dyg, fwd.xg, wg, fwd.rstd,
+                                 fwd.mu, dmu, dvar, elementType, computeType);
+    auto [dw, db] = timestepParameterGrads(rewriter, loc, dyg, fwd.xg, fwd.mean,
+                                           fwd.rstd, elementType, computeType);
+    SmallVector<Value> results{dx, dw, db};
+    if (op.getDmeanIn()) {
+      results.push_back(narrowState(rewriter, loc, gM, elementType));
+      results.push_back(narrowState(rewriter, loc, gV, elementType));
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// Megalodon TimestepNorm backward (derived, docs/dialect.md): the
+/// recomputed forward (buildTimestepNormForward), ds_t and dc_t as
+/// reductions, the adjoint recurrence of the Chan merge as a reverse scalar
+/// scan over (b, g, t) in f64, then dx elementwise and dweight, dbias as
+/// reductions over (b, t). m_{t-1} is read back from the forward's m_t (the
+/// incoming mean at t = 0).
+struct LowerTimestepNormGrad : OpConversionPattern<TimestepNormGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(TimestepNormGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type elementType = op.getDx().getType().getElementType();
+    Type computeType = getComputeType(elementType);
+    Type f64 = rewriter.getF64Type();
+    Type i64 = rewriter.getI64Type();
+    int64_t groups = op.getNumGroups();
+    TimestepForward fwd = buildTimestepNormForward(
+        rewriter, loc, adaptor.getX(), adaptor.getCount(), adaptor.getMean(),
+        adaptor.getVar(), groups, op.getEps().convertToDouble(), computeType);
+    Value dyg = splitGroups(rewriter, loc, adaptor.getDy(), groups);
+    Value wg = splitGroups(rewriter, loc, adaptor.getWeight(), groups);
+    Value ds, dc;
+    std::tie(ds, dc) = tokenCotangentSums(rewriter, loc, dyg, fwd.xg, wg,
+                                          fwd.mean, elementType, computeType);
+    auto [gm0, gv0] = outgoingAdjoints(
+        rewriter, loc, fwd.m0, adaptor.getDmeanOut(), adaptor.getDvarOut());
+    auto [gm, gv, dmu, dvar] = buildReverseScan(
+        rewriter, loc, fwd.mu, gm0, gv0,
+        [&](OpBuilder &b, Location l, Value bi, Value t, Value gi, Value gmIn,
+            Value gvIn) -> AdjointStep {
+          auto constant = [&](double v) { return floatConstant(b, l, f64, v); };
+          auto mul = [&](Value a, Value c) {
+            return arith::MulFOp::create(b, l, a, c).getResult();
+          };
+          auto sub = [&](Value a, Value c) {
+            return arith::SubFOp::create(b, l, a, c).getResult();
+          };
+          // c_t = 1 / n_t with n_t = n0 + t + 1, as in the forward.
+          Value n0 = tensor::ExtractOp::create(b, l, fwd.count0, {bi});
+          Value n = arith::AddIOp::create(
+              b, l,
+              arith::AddIOp::create(b, l, n0,
+                                    arith::IndexCastOp::create(b, l, i64, t)),
+              arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(1)));
+          Value c = arith::DivFOp::create(
+              b, l, constant(1.0), arith::SIToFPOp::create(b, l, f64, n));
+          Value keep = sub(constant(1.0), c);
+          // m_{t-1}: the forward's m at t - 1, or the incoming mean at t = 0
+          // (the index is clamped so that the unused read stays in bounds).
+          Value zero = indexConstant(b, l, 0);
+          Value first =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, t, zero);
+          Value prevT = arith::SelectOp::create(
+              b, l, first, zero,
+              arith::SubIOp::create(b, l, t, indexConstant(b, l, 1)));
+          Value mPrev = arith::SelectOp::create(
+              b, l, first, tensor::ExtractOp::create(b, l, fwd.m0, {bi, gi}),
+              extractF64(b, l, fwd.mean, {bi, prevT, gi}));
+          Value r = extractF64(b, l, fwd.rstd, {bi, t, gi});
+          Value dcT = extractF64(b, l, dc, {bi, t, gi});
+          Value dsT = extractF64(b, l, ds, {bi, t, gi});
+          Value muT = extractF64(b, l, fwd.mu, {bi, t, gi});
+          // ĝm = ḡm - r dc ;  ĝv = ḡv - ½ r³ ds
+          Value hm = sub(gmIn, mul(r, dcT));
+          Value hv = sub(gvIn, mul(mul(constant(0.5), mul(mul(r, r), r)), dsT));
+          // e = 2 c (1 - c) (mu_t - m_{t-1}) ĝv
+          Value e =
+              mul(mul(mul(constant(2.0), mul(c, keep)), sub(muT, mPrev)), hv);
+          Value dmuT = arith::AddFOp::create(b, l, mul(c, hm), e);
+          Value dvarT = mul(c, hv);
+          return {sub(mul(keep, hm), e), mul(keep, hv),
+                  castFloat(b, l, dmuT, computeType),
+                  castFloat(b, l, dvarT, computeType)};
+        });
+    Value dx = timestepInputGrad(rewriter, loc, dyg, fwd.xg, wg, fwd.rstd,
+                                 fwd.mu, dmu, dvar, elementType, computeType);
+    auto [dw, db] = timestepParameterGrads(rewriter, loc, dyg, fwd.xg, fwd.mean,
+                                           fwd.rstd, elementType, computeType);
+    SmallVector<Value> results{dx, dw, db};
+    if (op.getDmeanIn()) {
+      results.push_back(narrowState(rewriter, loc, gm, elementType));
+      results.push_back(narrowState(rewriter, loc, gv, elementType));
+    }
+    rewriter.replaceOp(op, results);
     return success();
   }
 };
@@ -812,7 +1497,9 @@ struct LowerTimestepNorm : OpConversionPattern<TimestepNormOp> {
 
 void populateGeckoNormLoweringPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerRmsNorm, LowerLayerNorm, LowerTimestepDecayNorm,
-               LowerTimestepNorm>(patterns.getContext());
+               LowerTimestepNorm, LowerRmsNormGrad, LowerLayerNormGrad,
+               LowerTimestepDecayNormGrad, LowerTimestepNormGrad>(
+      patterns.getContext());
 }
 
 } // namespace mlir::gecko
