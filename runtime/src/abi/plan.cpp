@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdio>
 #include <limits>
 #include <set>
 
@@ -66,6 +68,50 @@ Status checkTensor(const TensorSpec &t, const std::string &what) {
   return Status::ok();
 }
 
+bool isFloatType(ElementType type) {
+  return type == ElementType::kF32 || type == ElementType::kF64 ||
+         type == ElementType::kBF16 || type == ElementType::kF16;
+}
+
+std::string numberText(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+Status checkInit(const InitSpec &init, const std::string &what) {
+  std::string where = what + ": init '" + initKindName(init.kind) + "'";
+  for (double v : {init.value, init.mean, init.stddev, init.a, init.b})
+    if (!std::isfinite(v))
+      return invalidArgument(where + ": values must be finite");
+  switch (init.kind) {
+  case InitKind::kZeros:
+  case InitKind::kOnes:
+  case InitKind::kConstant:
+    break;
+  case InitKind::kCemaTheta:
+    break;
+  case InitKind::kNormal:
+  case InitKind::kTruncatedNormal:
+  case InitKind::kComplexRealNormal:
+    if (init.stddev < 0)
+      return invalidArgument(where + ": negative std " +
+                             numberText(init.stddev));
+    if (init.kind == InitKind::kTruncatedNormal && !(init.a < init.b))
+      return invalidArgument(where + ": empty interval [a, b] = [" +
+                             numberText(init.a) + ", " + numberText(init.b) +
+                             "] (need a < b)");
+    break;
+  case InitKind::kUniform:
+    if (!(init.a < init.b))
+      return invalidArgument(where + ": empty interval [a, b) = [" +
+                             numberText(init.a) + ", " + numberText(init.b) +
+                             ") (need a < b)");
+    break;
+  }
+  return Status::ok();
+}
+
 Status checkFunction(const FunctionPlan &f) {
   std::string fn = "function " + quote(f.name);
   if (f.name.empty())
@@ -92,11 +138,51 @@ Status checkFunction(const FunctionPlan &f) {
                                std::to_string(a.range->lo) + ", " +
                                std::to_string(a.range->hi) + ")");
     }
+    if (a.init) {
+      if (a.kind != ArgKind::kParam)
+        return invalidArgument(what +
+                               ": init is only allowed on param args, "
+                               "not on " +
+                               argKindName(a.kind) + " args");
+      if (!isFloatType(a.dtype))
+        return invalidArgument(what +
+                               ": init is only allowed on float "
+                               "dtypes, not " +
+                               elementTypeName(a.dtype));
+      GECKO_RETURN_IF_ERROR(checkInit(*a.init, what));
+      if (a.init->kind == InitKind::kComplexRealNormal &&
+          (a.shape.empty() || a.shape.back() != 2))
+        return invalidArgument(what +
+                               ": init 'complex_real_normal' needs a last "
+                               "dimension of 2 (re, im), not shape " +
+                               shapeToString(a.shape));
+    }
   }
   for (const TensorSpec &r : f.results) {
-    GECKO_RETURN_IF_ERROR(checkTensor(r, fn + ": result " + quote(r.name)));
+    std::string what = fn + ": result " + quote(r.name);
+    GECKO_RETURN_IF_ERROR(checkTensor(r, what));
     if (!names.insert(r.name).second)
       return invalidArgument(fn + ": duplicate tensor name " + quote(r.name));
+    if (r.name.rfind(kNextResultPrefix, 0) != 0)
+      continue;
+    std::string target = nextResultTarget(r.name);
+    const ArgSpec *arg = nullptr;
+    for (const ArgSpec &a : f.args)
+      if (a.name == target)
+        arg = &a;
+    if (!arg)
+      return invalidArgument(what + " updates argument " + quote(target) +
+                             ", which function " + quote(f.name) +
+                             " does not have");
+    if (arg->kind == ArgKind::kInput)
+      return invalidArgument(what + " updates input argument " + quote(target) +
+                             "; only param and state args can be updated");
+    if (arg->dtype != r.dtype || arg->shape != r.shape)
+      return invalidArgument(what + " is " + elementTypeName(r.dtype) + " " +
+                             shapeToString(r.shape) + " but the argument " +
+                             quote(target) + " it updates is " +
+                             elementTypeName(arg->dtype) + " " +
+                             shapeToString(arg->shape));
   }
   const WorkspaceSpec &w = f.workspace;
   if (w.bytes > kMaxBytes)
@@ -175,6 +261,14 @@ public:
     return fail(what + " is not an integer");
   }
 
+  StatusOr<double> number(const Json &obj, const std::string &where,
+                          const char *key) const {
+    GECKO_ASSIGN_OR_RETURN(const Json *j, field(obj, where, key));
+    if (!j->is_number())
+      return fail(where + ": field " + quote(key) + " is not a number");
+    return j->get<double>();
+  }
+
   StatusOr<uint64_t> unsignedInt(const Json &obj, const std::string &where,
                                  const char *key) const {
     GECKO_ASSIGN_OR_RETURN(const Json *j, field(obj, where, key));
@@ -193,8 +287,8 @@ public:
     GECKO_ASSIGN_OR_RETURN(t.name, string(j, where, "name"));
     std::string what = where + " " + quote(t.name);
     if (isArg)
-      GECKO_RETURN_IF_ERROR(
-          onlyKeys(j, what, {"kind", "name", "dtype", "shape", "range"}));
+      GECKO_RETURN_IF_ERROR(onlyKeys(
+          j, what, {"kind", "name", "dtype", "shape", "range", "init"}));
     else
       GECKO_RETURN_IF_ERROR(onlyKeys(j, what, {"name", "dtype", "shape"}));
     GECKO_ASSIGN_OR_RETURN(std::string dtype, string(j, what, "dtype"));
@@ -217,6 +311,54 @@ public:
 private:
   std::string context_;
 };
+
+StatusOr<InitSpec> readInit(const Reader &rd, const Json &j,
+                            const std::string &where) {
+  if (!j.is_object())
+    return rd.fail(where + " is not a JSON object");
+  GECKO_ASSIGN_OR_RETURN(std::string kind, rd.string(j, where, "kind"));
+  InitSpec init;
+  if (kind == "zeros" || kind == "ones") {
+    init.kind = kind == "zeros" ? InitKind::kZeros : InitKind::kOnes;
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, where, {"kind"}));
+  } else if (kind == "constant") {
+    init.kind = InitKind::kConstant;
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, where, {"kind", "value"}));
+    GECKO_ASSIGN_OR_RETURN(init.value, rd.number(j, where, "value"));
+  } else if (kind == "normal") {
+    init.kind = InitKind::kNormal;
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, where, {"kind", "mean", "std"}));
+    GECKO_ASSIGN_OR_RETURN(init.mean, rd.number(j, where, "mean"));
+    GECKO_ASSIGN_OR_RETURN(init.stddev, rd.number(j, where, "std"));
+  } else if (kind == "truncated_normal") {
+    init.kind = InitKind::kTruncatedNormal;
+    GECKO_RETURN_IF_ERROR(
+        rd.onlyKeys(j, where, {"kind", "mean", "std", "a", "b"}));
+    GECKO_ASSIGN_OR_RETURN(init.mean, rd.number(j, where, "mean"));
+    GECKO_ASSIGN_OR_RETURN(init.stddev, rd.number(j, where, "std"));
+    GECKO_ASSIGN_OR_RETURN(init.a, rd.number(j, where, "a"));
+    GECKO_ASSIGN_OR_RETURN(init.b, rd.number(j, where, "b"));
+  } else if (kind == "cema_theta") {
+    init.kind = InitKind::kCemaTheta;
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, where, {"kind"}));
+  } else if (kind == "complex_real_normal") {
+    init.kind = InitKind::kComplexRealNormal;
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, where, {"kind", "mean", "std"}));
+    GECKO_ASSIGN_OR_RETURN(init.mean, rd.number(j, where, "mean"));
+    GECKO_ASSIGN_OR_RETURN(init.stddev, rd.number(j, where, "std"));
+  } else if (kind == "uniform") {
+    init.kind = InitKind::kUniform;
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, where, {"kind", "a", "b"}));
+    GECKO_ASSIGN_OR_RETURN(init.a, rd.number(j, where, "a"));
+    GECKO_ASSIGN_OR_RETURN(init.b, rd.number(j, where, "b"));
+  } else {
+    return rd.fail(where + ": unknown kind " + quote(kind) +
+                   " (expected zeros, ones, constant, normal, "
+                   "truncated_normal, uniform, cema_theta or "
+                   "complex_real_normal)");
+  }
+  return init;
+}
 
 Status readFunction(const Reader &rd, const Json &j, size_t index,
                     FunctionPlan &f) {
@@ -243,9 +385,11 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
       spec.kind = ArgKind::kInput;
     else if (kind == "param")
       spec.kind = ArgKind::kParam;
+    else if (kind == "state")
+      spec.kind = ArgKind::kState;
     else
       return rd.fail(what + ": unknown kind " + quote(kind) +
-                     " (expected 'input' or 'param')");
+                     " (expected 'input', 'param' or 'state')");
     GECKO_ASSIGN_OR_RETURN(const Json *range,
                            rd.field(a, what, "range", /*required=*/false));
     if (range) {
@@ -255,6 +399,12 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
       GECKO_ASSIGN_OR_RETURN(r.lo, rd.integer((*range)[0], what + ": range"));
       GECKO_ASSIGN_OR_RETURN(r.hi, rd.integer((*range)[1], what + ": range"));
       spec.range = r;
+    }
+    GECKO_ASSIGN_OR_RETURN(const Json *init,
+                           rd.field(a, what, "init", /*required=*/false));
+    if (init) {
+      GECKO_ASSIGN_OR_RETURN(InitSpec is, readInit(rd, *init, what + ": init"));
+      spec.init = is;
     }
     f.args.push_back(std::move(spec));
   }
@@ -303,6 +453,37 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
     }
   }
   return Status::ok();
+}
+
+OrderedJson initToJson(const InitSpec &init) {
+  OrderedJson j = OrderedJson::object();
+  j["kind"] = initKindName(init.kind);
+  switch (init.kind) {
+  case InitKind::kZeros:
+  case InitKind::kOnes:
+    break;
+  case InitKind::kConstant:
+    j["value"] = init.value;
+    break;
+  case InitKind::kNormal:
+  case InitKind::kComplexRealNormal:
+    j["mean"] = init.mean;
+    j["std"] = init.stddev;
+    break;
+  case InitKind::kCemaTheta:
+    break;
+  case InitKind::kTruncatedNormal:
+    j["mean"] = init.mean;
+    j["std"] = init.stddev;
+    j["a"] = init.a;
+    j["b"] = init.b;
+    break;
+  case InitKind::kUniform:
+    j["a"] = init.a;
+    j["b"] = init.b;
+    break;
+  }
+  return j;
 }
 
 OrderedJson tensorToJson(const TensorSpec &t) {
@@ -385,7 +566,44 @@ std::string shapeToString(const std::vector<int64_t> &shape) {
 }
 
 const char *argKindName(ArgKind kind) {
-  return kind == ArgKind::kInput ? "input" : "param";
+  switch (kind) {
+  case ArgKind::kInput:
+    return "input";
+  case ArgKind::kParam:
+    return "param";
+  case ArgKind::kState:
+    return "state";
+  }
+  return "?";
+}
+
+std::string nextResultTarget(const std::string &resultName) {
+  size_t n = sizeof(kNextResultPrefix) - 1;
+  if (resultName.size() <= n || resultName.compare(0, n, kNextResultPrefix))
+    return "";
+  return resultName.substr(n);
+}
+
+const char *initKindName(InitKind kind) {
+  switch (kind) {
+  case InitKind::kZeros:
+    return "zeros";
+  case InitKind::kOnes:
+    return "ones";
+  case InitKind::kConstant:
+    return "constant";
+  case InitKind::kNormal:
+    return "normal";
+  case InitKind::kTruncatedNormal:
+    return "truncated_normal";
+  case InitKind::kUniform:
+    return "uniform";
+  case InitKind::kCemaTheta:
+    return "cema_theta";
+  case InitKind::kComplexRealNormal:
+    return "complex_real_normal";
+  }
+  return "?";
 }
 
 int64_t TensorSpec::numel() const {
@@ -474,6 +692,8 @@ StatusOr<std::string> planToJson(const ArtifactPlan &plan) {
           aj[kv.key()] = kv.value();
         if (a.range)
           aj["range"] = {a.range->lo, a.range->hi};
+        if (a.init)
+          aj["init"] = initToJson(*a.init);
         args.push_back(std::move(aj));
       }
       fj["args"] = std::move(args);

@@ -253,7 +253,8 @@ Status Executable::checkBindings(const FunctionPlan &function,
                                  const TensorMap &inputs) const {
   std::vector<std::string> problems;
   for (const ArgSpec &arg : function.args) {
-    const TensorMap &from = arg.kind == ArgKind::kParam ? params : inputs;
+    // Params and state come from the weights map (a checkpoint holds both).
+    const TensorMap &from = arg.kind == ArgKind::kInput ? inputs : params;
     std::string what =
         std::string(argKindName(arg.kind)) + " " + quote(arg.name);
     auto it = from.find(arg.name);
@@ -305,7 +306,7 @@ StatusOr<TensorMap> Executable::run(const std::string &functionName,
   std::vector<void *> args;
   args.reserve(f->args.size() + f->results.size() + 1);
   for (const ArgSpec &arg : f->args) {
-    const TensorMap &from = arg.kind == ArgKind::kParam ? params : inputs;
+    const TensorMap &from = arg.kind == ArgKind::kInput ? inputs : params;
     // Kernels only read their arguments (kernel_abi.h).
     args.push_back(const_cast<void *>(from.find(arg.name)->second.data()));
   }

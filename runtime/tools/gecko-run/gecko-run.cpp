@@ -13,14 +13,17 @@
 #include "gecko/runtime/executable.h"
 #include "gecko/runtime/host_tensor.h"
 #include "gecko/runtime/safetensors.h"
+#include "gecko/runtime/training.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -49,12 +52,34 @@ COMMANDS:
                  its plan name.
   check MODEL.gkm --golden G.safetensors [--weights W.safetensors]
         [--function NAME] [--rtol-output 1e-5] [--rtol-grad 1e-4]
-                 Run a function with params from W (else from G) and inputs
-                 from G, then compare every result G also holds: max abs
-                 error and relative error ||a-b||_2/||b||_2 against the
-                 tolerance (--rtol-grad for `grad.*` results, --rtol-output
-                 for the rest). Exits 0 only if at least one result was
-                 compared and all compared results pass.
+        [--rtol-debug 1e-4]
+                 Run functions with params from W (else from G), state args
+                 from W/G or zero, and inputs from G, then compare every
+                 result G also holds: max abs error and relative error
+                 ||a-b||_2/||b||_2 against the tolerance (--rtol-grad for
+                 `grad.*`, --rtol-debug for `debug.*`, --rtol-output for the
+                 rest). Without --function every function whose inputs are
+                 all in G runs (the others are listed as skipped). Exits 0
+                 only if at least one result was compared and all passed.
+  train MODEL.gkm --data DATA --steps N --checkpoint-dir DIR
+        [--checkpoint-every 100] [--keep-checkpoints 3] [--seed 0]
+        [--resume] [--lr 3e-4] [--min-lr-ratio 0.1] [--warmup 0]
+        [--weights INIT.safetensors] [--metrics FILE.jsonl]
+        [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
+        [--function train_step]
+                 Train with the artifact's train_step function (forward,
+                 backward and optimizer run in compiled code). DATA is a
+                 GECKOTOK token file or text (byte-level: token = byte).
+                 Batches are drawn deterministically from (seed, step); the
+                 learning rate warms up linearly over W steps, then decays
+                 by cosine to lr * min-lr-ratio at step N. Params come from
+                 --weights, else from the plan's init specs and --seed.
+                 Checkpoints DIR/step-NNNNNNNN.safetensors are written
+                 atomically every K steps and at the end; --resume continues
+                 bit-exactly from the newest valid one. The loss curve goes
+                 to --plot (default DIR/loss.svg). A NaN/Inf loss stops with
+                 exit 1; Ctrl-C stops after the current step, writes a
+                 checkpoint and exits 130. docs/training.md has the details.
   help           Print this message.
 
 OPTIONS:
@@ -62,7 +87,8 @@ OPTIONS:
   --function     The plan function to run (default: `forward` if the
                  artifact has one, else its only function).
 
-Exit status: 0 success, 1 error or failed check, 2 usage error.
+Exit status: 0 success, 1 error or failed check, 2 usage error,
+130 training interrupted (after writing a checkpoint).
 )";
 
 int usageError(const std::string &msg) {
@@ -107,8 +133,8 @@ struct ParsedArgs {
 /// Parses `args` (after the command). `allowed` lists the options that take
 /// a value. Returns an error message, or "" on success.
 std::string parseArgs(const std::vector<std::string> &args,
-                      const std::vector<std::string> &allowed,
-                      ParsedArgs &out) {
+                      const std::vector<std::string> &allowed, ParsedArgs &out,
+                      const std::vector<std::string> &flags = {}) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--", 0) != 0 || a == "--") {
@@ -122,6 +148,17 @@ std::string parseArgs(const std::vector<std::string> &args,
       name = a.substr(0, eq);
       value = a.substr(eq + 1);
       hasValue = true;
+    }
+    bool isFlag = false;
+    for (const std::string &k : flags)
+      isFlag = isFlag || k == name;
+    if (isFlag) {
+      if (hasValue)
+        return "option '" + name + "' takes no value";
+      if (out.options.count(name))
+        return "option '" + name + "' given twice";
+      out.options[name] = "1";
+      continue;
     }
     bool known = false;
     for (const std::string &k : allowed)
@@ -241,6 +278,20 @@ int runInspect(const std::vector<std::string> &args) {
       if (a.range)
         std::printf("  range [%lld, %lld)", (long long)a.range->lo,
                     (long long)a.range->hi);
+      if (a.init) {
+        const InitSpec &i = *a.init;
+        std::printf("  init %s", initKindName(i.kind));
+        if (i.kind == InitKind::kConstant)
+          std::printf("(%g)", i.value);
+        else if (i.kind == InitKind::kNormal ||
+                 i.kind == InitKind::kComplexRealNormal)
+          std::printf("(mean %g, std %g)", i.mean, i.stddev);
+        else if (i.kind == InitKind::kTruncatedNormal)
+          std::printf("(mean %g, std %g, [%g, %g])", i.mean, i.stddev, i.a,
+                      i.b);
+        else if (i.kind == InitKind::kUniform)
+          std::printf("[%g, %g)", i.a, i.b);
+      }
       std::printf("\n");
     }
     std::printf("  results:\n");
@@ -263,6 +314,22 @@ std::vector<std::string> argNames(const FunctionPlan &f, ArgKind kind) {
     if (a.kind == kind)
       names.push_back(a.name);
   return names;
+}
+
+/// The param and state args of `f` from `file`; state args the file lacks
+/// start at zero (as they do in training).
+StatusOr<TensorMap> loadPersistent(const SafetensorsFile &file,
+                                   const FunctionPlan &f) {
+  std::vector<std::string> names = argNames(f, ArgKind::kParam);
+  for (const std::string &n : argNames(f, ArgKind::kState))
+    names.push_back(n);
+  GECKO_ASSIGN_OR_RETURN(TensorMap out, loadTensors(file, names));
+  for (const ArgSpec &a : f.args)
+    if (a.kind == ArgKind::kState && !out.count(a.name)) {
+      GECKO_ASSIGN_OR_RETURN(HostTensor z, HostTensor::zeros(a.dtype, a.shape));
+      out.emplace(a.name, std::move(z));
+    }
+  return out;
 }
 
 int runForward(const std::vector<std::string> &args) {
@@ -291,8 +358,7 @@ int runForward(const std::vector<std::string> &args) {
       SafetensorsFile::open(pa.options["--weights"]);
   if (!weights.isOk())
     return fail(weights.status());
-  StatusOr<TensorMap> params =
-      loadTensors(*weights, argNames(f, ArgKind::kParam));
+  StatusOr<TensorMap> params = loadPersistent(*weights, f);
   if (!params.isOk())
     return fail(params.status());
 
@@ -359,36 +425,82 @@ bool compatibleShapes(const std::vector<int64_t> &a,
   return squeeze(a) == squeeze(b);
 }
 
+/// Compares one result against the golden tensor; prints one line. Returns
+/// false when it fails.
+bool compareResult(const std::string &name, const HostTensor &t,
+                   const SafetensorsFile &golden, const TensorInfo &g,
+                   double tol, Status &error) {
+  if (g.numel() != t.numel() || !compatibleShapes(g.shape, t.shape())) {
+    std::printf("%-40s FAIL  shape %s, golden has %s\n", name.c_str(),
+                shapeToString(t.shape()).c_str(),
+                shapeToString(g.shape).c_str());
+    return false;
+  }
+  StatusOr<std::vector<double>> want = golden.readAsF64(name);
+  if (!want.isOk()) {
+    error = want.status();
+    return false;
+  }
+  std::vector<double> got = t.toF64();
+  double maxAbs = 0, diff2 = 0, ref2 = 0;
+  bool nonFinite = false;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double d = got[i] - (*want)[i];
+    if (!std::isfinite(got[i]) || !std::isfinite(d))
+      nonFinite = true;
+    maxAbs = std::max(maxAbs, std::fabs(d));
+    diff2 += d * d;
+    ref2 += (*want)[i] * (*want)[i];
+  }
+  double rel = ref2 > 0 ? std::sqrt(diff2 / ref2) : (diff2 > 0 ? INFINITY : 0);
+  bool pass = !nonFinite && rel <= tol;
+  std::printf("%-40s max_abs %.3e  rel %.3e  tol %.1e  %s%s\n", name.c_str(),
+              maxAbs, rel, tol, pass ? "PASS" : "FAIL",
+              nonFinite ? " (non-finite values)" : "");
+  return pass;
+}
+
 int runCheck(const std::vector<std::string> &args) {
   ParsedArgs pa;
-  std::string err = parseArgs(
-      args,
-      {"--golden", "--weights", "--function", "--rtol-output", "--rtol-grad"},
-      pa);
+  std::string err = parseArgs(args,
+                              {"--golden", "--weights", "--function",
+                               "--rtol-output", "--rtol-grad", "--rtol-debug"},
+                              pa);
   if (!err.empty())
     return usageError("check: " + err);
   if (pa.positional.size() != 1)
     return usageError("check takes exactly one artifact path");
   if (!pa.options.count("--golden"))
     return usageError("check needs --golden");
-  double rtolOutput = 1e-5, rtolGrad = 1e-4;
+  double rtolOutput = 1e-5, rtolGrad = 1e-4, rtolDebug = 1e-4;
   if (pa.options.count("--rtol-output") &&
       !parseDouble(pa.options["--rtol-output"], rtolOutput))
     return usageError("--rtol-output needs a non-negative number");
   if (pa.options.count("--rtol-grad") &&
       !parseDouble(pa.options["--rtol-grad"], rtolGrad))
     return usageError("--rtol-grad needs a non-negative number");
+  if (pa.options.count("--rtol-debug") &&
+      !parseDouble(pa.options["--rtol-debug"], rtolDebug))
+    return usageError("--rtol-debug needs a non-negative number");
   const std::string &path = pa.positional[0];
 
   StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
   if (!exe.isOk())
     return fail(exe.status());
-  StatusOr<const FunctionPlan *> fn = selectFunction((*exe)->plan(), path, pa);
-  if (!fn.isOk())
-    return fn.status().code() == StatusCode::kInvalidArgument
-               ? usageError(fn.status().message())
-               : fail(fn.status());
-  const FunctionPlan &f = **fn;
+  const ArtifactPlan &plan = (*exe)->plan();
+  // --function, else the only function, else every function that binds.
+  std::vector<const FunctionPlan *> functions;
+  bool all = false;
+  if (pa.options.count("--function") || plan.functions.size() == 1) {
+    StatusOr<const FunctionPlan *> fn = selectFunction(plan, path, pa);
+    if (!fn.isOk())
+      return fail(fn.status());
+    functions.push_back(*fn);
+  } else {
+    all = true;
+    for (const FunctionPlan &f : plan.functions)
+      functions.push_back(&f);
+  }
 
   StatusOr<SafetensorsFile> golden =
       SafetensorsFile::open(pa.options["--golden"]);
@@ -400,73 +512,193 @@ int runCheck(const std::vector<std::string> &args) {
     if (!weights.isOk())
       return fail(weights.status());
   }
-  StatusOr<TensorMap> params =
-      loadTensors(*weights, argNames(f, ArgKind::kParam));
-  if (!params.isOk())
-    return fail(params.status());
-  StatusOr<TensorMap> inputs =
-      loadTensors(*golden, argNames(f, ArgKind::kInput));
-  if (!inputs.isOk())
-    return fail(inputs.status());
 
-  RunStats stats;
-  StatusOr<TensorMap> out = (*exe)->run(f.name, *params, *inputs, &stats);
-  if (!out.isOk())
-    return fail(out.status());
-  std::printf("function '%s': %.4f ms; comparing against %s\n", f.name.c_str(),
-              stats.kernelSeconds * 1e3, golden->path().c_str());
-
-  int compared = 0, failed = 0;
-  std::vector<std::string> absent;
-  for (const TensorSpec &r : f.results) {
-    const TensorInfo *g = golden->find(r.name);
-    if (!g) {
-      absent.push_back(r.name);
+  int compared = 0, failed = 0, ran = 0;
+  std::vector<std::string> absent, skipped, ranNames;
+  for (const FunctionPlan *fp : functions) {
+    const FunctionPlan &f = *fp;
+    std::vector<std::string> inputNames = argNames(f, ArgKind::kInput);
+    std::string missing;
+    for (const std::string &n : inputNames)
+      if (!golden->find(n))
+        missing += (missing.empty() ? "" : ", ") + ("'" + n + "'");
+    if (all && !missing.empty()) {
+      skipped.push_back("'" + f.name + "' (missing input " + missing + ")");
       continue;
     }
-    const HostTensor &t = out->at(r.name);
-    ++compared;
-    if (g->numel() != t.numel() || !compatibleShapes(g->shape, t.shape())) {
-      std::printf("%-40s FAIL  shape %s, golden has %s\n", r.name.c_str(),
-                  shapeToString(t.shape()).c_str(),
-                  shapeToString(g->shape).c_str());
-      ++failed;
-      continue;
+    StatusOr<TensorMap> params = loadPersistent(*weights, f);
+    if (!params.isOk())
+      return fail(params.status());
+    StatusOr<TensorMap> inputs = loadTensors(*golden, inputNames);
+    if (!inputs.isOk())
+      return fail(inputs.status());
+
+    RunStats stats;
+    StatusOr<TensorMap> out = (*exe)->run(f.name, *params, *inputs, &stats);
+    if (!out.isOk())
+      return fail(out.status());
+    ++ran;
+    ranNames.push_back("'" + f.name + "'");
+    std::printf("function '%s': %.4f ms; comparing against %s\n",
+                f.name.c_str(), stats.kernelSeconds * 1e3,
+                golden->path().c_str());
+    for (const TensorSpec &r : f.results) {
+      const TensorInfo *g = golden->find(r.name);
+      if (!g) {
+        absent.push_back(f.name + ": " + r.name);
+        continue;
+      }
+      ++compared;
+      double tol = r.name.rfind("grad.", 0) == 0    ? rtolGrad
+                   : r.name.rfind("debug.", 0) == 0 ? rtolDebug
+                                                    : rtolOutput;
+      Status error;
+      if (!compareResult(r.name, out->at(r.name), *golden, *g, tol, error)) {
+        if (!error.isOk())
+          return fail(error);
+        ++failed;
+      }
     }
-    StatusOr<std::vector<double>> want = golden->readAsF64(r.name);
-    if (!want.isOk())
-      return fail(want.status());
-    std::vector<double> got = t.toF64();
-    double maxAbs = 0, diff2 = 0, ref2 = 0;
-    bool nonFinite = false;
-    for (size_t i = 0; i < got.size(); ++i) {
-      double d = got[i] - (*want)[i];
-      if (!std::isfinite(got[i]) || !std::isfinite(d))
-        nonFinite = true;
-      maxAbs = std::max(maxAbs, std::fabs(d));
-      diff2 += d * d;
-      ref2 += (*want)[i] * (*want)[i];
-    }
-    double rel =
-        ref2 > 0 ? std::sqrt(diff2 / ref2) : (diff2 > 0 ? INFINITY : 0);
-    double tol = r.name.rfind("grad.", 0) == 0 ? rtolGrad : rtolOutput;
-    bool pass = !nonFinite && rel <= tol;
-    if (!pass)
-      ++failed;
-    std::printf("%-40s max_abs %.3e  rel %.3e  tol %.1e  %s%s\n",
-                r.name.c_str(), maxAbs, rel, tol, pass ? "PASS" : "FAIL",
-                nonFinite ? " (non-finite values)" : "");
   }
   for (const std::string &n : absent)
     std::printf("%-40s not in golden\n", n.c_str());
-  std::printf("%d compared, %d passed, %d failed, %zu not in golden\n",
-              compared, compared - failed, failed, absent.size());
-  if (compared == 0)
-    return fail("no result of function '" + f.name + "' is in " +
-                golden->path());
+  for (const std::string &n : skipped)
+    std::printf("skipped function %s\n", n.c_str());
+  std::printf("%d compared, %d passed, %d failed, %zu not in golden", compared,
+              compared - failed, failed, absent.size());
+  if (all)
+    std::printf(", %d function%s run, %zu skipped", ran, ran == 1 ? "" : "s",
+                skipped.size());
+  std::printf("\n");
+  if (ran == 0) {
+    std::string list;
+    for (const std::string &n : skipped)
+      list += "\n  " + n;
+    return fail("no function of " + path + " can be bound from " +
+                golden->path() + ":" + list);
+  }
+  if (compared == 0) {
+    std::string names;
+    for (const std::string &n : ranNames)
+      names += (names.empty() ? "" : ", ") + n;
+    return fail("no result of function" + std::string(ran == 1 ? " " : "s ") +
+                names + " is in " + golden->path());
+  }
   if (failed > 0)
     return fail(std::to_string(failed) + " of " + std::to_string(compared) +
                 " compared results exceed their tolerance");
+  return 0;
+}
+
+bool parseInt64(const std::string &s, int64_t &out, int64_t min) {
+  if (s.empty())
+    return false;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (!end || *end || errno == ERANGE || v < min)
+    return false;
+  out = v;
+  return true;
+}
+
+int runTrain(const std::vector<std::string> &args) {
+  ParsedArgs pa;
+  std::string err =
+      parseArgs(args,
+                {"--data", "--steps", "--checkpoint-dir", "--checkpoint-every",
+                 "--keep-checkpoints", "--seed", "--lr", "--min-lr-ratio",
+                 "--warmup", "--weights", "--metrics", "--plot", "--stop-at",
+                 "--log-every", "--function"},
+                pa, {"--resume", "--quiet"});
+  if (!err.empty())
+    return usageError("train: " + err);
+  if (pa.positional.size() != 1)
+    return usageError("train takes exactly one artifact path");
+  if (!pa.options.count("--data") || !pa.options.count("--checkpoint-dir"))
+    return usageError("train needs --data and --checkpoint-dir");
+  TrainOptions opt;
+  opt.resume = pa.options.count("--resume") > 0;
+  opt.quiet = pa.options.count("--quiet") > 0;
+  if (!pa.options.count("--steps") && !opt.resume)
+    return usageError("train needs --steps (optional only with --resume)");
+  opt.dataPath = pa.options["--data"];
+  opt.checkpointDir = pa.options["--checkpoint-dir"];
+  int64_t v = 0;
+  double d = 0;
+  if (pa.options.count("--steps")) {
+    if (!parseInt64(pa.options["--steps"], v, 1))
+      return usageError("--steps needs a positive integer");
+    opt.steps = v;
+  }
+  if (pa.options.count("--checkpoint-every")) {
+    if (!parseInt64(pa.options["--checkpoint-every"], v, 0))
+      return usageError("--checkpoint-every needs a non-negative integer");
+    opt.checkpointEvery = v;
+  }
+  if (pa.options.count("--keep-checkpoints")) {
+    if (!parseInt64(pa.options["--keep-checkpoints"], v, 1) || v > 1000000)
+      return usageError("--keep-checkpoints needs a positive integer");
+    opt.keepCheckpoints = int(v);
+  }
+  if (pa.options.count("--seed")) {
+    const std::string &text = pa.options["--seed"];
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long seed = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text[0] == '-' || !end || *end || errno == ERANGE)
+      return usageError("--seed needs a non-negative integer");
+    opt.seed = uint64_t(seed);
+  }
+  if (pa.options.count("--lr")) {
+    if (!parseDouble(pa.options["--lr"], d))
+      return usageError("--lr needs a non-negative number");
+    opt.lr = d;
+  }
+  if (pa.options.count("--min-lr-ratio")) {
+    if (!parseDouble(pa.options["--min-lr-ratio"], d) || d > 1)
+      return usageError("--min-lr-ratio needs a number in [0, 1]");
+    opt.minLrRatio = d;
+  }
+  if (pa.options.count("--warmup")) {
+    if (!parseInt64(pa.options["--warmup"], v, 0))
+      return usageError("--warmup needs a non-negative integer");
+    opt.warmup = v;
+  }
+  if (pa.options.count("--stop-at")) {
+    if (!parseInt64(pa.options["--stop-at"], v, 1))
+      return usageError("--stop-at needs a positive integer");
+    opt.stopAt = v;
+  }
+  if (pa.options.count("--log-every")) {
+    if (!parseInt64(pa.options["--log-every"], v, 1))
+      return usageError("--log-every needs a positive integer");
+    opt.logEvery = v;
+  }
+  if (pa.options.count("--function"))
+    opt.function = pa.options["--function"];
+  opt.weightsPath =
+      pa.options.count("--weights") ? pa.options["--weights"] : "";
+  opt.metricsPath =
+      pa.options.count("--metrics") ? pa.options["--metrics"] : "";
+  opt.plotPath = pa.options.count("--plot") ? pa.options["--plot"]
+                                            : opt.checkpointDir + "/loss.svg";
+  opt.progressBar = ::isatty(::fileno(stdout)) != 0;
+  const std::string &path = pa.positional[0];
+
+  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  if (!exe.isOk())
+    return fail(exe.status());
+  installTrainingSigintHandler();
+  StatusOr<TrainResult> r = train(**exe, opt);
+  if (!r.isOk())
+    return fail(r.status());
+  if (r->interrupted) {
+    std::fprintf(stderr,
+                 "gecko-run: interrupted after step %lld; checkpoint %s\n",
+                 (long long)r->endStep, r->lastCheckpoint.c_str());
+    return 130;
+  }
   return 0;
 }
 
@@ -494,6 +726,8 @@ int main(int argc, char **argv) {
     return runForward(rest);
   if (cmd == "check")
     return runCheck(rest);
+  if (cmd == "train")
+    return runTrain(rest);
   if (cmd == "devices" || cmd == "version" || cmd == "--version") {
     if (!rest.empty())
       return usageError(cmd + ": unexpected argument '" + rest[0] + "'");

@@ -6,19 +6,28 @@
 // results; output.loss stored as [1] like the reference's goldens),
 // golden_bad.safetensors (one logit perturbed), golden_oob.safetensors (a
 // token id equal to the vocabulary size), inputs_only.safetensors (just
-// input.tokens) and foreign.gkm (the code's ELF
-// machine patched to another architecture).
+// input.tokens) and foreign.gkm (the code's ELF machine patched to another
+// architecture). For `gecko-run train`: train16.gkm (the bigram model,
+// vocabulary 16), train_nan.gkm (its loss is NaN at step 4), train256.gkm
+// (vocabulary 256, for byte-level text), tokens16.tok (a GECKOTOK file),
+// text.txt, and golden_grad.safetensors / golden_grad_bad.safetensors
+// (train16's `grad` function computed in double precision here; one grad
+// element perturbed in the bad one).
 //
 //===----------------------------------------------------------------------===//
 
 #include "gecko/abi/artifact_format.h"
 #include "gecko/runtime/safetensors.h"
+#include "gecko/runtime/training.h"
 
 #include "TestArtifact.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <elf.h>
+#include <fstream>
 
 using namespace gecko;
 using namespace gecko::testing;
@@ -46,6 +55,88 @@ Status writeGolden(const std::string &path, const std::vector<int64_t> &tokens,
       {"output.loss", DType::kF32, {1}, &loss, 4},
   };
   return writeSafetensors(path, t, {{"purpose", "gecko-run CLI test"}});
+}
+
+/// Writes the grad golden of the vocabulary-16 bigram model (batch 2 x 8):
+/// inputs, params and double-precision loss, gradients and logits.
+Status writeGradGolden(const std::string &path, bool perturb) {
+  const int V = 16, B = 2, L = 8;
+  std::vector<int64_t> tokens(B * L), targets(B * L);
+  for (int i = 0; i < B * L; ++i) {
+    tokens[size_t(i)] = (i * 7 + 3) % V;
+    targets[size_t(i)] = (i * 5 + 1) % V;
+  }
+  std::vector<float> w(V * V), b(V);
+  for (int i = 0; i < V * V; ++i)
+    w[size_t(i)] = 0.05f * float((i * 37) % 23 - 11);
+  for (int i = 0; i < V; ++i)
+    b[size_t(i)] = 0.01f * float(i % 5 - 2);
+  std::vector<double> gw(V * V, 0.0), gb(V, 0.0);
+  std::vector<float> logits(size_t(B * L * V));
+  double loss = 0;
+  for (int p = 0; p < B * L; ++p) {
+    int64_t tok = tokens[size_t(p)], tgt = targets[size_t(p)];
+    double mx = -INFINITY, z[16];
+    for (int v = 0; v < V; ++v) {
+      z[v] = double(w[size_t(tok * V + v)]) + double(b[size_t(v)]);
+      logits[size_t(p * V + v)] = float(z[v]);
+      mx = std::max(mx, z[v]);
+    }
+    double sum = 0;
+    for (int v = 0; v < V; ++v)
+      sum += std::exp(z[v] - mx);
+    double lse = mx + std::log(sum);
+    loss += lse - z[tgt];
+    for (int v = 0; v < V; ++v) {
+      double g = (std::exp(z[v] - lse) - (v == tgt ? 1 : 0)) / (B * L);
+      gw[size_t(tok * V + v)] += g;
+      gb[size_t(v)] += g;
+    }
+  }
+  float lossF = float(loss / (B * L));
+  std::vector<float> gwF(gw.begin(), gw.end()), gbF(gb.begin(), gb.end());
+  if (perturb)
+    gwF[size_t(tokens[0] * V)] += 0.01f;
+  std::vector<TensorToWrite> t = {
+      {"input.tokens", DType::kI64, {B, L}, tokens.data(), tokens.size() * 8},
+      {"input.targets",
+       DType::kI64,
+       {B, L},
+       targets.data(),
+       targets.size() * 8},
+      {"w", DType::kF32, {V, V}, w.data(), w.size() * 4},
+      {"b", DType::kF32, {V}, b.data(), b.size() * 4},
+      {"output.loss", DType::kF32, {1}, &lossF, 4},
+      {"grad.w", DType::kF32, {V, V}, gwF.data(), gwF.size() * 4},
+      {"grad.b", DType::kF32, {V}, gbF.data(), gbF.size() * 4},
+      {"debug.logits",
+       DType::kF32,
+       {B, L, V},
+       logits.data(),
+       logits.size() * 4},
+  };
+  return writeSafetensors(path, t, {{"purpose", "gecko-run check --golden"}});
+}
+
+Status writeTrainFiles(const std::string &dir,
+                       const std::vector<uint8_t> &code) {
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/train16.gkm", trainTestPlan(16, 2, 8), code));
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/train_nan.gkm", trainTestPlan(16, 2, 8, 4), code));
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/train256.gkm", trainTestPlan(256, 4, 16), code));
+  std::vector<int64_t> toks(3000);
+  for (size_t i = 1; i < toks.size(); ++i)
+    toks[i] = (toks[i - 1] * 5 + 3 + int64_t(i % 7 == 0)) % 16;
+  GECKO_RETURN_IF_ERROR(writeTokenFile(dir + "/tokens16.tok", toks, 2));
+  std::ofstream text(dir + "/text.txt", std::ios::binary);
+  for (int i = 0; i < 40; ++i)
+    text << "The gecko climbs the wall at night and eats small insects. ";
+  text.close();
+  GECKO_RETURN_IF_ERROR(
+      writeGradGolden(dir + "/golden_grad.safetensors", false));
+  return writeGradGolden(dir + "/golden_grad_bad.safetensors", true);
 }
 
 } // namespace
@@ -102,6 +193,8 @@ int main(int argc, char **argv) {
   bad[5] += 0.5f;
   if (int rc = check(writeGolden(dir + "/golden_bad.safetensors", tokens, embed,
                                  bad, float(loss))))
+    return rc;
+  if (int rc = check(writeTrainFiles(dir, code)))
     return rc;
   std::vector<int64_t> oob = tokens;
   oob[3] = 5;

@@ -78,6 +78,71 @@ inline ArtifactPlan testKernelPlan() {
   return plan;
 }
 
+/// The plan of the test kernel's bigram model (test_kernel.cpp) with
+/// vocabulary `vocab`, batch `batch` and sequence length `seqLen`: functions
+/// train_step and grad. `nanStep` > 0 selects the variant whose loss is NaN
+/// at that step (test_kernel.cpp exports 16x2x8, 16x2x8_nan4, 256x4x16).
+inline ArtifactPlan trainTestPlan(int vocab = 16, int batch = 2, int seqLen = 8,
+                                  int nanStep = 0) {
+  ArtifactPlan plan = testKernelPlan();
+  plan.modelJson =
+      R"({"name":"bigram","vocab_size":)" + std::to_string(vocab) + "}";
+  plan.functions.clear();
+  std::string suffix = std::to_string(vocab) + "x" + std::to_string(batch) +
+                       "x" + std::to_string(seqLen);
+  const int64_t v = vocab, bsz = batch, len = seqLen;
+  ArgSpec tokens =
+      makeArg(ArgKind::kInput, "input.tokens", ElementType::kI64, {bsz, len});
+  tokens.range = ValueRange{0, v};
+  ArgSpec targets = tokens;
+  targets.name = "input.targets";
+  ArgSpec w = makeArg(ArgKind::kParam, "w", ElementType::kF32, {v, v});
+  InitSpec normal;
+  normal.kind = InitKind::kNormal;
+  normal.mean = 0;
+  normal.stddev = 0.02;
+  w.init = normal;
+  ArgSpec b = makeArg(ArgKind::kParam, "b", ElementType::kF32, {v});
+  b.init = InitSpec{};
+
+  FunctionPlan step;
+  step.name = "train_step";
+  step.mode = "train_step";
+  step.entry = "gecko_entry_train_step_" + suffix +
+               (nanStep > 0 ? "_nan" + std::to_string(nanStep) : "");
+  step.args = {tokens,
+               targets,
+               makeArg(ArgKind::kInput, "input.lr", ElementType::kF32, {}),
+               makeArg(ArgKind::kInput, "input.step", ElementType::kI64, {}),
+               w,
+               b,
+               makeArg(ArgKind::kState, "opt.m.w", ElementType::kF32, {v, v}),
+               makeArg(ArgKind::kState, "opt.v.w", ElementType::kF32, {v, v}),
+               makeArg(ArgKind::kState, "opt.m.b", ElementType::kF32, {v}),
+               makeArg(ArgKind::kState, "opt.v.b", ElementType::kF32, {v})};
+  step.results = {makeResult("output.loss", ElementType::kF32, {}),
+                  makeResult("output.grad_norm", ElementType::kF32, {})};
+  for (const char *n : {"w", "b", "opt.m.w", "opt.v.w", "opt.m.b", "opt.v.b"})
+    for (const ArgSpec &a : step.args)
+      if (a.name == n)
+        step.results.push_back(
+            makeResult(std::string("next:") + n, a.dtype, a.shape));
+  step.workspace.bytes = uint64_t(v * v + v) * 4;
+  plan.functions.push_back(step);
+
+  FunctionPlan grad;
+  grad.name = "grad";
+  grad.mode = "grad";
+  grad.entry = "gecko_entry_grad_" + suffix;
+  grad.args = {tokens, targets, w, b};
+  grad.results = {makeResult("output.loss", ElementType::kF32, {}),
+                  makeResult("grad.w", ElementType::kF32, {v, v}),
+                  makeResult("grad.b", ElementType::kF32, {v}),
+                  makeResult("debug.logits", ElementType::kF32, {bsz, len, v})};
+  plan.functions.push_back(grad);
+  return plan;
+}
+
 /// The bytes of the test kernel's shared object (empty if unreadable).
 inline std::vector<uint8_t> testKernelCode() {
   std::ifstream in(GECKO_TEST_KERNEL_PATH, std::ios::binary);

@@ -94,10 +94,19 @@ bool isIntegerType(ElementType type);
 std::string shapeToString(const std::vector<int64_t> &shape);
 
 /// Where an argument's data comes from: "input" (per-call data such as
-/// tokens, bound from the inputs map) or "param" (weights, bound by name from
-/// the weights map).
-enum class ArgKind { kInput, kParam };
+/// tokens, bound from the inputs map), "param" (weights, bound by name from
+/// the weights map) or "state" (persistent tensors the runtime keeps between
+/// calls, such as optimizer moments: zero-initialized unless bound
+/// explicitly, saved in checkpoints, bound from the weights map like params).
+enum class ArgKind { kInput, kParam, kState };
 const char *argKindName(ArgKind kind);
+
+/// Results named `next:<arg>` replace argument <arg> (a param or state arg of
+/// the same function, with the same dtype and shape) after the call: the
+/// trainer writes new params and optimizer state back this way.
+inline constexpr char kNextResultPrefix[] = "next:";
+/// The argument a `next:<arg>` result updates, or "" for other results.
+std::string nextResultTarget(const std::string &resultName);
 
 /// A dense row-major tensor of the plan.
 struct TensorSpec {
@@ -120,9 +129,40 @@ struct ValueRange {
   int64_t hi = 0;
 };
 
+/// How a param is initialized when training from scratch (docs/training.md):
+/// the plan spells it "init": {"kind": "normal", "mean": 0, "std": 0.02} etc.
+enum class InitKind {
+  kZeros,           ///< {"kind": "zeros"}
+  kOnes,            ///< {"kind": "ones"}
+  kConstant,        ///< {"kind": "constant", "value": x}
+  kNormal,          ///< {"kind": "normal", "mean": m, "std": s}
+  kTruncatedNormal, ///< {... "mean", "std", "a": lo, "b": hi} (absolute cuts)
+  kUniform,         ///< {"kind": "uniform", "a": lo, "b": hi}
+  /// {"kind": "cema_theta"}: the CEMA phase logits of GECKO_MATH 3.3 over the
+  /// numel() = D elements: f_k = D^(-k/D) (k = 1..D), randomly permuted,
+  /// theta = ln(f / (1 - f)).
+  kCemaTheta,
+  /// {"kind": "complex_real_normal", "mean": m, "std": s}: a complex tensor
+  /// (last dim 2: re, im) with normal real parts and zero imaginary parts.
+  kComplexRealNormal,
+};
+/// "zeros", "truncated_normal", ...
+const char *initKindName(InitKind kind);
+
+struct InitSpec {
+  InitKind kind = InitKind::kZeros;
+  double value = 0;  ///< constant
+  double mean = 0;   ///< normal, truncated_normal, complex_real_normal
+  double stddev = 1; ///< the same ("std"), >= 0
+  double a = 0;      ///< truncated_normal lower cut, uniform lower bound
+  double b = 0;      ///< truncated_normal upper cut, uniform upper bound
+};
+
 struct ArgSpec : TensorSpec {
   ArgKind kind = ArgKind::kInput;
   std::optional<ValueRange> range;
+  /// Only on float param args.
+  std::optional<InitSpec> init;
 };
 
 struct WorkspaceSpec {
@@ -170,8 +210,10 @@ struct ArtifactPlan {
 /// Checks everything the reader checks about a plan: known versions, target,
 /// non-empty unique names, entry symbols that are C identifiers, non-negative
 /// dims whose byte sizes fit 63 bits, ranges only on integer args with
-/// lo < hi, a power-of-two workspace alignment and buffers inside the
-/// workspace. Messages name the function and tensor.
+/// lo < hi, init specs only on float params with finite, consistent values,
+/// `next:` results that match a param or state arg's dtype and shape, a
+/// power-of-two workspace alignment and buffers inside the workspace.
+/// Messages name the function and tensor.
 Status validatePlan(const ArtifactPlan &plan);
 
 /// The plan as deterministic JSON text (the plan section). Validates first.

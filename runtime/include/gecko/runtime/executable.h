@@ -49,11 +49,11 @@ public:
   /// NotFound (listing the functions there are) when absent.
   StatusOr<const FunctionPlan *> function(const std::string &name) const;
 
-  /// Checks the bindings of `function` without running it: every param arg
-  /// must be in `params` and every input arg in `inputs`, with the plan's
-  /// dtype and shape, and integer args inside their declared range. Tensors
-  /// the plan does not mention are ignored. All problems are reported in one
-  /// InvalidArgument, one line per tensor.
+  /// Checks the bindings of `function` without running it: every param and
+  /// state arg must be in `params` and every input arg in `inputs`, with the
+  /// plan's dtype and shape, and integer args inside their declared range.
+  /// Tensors the plan does not mention are ignored. All problems are reported
+  /// in one InvalidArgument, one line per tensor.
   Status checkBindings(const FunctionPlan &function, const TensorMap &params,
                        const TensorMap &inputs) const;
 

@@ -12,11 +12,33 @@
 //   sum      (gecko_entry_sum):
 //     args    input.x f32 [4]; results output.sum f32 [] = sum of x
 //
+// and a bigram language model trained with AdamW, standing in for a
+// compiled train_step (TestArtifact.h: trainTestPlan). logits = w[tok] + b,
+// loss = mean cross entropy; the gradient is clipped to global norm 1; AdamW
+// (beta1 0.9, beta2 0.95, eps 1e-8, weight decay 0.1 on w only):
+//
+//   gecko_entry_train_step_<V>x<B>x<L>[_nan<S>] (train_step):
+//     args    input.tokens i64 [B, L], input.targets i64 [B, L],
+//             input.lr f32 [], input.step i64 [] (1-based),
+//             w f32 [V, V], b f32 [V] (params),
+//             opt.m.w, opt.v.w f32 [V, V], opt.m.b, opt.v.b f32 [V] (state)
+//     results output.loss f32 [], output.grad_norm f32 [],
+//             next:w, next:b, next:opt.m.w, next:opt.v.w, next:opt.m.b,
+//             next:opt.v.b
+//     workspace (V*V + V) floats of gradient; the _nan<S> variant returns a
+//     NaN loss (and NaN params) at step S
+//   gecko_entry_grad_<V>x<B>x<L> (grad):
+//     args    input.tokens, input.targets, w, b
+//     results output.loss f32 [], grad.w f32 [V, V], grad.b f32 [V],
+//             debug.logits f32 [B, L, V]
+//
 //===----------------------------------------------------------------------===//
 
 #include "gecko/abi/kernel_abi.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #define GECKO_TEST_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -47,4 +69,126 @@ GECKO_TEST_EXPORT void gecko_entry_sum(void **args) {
   const float *x = static_cast<const float *>(args[0]);
   float *out = static_cast<float *>(args[1]);
   *out = x[0] + x[1] + x[2] + x[3];
+}
+
+namespace {
+
+/// Loss and (unclipped) gradients of the bigram model; returns the loss.
+template <int V, int B, int L>
+float bigramLossAndGrad(const int64_t *tokens, const int64_t *targets,
+                        const float *w, const float *b, float *gw, float *gb,
+                        float *logitsOut) {
+  for (int i = 0; i < V * V; ++i)
+    gw[i] = 0.0f;
+  for (int i = 0; i < V; ++i)
+    gb[i] = 0.0f;
+  const float scale = 1.0f / float(B * L);
+  double loss = 0;
+  float logits[V];
+  for (int p = 0; p < B * L; ++p) {
+    int64_t tok = tokens[p], tgt = targets[p];
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int v = 0; v < V; ++v) {
+      logits[v] = w[tok * V + v] + b[v];
+      if (logitsOut)
+        logitsOut[p * V + v] = logits[v];
+      mx = logits[v] > mx ? logits[v] : mx;
+    }
+    float sum = 0;
+    for (int v = 0; v < V; ++v)
+      sum += std::exp(logits[v] - mx);
+    float lse = mx + std::log(sum);
+    loss += double(lse - logits[tgt]);
+    for (int v = 0; v < V; ++v) {
+      float g = (std::exp(logits[v] - lse) - (v == tgt ? 1.0f : 0.0f)) * scale;
+      gw[tok * V + v] += g;
+      gb[v] += g;
+    }
+  }
+  return float(loss / double(B * L));
+}
+
+template <int V, int B, int L, int NanStep> void bigramTrainStep(void **args) {
+  const int64_t *tokens = static_cast<const int64_t *>(args[0]);
+  const int64_t *targets = static_cast<const int64_t *>(args[1]);
+  const float lr = *static_cast<const float *>(args[2]);
+  const int64_t step = *static_cast<const int64_t *>(args[3]);
+  const float *params[2] = {static_cast<const float *>(args[4]),
+                            static_cast<const float *>(args[5])};
+  const float *m[2] = {static_cast<const float *>(args[6]),
+                       static_cast<const float *>(args[8])};
+  const float *v[2] = {static_cast<const float *>(args[7]),
+                       static_cast<const float *>(args[9])};
+  float *loss = static_cast<float *>(args[10]);
+  float *gradNorm = static_cast<float *>(args[11]);
+  float *nextParams[2] = {static_cast<float *>(args[12]),
+                          static_cast<float *>(args[13])};
+  float *nextM[2] = {static_cast<float *>(args[14]),
+                     static_cast<float *>(args[16])};
+  float *nextV[2] = {static_cast<float *>(args[15]),
+                     static_cast<float *>(args[17])};
+  float *grad[2] = {static_cast<float *>(args[18]),
+                    static_cast<float *>(args[18]) + V * V};
+  const int sizes[2] = {V * V, V};
+
+  *loss = bigramLossAndGrad<V, B, L>(tokens, targets, params[0], params[1],
+                                     grad[0], grad[1], nullptr);
+  double norm2 = 0;
+  for (int t = 0; t < 2; ++t)
+    for (int i = 0; i < sizes[t]; ++i)
+      norm2 += double(grad[t][i]) * grad[t][i];
+  float norm = float(std::sqrt(norm2));
+  *gradNorm = norm;
+  float clip = norm > 1.0f ? 1.0f / norm : 1.0f;
+  const float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+  const float bc1 = 1.0f - std::pow(beta1, float(step));
+  const float bc2 = 1.0f - std::pow(beta2, float(step));
+  for (int t = 0; t < 2; ++t) {
+    float decay = t == 0 ? 0.1f : 0.0f;
+    for (int i = 0; i < sizes[t]; ++i) {
+      float g = grad[t][i] * clip;
+      float mi = beta1 * m[t][i] + (1 - beta1) * g;
+      float vi = beta2 * v[t][i] + (1 - beta2) * g * g;
+      nextM[t][i] = mi;
+      nextV[t][i] = vi;
+      float update = (mi / bc1) / (std::sqrt(vi / bc2) + eps);
+      nextParams[t][i] = params[t][i] - lr * (update + decay * params[t][i]);
+    }
+  }
+  if (NanStep > 0 && step == NanStep) {
+    *loss = std::numeric_limits<float>::quiet_NaN();
+    for (int t = 0; t < 2; ++t)
+      for (int i = 0; i < sizes[t]; ++i)
+        nextParams[t][i] = std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+template <int V, int B, int L> void bigramGrad(void **args) {
+  const int64_t *tokens = static_cast<const int64_t *>(args[0]);
+  const int64_t *targets = static_cast<const int64_t *>(args[1]);
+  const float *w = static_cast<const float *>(args[2]);
+  const float *b = static_cast<const float *>(args[3]);
+  float *loss = static_cast<float *>(args[4]);
+  float *gw = static_cast<float *>(args[5]);
+  float *gb = static_cast<float *>(args[6]);
+  float *logits = static_cast<float *>(args[7]);
+  *loss = bigramLossAndGrad<V, B, L>(tokens, targets, w, b, gw, gb, logits);
+}
+
+} // namespace
+
+GECKO_TEST_EXPORT void gecko_entry_train_step_16x2x8(void **args) {
+  bigramTrainStep<16, 2, 8, 0>(args);
+}
+GECKO_TEST_EXPORT void gecko_entry_train_step_16x2x8_nan4(void **args) {
+  bigramTrainStep<16, 2, 8, 4>(args);
+}
+GECKO_TEST_EXPORT void gecko_entry_grad_16x2x8(void **args) {
+  bigramGrad<16, 2, 8>(args);
+}
+GECKO_TEST_EXPORT void gecko_entry_train_step_256x4x16(void **args) {
+  bigramTrainStep<256, 4, 16, 0>(args);
+}
+GECKO_TEST_EXPORT void gecko_entry_grad_256x4x16(void **args) {
+  bigramGrad<256, 4, 16>(args);
 }
