@@ -1,8 +1,9 @@
 //===- CpuPipeline.cpp - gecko IR to LLVM for the host CPU ----------------===//
 //
 // The CPU pipeline is a sequence of upstream passes around our own
-// convert-gecko-to-linalg and gecko-emit-entry-points. It is kept in textual
-// form so that `--dump-pass-pipeline` shows exactly what runs.
+// convert-gecko-to-linalg, gecko-plan-memory (every static temporary in one
+// workspace, docs/memory-planning.md) and gecko-emit-entry-points. It is kept
+// in textual form so that `--dump-pass-pipeline` shows exactly what runs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +28,10 @@ constexpr const char *kLoopsPasses =
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-results-to-out-params{hoist-static-allocs "
     "modify-public-functions},"
+    // Folds sizes that bufferization left dynamic (memref.dim of a cast of
+    // a static buffer), so that gecko-plan-memory sees static allocs.
+    "canonicalize,"
+    "gecko-plan-memory,"
     "buffer-deallocation-pipeline,"
     "gecko-lower-memref-copy,"
     "convert-linalg-to-loops,"

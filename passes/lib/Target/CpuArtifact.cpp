@@ -3,7 +3,9 @@
 // gecko IR -> (CPU pipeline) LLVM dialect -> LLVM IR -> optimized object
 // -> shared object (ld.lld) -> .gkm. The plan is read from the frontend
 // contract's attributes before lowering, since lowering rewrites the
-// function signatures (results become out parameters).
+// function signatures (results become out parameters); the memory plan
+// (workspace size, buffers) after it, from the attributes that
+// gecko-plan-memory sets and gecko-emit-entry-points copies onto each entry.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +18,7 @@
 #include "gecko/abi/artifact_format.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
@@ -123,6 +126,30 @@ FailureOr<abi::FunctionPlan> describeFunction(func::FuncOp func) {
     plan.results.push_back(std::move(result));
   }
   return plan;
+}
+
+/// Copies the memory plan of gecko-plan-memory, which gecko-emit-entry-points
+/// keeps on the entry function of the lowered module, into `function`.
+LogicalResult readMemoryPlan(ModuleOp module, abi::FunctionPlan &function) {
+  auto entry = module.lookupSymbol<LLVM::LLVMFuncOp>(function.entry);
+  if (!entry)
+    return module.emitError()
+           << "the lowered module has no entry '" << function.entry << "'";
+  if (auto bytes = entry->getAttrOfType<IntegerAttr>("gecko.workspace_bytes"))
+    function.workspace.bytes = uint64_t(bytes.getInt());
+  if (auto alignment =
+          entry->getAttrOfType<IntegerAttr>("gecko.workspace_alignment"))
+    function.workspace.alignment = uint64_t(alignment.getInt());
+  if (auto buffers = entry->getAttrOfType<ArrayAttr>("gecko.buffers")) {
+    for (Attribute attr : buffers) {
+      auto pair = dyn_cast<DenseI64ArrayAttr>(attr);
+      if (!pair || pair.size() != 2)
+        return entry.emitError() << "malformed gecko.buffers entry " << attr;
+      function.buffers.push_back(
+          abi::BufferSpec{uint64_t(pair[0]), uint64_t(pair[1])});
+    }
+  }
+  return success();
 }
 
 /// Finds the linker: options.linker, else ld.lld-22 / ld.lld.
@@ -277,6 +304,9 @@ LogicalResult emitCpuArtifact(ModuleOp module,
   PassManager pm(module->getContext(), ModuleOp::getOperationName());
   if (failed(buildCpuLoweringPipeline(pm)) || failed(pm.run(module)))
     return failure();
+  for (abi::FunctionPlan &function : plan.functions)
+    if (failed(readMemoryPlan(module, function)))
+      return failure();
 
   std::string triple;
   FailureOr<std::string> object = compileObject(module, options, triple);

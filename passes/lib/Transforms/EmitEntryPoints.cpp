@@ -18,6 +18,11 @@ namespace mlir::gecko {
 
 namespace {
 
+constexpr const char *kWorkspaceArgAttr = "gecko.workspace";
+constexpr const char *kWorkspaceBytesAttr = "gecko.workspace_bytes";
+constexpr const char *kWorkspaceAlignmentAttr = "gecko.workspace_alignment";
+constexpr const char *kBuffersAttr = "gecko.buffers";
+
 struct GeckoEmitEntryPointsPass
     : impl::GeckoEmitEntryPointsBase<GeckoEmitEntryPointsPass> {
   void runOnOperation() override {
@@ -52,6 +57,24 @@ struct GeckoEmitEntryPointsPass
           return signalPassFailure();
         }
       }
+      // gecko-plan-memory appended the workspace as the last parameter: the
+      // pointer after the arguments and results in the kernel ABI's array.
+      int64_t workspaceBytes = 0;
+      if (auto bytes = func->getAttrOfType<IntegerAttr>(kWorkspaceBytesAttr))
+        workspaceBytes = bytes.getInt();
+      if (workspaceBytes > 0 &&
+          (type.getNumParams() == 0 ||
+           !func.getArgAttr(type.getNumParams() - 1, kWorkspaceArgAttr))) {
+        func.emitError() << "'" << func.getName() << "' has a workspace of "
+                         << workspaceBytes
+                         << " bytes but its last parameter is not the "
+                            "workspace";
+        return signalPassFailure();
+      }
+      // The marker has done its job; LLVM IR translation would warn on it.
+      if (workspaceBytes > 0)
+        func.removeArgAttr(type.getNumParams() - 1,
+                           StringAttr::get(context, kWorkspaceArgAttr));
       std::string entryName = (kEntryPrefix + func.getName()).str();
       if (module.lookupSymbol(entryName)) {
         func.emitError() << "symbol '" << entryName << "' already exists";
@@ -73,6 +96,11 @@ struct GeckoEmitEntryPointsPass
         operands.push_back(LLVM::LoadOp::create(builder, loc, ptrType, slot));
       }
       LLVM::CallOp::create(builder, loc, func, operands);
+      // The memory plan travels with the entry, for the JIT and the artifact.
+      for (StringRef name :
+           {kWorkspaceBytesAttr, kWorkspaceAlignmentAttr, kBuffersAttr})
+        if (Attribute attr = func->getAttr(name))
+          entry->setAttr(name, attr);
       LLVM::ReturnOp::create(builder, loc, ValueRange{});
     }
   }

@@ -8,6 +8,7 @@
 #include "gecko/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -18,11 +19,14 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -163,7 +167,37 @@ void unpack(const std::byte *in, JitBuffer &b) {
 
 struct Signature {
   std::vector<std::pair<std::string, std::vector<int64_t>>> args, results;
+  int64_t workspaceBytes = 0;
+  int64_t workspaceAlignment = 64;
 };
+
+/// Adds the CPU pipeline to `pm`, without gecko-plan-memory when
+/// `planMemory` is false (the pipeline is textual, so the pass is removed
+/// from its printed form).
+LogicalResult buildPipeline(PassManager &pm, bool planMemory,
+                            llvm::raw_ostream &diagnostics) {
+  if (planMemory)
+    return mlir::gecko::buildCpuLoweringPipeline(pm);
+  OpPassManager full("builtin.module");
+  if (failed(mlir::gecko::buildCpuLoweringPipeline(full)))
+    return failure();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  full.printAsTextualPipeline(os);
+  StringRef inner(text);
+  if (!inner.consume_front("builtin.module(") || !inner.consume_back(")")) {
+    diagnostics << "CpuJit: unexpected pipeline " << text << "\n";
+    return failure();
+  }
+  std::string pipeline = inner.str();
+  size_t at = pipeline.find("gecko-plan-memory,");
+  if (at == std::string::npos) {
+    diagnostics << "CpuJit: gecko-plan-memory is not in the pipeline\n";
+    return failure();
+  }
+  pipeline.erase(at, std::strlen("gecko-plan-memory,"));
+  return parsePassPipeline(pipeline, pm, diagnostics);
+}
 
 } // namespace
 
@@ -178,7 +212,8 @@ CpuJit::CpuJit(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 CpuJit::~CpuJit() = default;
 
 std::unique_ptr<CpuJit> CpuJit::compile(const std::string &source,
-                                        std::string &error) {
+                                        std::string &error,
+                                        const CpuJitOptions &jitOptions) {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
@@ -237,9 +272,22 @@ std::unique_ptr<CpuJit> CpuJit::compile(const std::string &source,
   }
 
   PassManager pm(&impl->context);
-  if (failed(mlir::gecko::buildCpuLoweringPipeline(pm)) ||
+  if (failed(buildPipeline(pm, jitOptions.planMemory, diagnostics)) ||
       failed(pm.run(*impl->module)))
     return nullptr;
+
+  // gecko-emit-entry-points keeps the memory plan on each entry.
+  for (auto &[name, sig] : impl->signatures) {
+    auto entry =
+        impl->module->lookupSymbol<LLVM::LLVMFuncOp>("gecko_entry_" + name);
+    if (!entry)
+      continue;
+    if (auto bytes = entry->getAttrOfType<IntegerAttr>("gecko.workspace_bytes"))
+      sig.workspaceBytes = bytes.getInt();
+    if (auto align =
+            entry->getAttrOfType<IntegerAttr>("gecko.workspace_alignment"))
+      sig.workspaceAlignment = std::max<int64_t>(64, align.getInt());
+  }
 
   ExecutionEngineOptions options;
   auto transformer = makeOptimizingTransformer(/*optLevel=*/2,
@@ -293,7 +341,24 @@ bool CpuJit::run(const std::string &function,
     pointers.push_back(storage.back()->storage);
     results.push_back(std::move(r));
   }
-  pointers.push_back(nullptr); // workspace (kernel ABI v1)
+  // The workspace (kernel ABI v1): uninitialized, NULL when empty. Filled
+  // with a pattern so that code reading a temporary before writing it shows.
+  std::unique_ptr<std::byte, void (*)(std::byte *)> workspace(
+      nullptr, [](std::byte *) {});
+  if (sig.workspaceBytes > 0) {
+    size_t align = size_t(sig.workspaceAlignment);
+    size_t bytes = (size_t(sig.workspaceBytes) + align - 1) / align * align;
+    workspace = std::unique_ptr<std::byte, void (*)(std::byte *)>(
+        static_cast<std::byte *>(std::aligned_alloc(align, bytes)),
+        [](std::byte *p) { std::free(p); });
+    if (!workspace) {
+      error = "cannot allocate a workspace of " +
+              std::to_string(sig.workspaceBytes) + " bytes";
+      return false;
+    }
+    std::memset(workspace.get(), 0xA5, bytes);
+  }
+  pointers.push_back(workspace.get());
 
   auto symbol = impl->engine->lookup("gecko_entry_" + function);
   if (!symbol) {
@@ -305,6 +370,11 @@ bool CpuJit::run(const std::string &function,
   for (size_t i = 0; i < results.size(); ++i)
     unpack(storage[args.size() + i]->storage, results[i]);
   return true;
+}
+
+int64_t CpuJit::workspaceBytes(const std::string &function) const {
+  auto it = impl->signatures.find(function);
+  return it == impl->signatures.end() ? 0 : it->second.workspaceBytes;
 }
 
 std::string CpuJit::loweredModule() const {

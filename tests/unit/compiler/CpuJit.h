@@ -31,6 +31,14 @@ struct JitBuffer {
   static JitBuffer i1(std::vector<int64_t> shape, std::vector<double> v);
 };
 
+/// How CpuJit::compile lowers a module.
+struct CpuJitOptions {
+  /// Run gecko-plan-memory (the CPU pipeline's default). When false, the
+  /// pass is dropped from the pipeline and every temporary is malloc'ed, to
+  /// compare planned code against unplanned code.
+  bool planMemory = true;
+};
+
 /// A compiled module. Not copyable; owns the MLIR context and JIT engine.
 class CpuJit {
 public:
@@ -42,13 +50,19 @@ public:
   /// tensor arguments and results), runs the CPU pipeline and JIT-compiles
   /// it. On failure returns null and sets `error` to the diagnostics.
   static std::unique_ptr<CpuJit> compile(const std::string &source,
-                                         std::string &error);
+                                         std::string &error,
+                                         const CpuJitOptions &options = {});
 
   /// Calls `function` with `args` (dtype and shape must match the
   /// signature) and returns its results, converted to double. On failure
   /// returns false and sets `error`.
   bool run(const std::string &function, const std::vector<JitBuffer> &args,
            std::vector<JitBuffer> &results, std::string &error);
+
+  /// The workspace size gecko-plan-memory gave `function` (0: none, or no
+  /// such function). run() allocates it and passes it as the kernel ABI's
+  /// trailing workspace pointer.
+  int64_t workspaceBytes(const std::string &function) const;
 
   /// The lowered LLVM-dialect module, for debugging failures.
   std::string loweredModule() const;

@@ -25,6 +25,14 @@ def GeckoEmitEntryPoints : Pass<"gecko-emit-entry-points", "ModuleOp"> {
     artifact's runtime and the test JIT. A public function with a
     non-pointer parameter or a result cannot be called this way and is an
     error.
+
+    When `gecko-plan-memory` gave `@f` a workspace (`gecko.workspace_bytes`
+    > 0), its last parameter is the workspace (`{gecko.workspace}`), so the
+    pointer at index num_args + num_results of `%args` (the ABI's workspace
+    pointer) reaches it; the pass checks that, and copies the plan
+    attributes (`gecko.workspace_bytes`, `gecko.workspace_alignment`,
+    `gecko.buffers`) onto the entry so that its loader can size the
+    workspace. Without a workspace the ABI's trailing NULL is not read.
   }];
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
@@ -55,6 +63,58 @@ def GeckoLowerMemrefCopy : Pass<"gecko-lower-memref-copy"> {
     loops, which LLVM vectorizes or recognizes as memcpy when contiguous.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def GeckoPlanMemory : Pass<"gecko-plan-memory", "ModuleOp"> {
+  let summary = "Place the static temporaries of each function in one "
+                "workspace arena";
+  let description = [{
+    Runs on bufferized IR, after `buffer-results-to-out-params` and before
+    `buffer-deallocation-pipeline` (planned buffers are views of a function
+    argument, which the deallocation pipeline never frees, so no dealloc has
+    to be removed afterwards; deallocs already present on a planned buffer
+    or its aliases are erased). For every public `func.func` with a single
+    block that no other function calls:
+
+    1. Candidates are the `memref.alloc` ops with a static shape, the
+       identity layout, the default memory space and an int, float or index
+       element type. An alloc nested in `scf.for`, `scf.while`, `scf.if`,
+       `scf.execute_region` or `scf.index_switch` is a candidate too when no
+       alias of it reaches a region terminator (it dies in the iteration or
+       branch that allocates it).
+    2. Aliases are followed through every op that takes the buffer and
+       returns a memref (subview, expand/collapse_shape, cast,
+       reinterpret_cast, view, calls...), and through region-carrying ops:
+       a buffer passed as an init operand or yielded aliases every memref
+       result and region argument of the op. Each use is mapped to its
+       ancestor in the function body; the buffer lives over the closed
+       interval [first use, last use] of those top-level positions (an
+       unused buffer at its alloc), so a buffer used inside a loop lives
+       across the whole loop. A nested alloc lives over its top-level
+       ancestor.
+    3. Buffers are packed first-fit in order of decreasing size (ties: alloc
+       order) at offsets aligned to max(64, the alloc's alignment); two
+       buffers whose intervals intersect never overlap in memory. The
+       arena's size is the largest end offset.
+    4. When the arena is not empty, the function gets a last argument
+       `%workspace: memref<Nxi8> {gecko.workspace}` (the kernel ABI's
+       trailing workspace pointer) and each planned alloc becomes
+       `memref.view %workspace[offset][]`.
+
+    Results are recorded on the function: `gecko.workspace_bytes` (i64),
+    `gecko.workspace_alignment` (i64), `gecko.buffers` (one
+    `array<i64: offset, bytes>` per planned buffer, in alloc order) and
+    `gecko.unplanned_allocs` (i64: allocs left as heap allocations because
+    of a dynamic size, a layout or element type a view cannot produce, an
+    alias that escapes through a return, a region terminator of a nested
+    alloc, a parallel region, or a cast to a non-memref value). Allocs the
+    later passes create (clones of the deallocation pipeline) are not
+    counted. `memref.alloca` is never planned: stack slots cost no heap
+    allocation and LLVM promotes the small ones to registers.
+    The plan is deterministic: it depends only on the op order.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect"];
 }
 
 #endif // GECKO_TRANSFORMS_PASSES
