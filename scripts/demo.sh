@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
 # README command 1: sets up a fresh Debian 12 machine, builds Gecko, and runs
-# the main job. Today the main job compiles the example Gecko block
-# (examples/gecko_block.mlir) with gecko-compile, shows its backward through
-# the VJP interface, and lists the devices the runtime can use. As the CPU
-# backend and trainer land, this grows into compile -> train -> generate.
+# the main job: compile a small byte-level Gecko (models/demo.json) into a
+# CPU training artifact, train it for a few minutes on public-domain text
+# (the Book of Genesis, KJV), and write the checkpoints, metrics and loss
+# curve. STEPS (default 300) and OUT_DIR (default out/) can be set.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 out="${OUT_DIR:-$root/out}"
+steps="${STEPS:-300}"
 mkdir -p "$out"
 
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
 
-echo "== gecko-compile examples/gecko_block.mlir --emit=mlir -o $out/gecko_block.mlir"
-"$build/bin/gecko-compile" "$root/examples/gecko_block.mlir" --emit=mlir \
-  -o "$out/gecko_block.mlir"
-ops=$(grep -oE '= gecko\.[a-z_]+' "$out/gecko_block.mlir" | sed 's/^= //' | sort | uniq -c | sort -rn)
-echo "verified; gecko ops in the block:"
-echo "$ops"
+echo "== training text: Genesis (King James Version, public domain)"
+bash "$root/scripts/demo-text.sh" "$out/genesis.txt"
+echo "$(wc -c < "$out/genesis.txt") bytes in $out/genesis.txt"
 
-echo "== gecko-opt --test-gecko-vjp (backward ops each forward op builds)"
-"$build/bin/gecko-opt" "$out/gecko_block.mlir" --test-gecko-vjp \
-  -o "$out/gecko_block_vjp.mlir"
-grep -oE 'gecko\.[a-z_]+_grad' "$out/gecko_block_vjp.mlir" | sort | uniq -c
+echo "== gecko-compile models/demo.json --mode train --target cpu"
+"$build/bin/gecko-compile" --model "$root/models/demo.json" --mode train \
+  --target cpu --batch 4 --seq-len 128 -o "$out/demo-train.gkm"
+"$build/bin/gecko-run" inspect "$out/demo-train.gkm" | head -n 6
 
-echo "== gecko-run devices"
-"$build/bin/gecko-run" devices
-echo "demo: done (outputs in $out)"
+echo "== gecko-run train ($steps steps)"
+"$build/bin/gecko-run" train "$out/demo-train.gkm" --data "$out/genesis.txt" \
+  --steps "$steps" --warmup 20 --lr 3e-3 --seed 1 \
+  --checkpoint-dir "$out/checkpoints" --checkpoint-every 100 \
+  --metrics "$out/metrics.jsonl" --plot "$out/loss.svg"
+
+echo "demo: done. Checkpoints in $out/checkpoints, loss curve $out/loss.svg," \
+  "metrics $out/metrics.jsonl"

@@ -26,3 +26,8 @@ llvm_config.with_environment("PATH", config.gecko_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 if config.gecko_enable_cuda:
     config.available_features.add("cuda-build")
+# Golden parity tests need the reference outputs in ../shared/golden.
+if os.path.exists(os.path.join(config.gecko_shared_dir, "golden",
+                               "golden_tiny_a.safetensors")):
+    config.available_features.add("golden")
+config.substitutions.append(("%python", "python3"))

@@ -111,6 +111,11 @@ cl::opt<std::string>
            cl::desc("Compile for this target and write a .gkm artifact "
                     "(cpu)"),
            cl::init(""), cl::cat(geckoCategory));
+cl::opt<unsigned> optLevel(
+    "opt-level",
+    cl::desc("With --target cpu: LLVM optimization level of the kernels "
+             "(0-3, default 2)"),
+    cl::init(2), cl::cat(geckoCategory));
 cl::opt<std::string> targetCpu(
     "target-cpu",
     cl::desc("With --target cpu: the LLVM CPU to compile for (default "
@@ -140,6 +145,11 @@ LogicalResult emit(MLIRContext &context, ModuleOp module,
     }
     mlir::gecko::CpuArtifactOptions options;
     options.cpu = targetCpu;
+    if (optLevel > 3) {
+      llvm::errs() << "gecko-compile: --opt-level must be 0-3\n";
+      return failure();
+    }
+    options.optLevel = optLevel;
     if (auto config = module->getAttrOfType<StringAttr>(
             mlir::gecko::kModelConfigAttrName))
       options.modelJson = config.str();

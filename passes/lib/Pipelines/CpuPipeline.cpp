@@ -24,6 +24,7 @@ constexpr const char *kLoopsPasses =
     "canonicalize,cse,"
     "linalg-fuse-elementwise-ops,"
     "canonicalize,"
+    "gecko-prepare-bufferization,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-results-to-out-params{hoist-static-allocs "

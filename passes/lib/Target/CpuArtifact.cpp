@@ -86,6 +86,36 @@ LogicalResult describeTensor(func::FuncOp func, Type type, StringRef what,
   return success();
 }
 
+/// The plan's init spec from a `gecko.init` dictionary (docs/frontend.md).
+FailureOr<abi::InitSpec> describeInit(func::FuncOp func, unsigned i,
+                                      DictionaryAttr init) {
+  auto kind = init.getAs<StringAttr>("kind");
+  abi::InitSpec spec;
+  bool known = false;
+  for (abi::InitKind k :
+       {abi::InitKind::kZeros, abi::InitKind::kOnes, abi::InitKind::kConstant,
+        abi::InitKind::kNormal, abi::InitKind::kTruncatedNormal,
+        abi::InitKind::kUniform, abi::InitKind::kCemaTheta,
+        abi::InitKind::kComplexRealNormal})
+    if (kind && kind.getValue() == abi::initKindName(k)) {
+      spec.kind = k;
+      known = true;
+    }
+  if (!known)
+    return func.emitError() << "argument " << i << " of @" << func.getName()
+                            << " has an unknown gecko.init kind " << init;
+  auto number = [&](StringRef name, double &into) {
+    if (auto value = init.getAs<FloatAttr>(name))
+      into = value.getValueAsDouble();
+  };
+  number("value", spec.value);
+  number("mean", spec.mean);
+  number("std", spec.stddev);
+  number("a", spec.a);
+  number("b", spec.b);
+  return spec;
+}
+
 /// The plan entry of one public function, from its frontend-contract
 /// attributes. Unnamed arguments and results (hand-written IR) are named
 /// "arg<i>" (an input) and "result<i>".
@@ -99,6 +129,16 @@ FailureOr<abi::FunctionPlan> describeFunction(func::FuncOp func) {
     if (auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName)) {
       arg.kind = abi::ArgKind::kParam;
       arg.name = name.str();
+      if (auto init = func.getArgAttrOfType<DictionaryAttr>(i, kInitAttrName)) {
+        FailureOr<abi::InitSpec> spec = describeInit(func, i, init);
+        if (failed(spec))
+          return failure();
+        arg.init = *spec;
+      }
+    } else if (auto state =
+                   func.getArgAttrOfType<StringAttr>(i, kStateAttrName)) {
+      arg.kind = abi::ArgKind::kState;
+      arg.name = state.str();
     } else if (auto input =
                    func.getArgAttrOfType<StringAttr>(i, kInputAttrName)) {
       arg.kind = abi::ArgKind::kInput;

@@ -144,11 +144,12 @@ Status checkFunction(const FunctionPlan &f) {
                                ": init is only allowed on param args, "
                                "not on " +
                                argKindName(a.kind) + " args");
-      if (!isFloatType(a.dtype))
-        return invalidArgument(what +
-                               ": init is only allowed on float "
-                               "dtypes, not " +
-                               elementTypeName(a.dtype));
+      // Integer params (e.g. norm prior counts) can only start at zero.
+      if (!isFloatType(a.dtype) && a.init->kind != InitKind::kZeros)
+        return invalidArgument(what + ": init '" + initKindName(a.init->kind) +
+                               "' needs a float dtype, not " +
+                               elementTypeName(a.dtype) +
+                               " (integer params allow only 'zeros')");
       GECKO_RETURN_IF_ERROR(checkInit(*a.init, what));
       if (a.init->kind == InitKind::kComplexRealNormal &&
           (a.shape.empty() || a.shape.back() != 2))

@@ -171,7 +171,7 @@ TEST(TrainPlan, ValidationErrors) {
   } cases[] = {
       {"init is only allowed on param args, not on state",
        [](ArtifactPlan &p) { p.functions[0].args[6].init = InitSpec{}; }},
-      {"init is only allowed on float dtypes",
+      {"needs a float dtype, not i32 (integer params allow only 'zeros')",
        [](ArtifactPlan &p) {
          p.functions[0].args[4].dtype = ElementType::kI32;
          p.functions[0].results[2].dtype = ElementType::kI32;

@@ -24,7 +24,7 @@ struct CpuArtifactOptions {
   /// every x86-64 server since 2015 (AVX2, FMA).
   std::string cpu = "x86-64-v3";
   /// LLVM optimization level of the generated code (0-3).
-  unsigned optLevel = 3;
+  unsigned optLevel = 2;
   /// The linker; empty: ld.lld-22, then ld.lld, on PATH or in
   /// /usr/lib/llvm-22/bin.
   std::string linker;

@@ -65,6 +65,25 @@ def GeckoLowerMemrefCopy : Pass<"gecko-lower-memref-copy"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def GeckoPrepareBufferization : Pass<"gecko-prepare-bufferization", "ModuleOp"> {
+  let summary = "Make public functions safe to bufferize into the kernel ABI";
+  let description = [{
+    Runs right before one-shot bufferization on public functions with tensor
+    arguments and results:
+    - marks every tensor argument `bufferization.writable = false`: the
+      arguments are the caller's parameters and inputs, which a kernel must
+      never overwrite (an in-place update then bufferizes into a copy);
+    - gives every returned value its own buffer: a result that is a function
+      argument, or that repeats an earlier result (e.g. a debug output equal
+      to another, or two zero gradients that CSE merged), is copied into a
+      fresh tensor, since each result becomes a distinct out parameter.
+  }];
+  let dependentDialects = [
+    "mlir::bufferization::BufferizationDialect",
+    "mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"
+  ];
+}
+
 def GeckoPlanMemory : Pass<"gecko-plan-memory", "ModuleOp"> {
   let summary = "Place the static temporaries of each function in one "
                 "workspace arena";
