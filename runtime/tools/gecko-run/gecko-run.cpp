@@ -11,12 +11,17 @@
 #include "gecko/abi/version.h"
 #include "gecko/runtime/device.h"
 #include "gecko/runtime/executable.h"
+#include "gecko/runtime/generate.h"
 #include "gecko/runtime/host_tensor.h"
+#include "gecko/runtime/init.h"
 #include "gecko/runtime/safetensors.h"
 #include "gecko/runtime/training.h"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -460,12 +465,17 @@ bool compareResult(const std::string &name, const HostTensor &t,
   return pass;
 }
 
+bool hasStreamFunctions(const ArtifactPlan &plan);
+int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
+                   const SafetensorsFile &weights, double atol);
+
 int runCheck(const std::vector<std::string> &args) {
   ParsedArgs pa;
-  std::string err = parseArgs(args,
-                              {"--golden", "--weights", "--function",
-                               "--rtol-output", "--rtol-grad", "--rtol-debug"},
-                              pa);
+  std::string err =
+      parseArgs(args,
+                {"--golden", "--weights", "--function", "--rtol-output",
+                 "--rtol-grad", "--rtol-debug", "--atol-stream"},
+                pa);
   if (!err.empty())
     return usageError("check: " + err);
   if (pa.positional.size() != 1)
@@ -482,6 +492,10 @@ int runCheck(const std::vector<std::string> &args) {
   if (pa.options.count("--rtol-debug") &&
       !parseDouble(pa.options["--rtol-debug"], rtolDebug))
     return usageError("--rtol-debug needs a non-negative number");
+  double atolStream = 2e-4;
+  if (pa.options.count("--atol-stream") &&
+      !parseDouble(pa.options["--atol-stream"], atolStream))
+    return usageError("--atol-stream needs a non-negative number");
   const std::string &path = pa.positional[0];
 
   StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
@@ -511,6 +525,17 @@ int runCheck(const std::vector<std::string> &args) {
     weights = SafetensorsFile::open(pa.options["--weights"]);
     if (!weights.isOk())
       return fail(weights.status());
+  }
+
+  // A generate artifact against a streaming golden: replay the cases.
+  if (!pa.options.count("--function") && hasStreamFunctions(plan)) {
+    bool streamGolden = false;
+    for (const std::string &n : golden->names())
+      streamGolden =
+          streamGolden || (n.rfind("stream", 0) == 0 && n.size() > 7 &&
+                           n.compare(n.size() - 7, 7, ".logits") == 0);
+    if (streamGolden)
+      return runCheckStream(**exe, *golden, *weights, atolStream);
   }
 
   int compared = 0, failed = 0, ran = 0;
@@ -600,6 +625,653 @@ bool parseInt64(const std::string &s, int64_t &out, int64_t min) {
     return false;
   out = v;
   return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Streaming: generate, stream, and check's stream replay
+//===----------------------------------------------------------------------===//
+
+/// Loads `path` and builds a Stream with the param args from `weightsPath`.
+StatusOr<std::unique_ptr<Stream>> openStream(const Executable &exe,
+                                             const std::string &weightsPath) {
+  GECKO_ASSIGN_OR_RETURN(SafetensorsFile weights,
+                         SafetensorsFile::open(weightsPath));
+  const FunctionPlan *decode = exe.plan().findFunction("decode");
+  for (const FunctionPlan &f : exe.plan().functions)
+    if (!decode && f.mode == "decode")
+      decode = &f;
+  std::vector<std::string> names;
+  if (decode)
+    names = argNames(*decode, ArgKind::kParam);
+  GECKO_ASSIGN_OR_RETURN(TensorMap params, loadTensors(weights, names));
+  return Stream::create(exe, std::move(params));
+}
+
+bool hasStreamFunctions(const ArtifactPlan &plan) {
+  for (const FunctionPlan &f : plan.functions)
+    if (f.name == "decode" || f.mode == "decode")
+      return true;
+  return false;
+}
+
+/// Parses "1,2,3" (commas or spaces) into token ids.
+bool parseIdList(const std::string &text, std::vector<int64_t> &out) {
+  std::string cur;
+  auto flush = [&]() {
+    if (cur.empty())
+      return true;
+    int64_t v = 0;
+    if (!parseInt64(cur, v, 0))
+      return false;
+    out.push_back(v);
+    cur.clear();
+    return true;
+  };
+  for (char c : text) {
+    if (c == ',' || c == ' ' || c == '\n' || c == '\t') {
+      if (!flush())
+        return false;
+    } else {
+      cur += c;
+    }
+  }
+  return flush();
+}
+
+void printStreamStats(const StreamStats &s) {
+  auto rate = [](int64_t n, double sec) {
+    return sec > 0 ? double(n) / sec : 0;
+  };
+  std::fprintf(stderr,
+               "prefill: %lld tokens in %lld calls, %.4f s, %.1f tokens/s\n",
+               (long long)s.prefillTokens, (long long)s.prefillCalls,
+               s.prefillSeconds, rate(s.prefillTokens, s.prefillSeconds));
+  std::fprintf(stderr,
+               "decode:  %lld tokens in %lld calls, %.4f s, %.1f tokens/s\n",
+               (long long)s.decodeTokens, (long long)s.decodeCalls,
+               s.decodeSeconds, rate(s.decodeTokens, s.decodeSeconds));
+}
+
+int runGenerate(const std::vector<std::string> &args) {
+  ParsedArgs pa;
+  std::string err =
+      parseArgs(args,
+                {"--weights", "--prompt", "--prompt-file", "--prompt-ids",
+                 "--max-tokens", "--temperature", "--top-k", "--top-p",
+                 "--seed", "--state-in", "--state-out", "--tokenizer"},
+                pa, {"--quiet"});
+  if (!err.empty())
+    return usageError("generate: " + err);
+  if (pa.positional.size() != 1)
+    return usageError("generate takes exactly one artifact path");
+  if (!pa.options.count("--weights"))
+    return usageError("generate needs --weights");
+  int prompts = int(pa.options.count("--prompt")) +
+                int(pa.options.count("--prompt-file")) +
+                int(pa.options.count("--prompt-ids"));
+  if (prompts > 1)
+    return usageError(
+        "give only one of --prompt, --prompt-file and --prompt-ids");
+  if (prompts == 0 && !pa.options.count("--state-in"))
+    return usageError("generate needs --prompt, --prompt-file or --prompt-ids "
+                      "(optional only with --state-in)");
+  if (pa.options.count("--tokenizer")) {
+    const std::string &t = pa.options["--tokenizer"];
+    if (t.rfind("sentencepiece:", 0) == 0)
+      return fail("--tokenizer " + t +
+                  ": SentencePiece is not supported yet (this gecko-run has "
+                  "only the built-in byte-level tokenizer, --tokenizer byte; "
+                  "tokenize elsewhere and pass --prompt-ids)");
+    if (t != "byte")
+      return usageError("--tokenizer must be 'byte' or 'sentencepiece:MODEL'");
+  }
+  GenerateOptions go;
+  int64_t v = 0;
+  double d = 0;
+  if (pa.options.count("--max-tokens")) {
+    if (!parseInt64(pa.options["--max-tokens"], v, 0))
+      return usageError("--max-tokens needs a non-negative integer");
+    go.maxTokens = v;
+  }
+  if (pa.options.count("--temperature")) {
+    if (!parseDouble(pa.options["--temperature"], d))
+      return usageError("--temperature needs a non-negative number");
+    go.sampling.temperature = d;
+  }
+  if (pa.options.count("--top-k")) {
+    if (!parseInt64(pa.options["--top-k"], v, 0))
+      return usageError("--top-k needs a non-negative integer");
+    go.sampling.topK = v;
+  }
+  if (pa.options.count("--top-p")) {
+    if (!parseDouble(pa.options["--top-p"], d) || d <= 0 || d > 1)
+      return usageError("--top-p needs a number in (0, 1]");
+    go.sampling.topP = d;
+  }
+  if (pa.options.count("--seed")) {
+    const std::string &text = pa.options["--seed"];
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long seed = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text[0] == '-' || !end || *end || errno == ERANGE)
+      return usageError("--seed needs a non-negative integer");
+    go.sampling.seed = uint64_t(seed);
+  }
+  const bool quiet = pa.options.count("--quiet") > 0;
+
+  // The prompt: bytes of the text (byte-level tokenizer) or explicit ids.
+  std::vector<int64_t> prompt;
+  bool bytePrompt = true;
+  if (pa.options.count("--prompt")) {
+    for (char c : pa.options["--prompt"])
+      prompt.push_back(static_cast<unsigned char>(c));
+  } else if (pa.options.count("--prompt-file")) {
+    const std::string &pf = pa.options["--prompt-file"];
+    FILE *f = std::fopen(pf.c_str(), "rb");
+    if (!f)
+      return fail(pf + ": " + std::strerror(errno));
+    int c;
+    while ((c = std::fgetc(f)) != EOF)
+      prompt.push_back(c);
+    std::fclose(f);
+  } else if (pa.options.count("--prompt-ids")) {
+    bytePrompt = false;
+    if (!parseIdList(pa.options["--prompt-ids"], prompt))
+      return usageError("--prompt-ids needs non-negative integers separated "
+                        "by commas");
+  }
+
+  const std::string &path = pa.positional[0];
+  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  if (!exe.isOk())
+    return fail(exe.status());
+  StatusOr<std::unique_ptr<Stream>> stream =
+      openStream(**exe, pa.options["--weights"]);
+  if (!stream.isOk())
+    return fail(stream.status());
+  Stream &s = **stream;
+  for (size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] >= s.vocab()) {
+      char what[64];
+      if (bytePrompt)
+        std::snprintf(what, sizeof(what), "prompt byte 0x%02llX at offset %zu",
+                      (unsigned long long)prompt[i], i);
+      else
+        std::snprintf(what, sizeof(what), "prompt token %lld at index %zu",
+                      (long long)prompt[i], i);
+      return fail(std::string(what) +
+                  " is outside the model's vocabulary [0, " +
+                  std::to_string(s.vocab()) + ")" +
+                  (bytePrompt ? "; the byte-level tokenizer needs a vocabulary "
+                                "of at least 256 (or pass --prompt-ids)"
+                              : ""));
+    }
+  if (pa.options.count("--state-in")) {
+    Status st = s.loadState(pa.options["--state-in"]);
+    if (!st.isOk())
+      return fail(st);
+    if (!quiet)
+      std::fprintf(stderr, "resumed stream at position %lld from %s\n",
+                   (long long)s.position(), pa.options["--state-in"].c_str());
+  }
+
+  Utf8Printer printer;
+  std::vector<std::vector<int64_t>> rows(size_t(s.batch()));
+  go.onTokens = [&](int64_t, const std::vector<int64_t> &tokens) {
+    std::string text = printer.push(tokens[0]);
+    if (!text.empty()) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  StatusOr<GenerateResult> r = generate(s, prompt, int64_t(prompt.size()), go);
+  std::string tail = printer.flush();
+  std::fwrite(tail.data(), 1, tail.size(), stdout);
+  if (!r.isOk()) {
+    std::fflush(stdout);
+    return fail(r.status());
+  }
+  for (int64_t b = 1; b < s.batch(); ++b) {
+    Utf8Printer p;
+    std::string text = "\n--- row " + std::to_string(b) + " ---\n";
+    for (int64_t t : r->tokens[size_t(b)])
+      text += p.push(t);
+    text += p.flush();
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }
+  if (go.maxTokens > 0)
+    std::fputc('\n', stdout);
+  std::fflush(stdout);
+  if (pa.options.count("--state-out")) {
+    Status st =
+        s.saveState(pa.options["--state-out"], {{"producer", "gecko-run"}});
+    if (!st.isOk())
+      return fail(st);
+  }
+  if (!quiet) {
+    const int64_t n = int64_t(r->tokens[0].size());
+    std::fprintf(stderr,
+                 "prompt %lld tokens in %.4f s (%.1f tokens/s); generated "
+                 "%lld tokens in %.4f s (%.1f tokens/s); batch %lld, stream "
+                 "position %lld\n",
+                 (long long)r->promptTokens, r->promptSeconds,
+                 r->promptSeconds > 0
+                     ? double(r->promptTokens * s.batch()) / r->promptSeconds
+                     : 0.0,
+                 (long long)n, r->generateSeconds,
+                 r->generateSeconds > 0
+                     ? double(n * s.batch()) / r->generateSeconds
+                     : 0.0,
+                 (long long)s.batch(), (long long)s.position());
+    printStreamStats(s.stats());
+    if (pa.options.count("--state-out"))
+      std::fprintf(stderr, "wrote stream state %s\n",
+                   pa.options["--state-out"].c_str());
+  }
+  return 0;
+}
+
+/// A field of /proc/self/status in KiB ("VmHWM", "VmRSS"); -1 if absent.
+long long procStatusKiB(const char *field) {
+  FILE *f = std::fopen("/proc/self/status", "r");
+  if (!f)
+    return -1;
+  char line[256];
+  long long value = -1;
+  size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof(line), f))
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') {
+      value = std::atoll(line + n + 1);
+      break;
+    }
+  std::fclose(f);
+  return value;
+}
+
+int runStream(const std::vector<std::string> &args) {
+  ParsedArgs pa;
+  std::string err = parseArgs(args,
+                              {"--weights", "--tokens", "--report-every",
+                               "--data", "--seed", "--state-out"},
+                              pa, {"--decode-only"});
+  if (!err.empty())
+    return usageError("stream: " + err);
+  if (pa.positional.size() != 1)
+    return usageError("stream takes exactly one artifact path");
+  if (!pa.options.count("--weights"))
+    return usageError("stream needs --weights");
+  int64_t total = 1000000, every = 100000;
+  uint64_t seed = 0;
+  if (pa.options.count("--tokens") &&
+      !parseInt64(pa.options["--tokens"], total, 1))
+    return usageError("--tokens needs a positive integer");
+  if (pa.options.count("--report-every") &&
+      !parseInt64(pa.options["--report-every"], every, 1))
+    return usageError("--report-every needs a positive integer");
+  if (pa.options.count("--seed")) {
+    int64_t s = 0;
+    if (!parseInt64(pa.options["--seed"], s, 0))
+      return usageError("--seed needs a non-negative integer");
+    seed = uint64_t(s);
+  }
+  const bool decodeOnly = pa.options.count("--decode-only") > 0;
+  const std::string &path = pa.positional[0];
+  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  if (!exe.isOk())
+    return fail(exe.status());
+  StatusOr<std::unique_ptr<Stream>> stream =
+      openStream(**exe, pa.options["--weights"]);
+  if (!stream.isOk())
+    return fail(stream.status());
+  Stream &s = **stream;
+  std::unique_ptr<TokenData> data;
+  if (pa.options.count("--data")) {
+    StatusOr<std::unique_ptr<TokenData>> d =
+        TokenData::open(pa.options["--data"]);
+    if (!d.isOk())
+      return fail(d.status());
+    data = std::move(d).value();
+    if (data->size() == 0)
+      return fail(data->path() + " holds no tokens");
+    Status st = data->checkRange(0, s.vocab());
+    if (!st.isOk())
+      return fail(st);
+  }
+  const int64_t batch = s.batch();
+  std::printf("streaming %lld tokens x %lld rows through %s (%s; vocabulary "
+              "%lld, prefill %lld, chunk %lld, state %s)\n",
+              (long long)total, (long long)batch, path.c_str(),
+              decodeOnly ? "decode only" : "prefill + decode",
+              (long long)s.vocab(), (long long)s.prefillLength(),
+              (long long)s.chunkSize(), humanBytes(s.stateBytes()).c_str());
+  std::fflush(stdout);
+  std::array<uint32_t, 2> key = streamKey(seed, "stream-tokens");
+  const int64_t block = std::max<int64_t>(4096, s.prefillLength());
+  std::vector<int64_t> tokens;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start = Clock::now(), lastReport = start;
+  int64_t done = 0, lastDone = 0;
+  long long hwmAtFirst = -1;
+  while (done < total) {
+    int64_t nextReport = (done / every + 1) * every;
+    int64_t n = std::min({block, total - done, nextReport - done});
+    tokens.resize(size_t(n * batch));
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t pos = done + i, tok;
+        if (data)
+          tok = data->at((pos + b * 7919) % data->size());
+        else
+          tok =
+              int64_t(philox4x32({uint32_t(pos), uint32_t(uint64_t(pos) >> 32),
+                                  uint32_t(b), 0},
+                                 key)[0] %
+                      uint64_t(s.vocab()));
+        tokens[size_t(b * n + i)] = tok;
+      }
+    Status st;
+    if (decodeOnly) {
+      for (int64_t i = 0; i < n && st.isOk(); ++i)
+        st = s.call(StreamCallKind::kDecode, tokens.data() + i, n, 1);
+    } else {
+      st = s.feed(tokens.data(), n);
+    }
+    if (!st.isOk())
+      return fail(st);
+    done += n;
+    if (done % every == 0 || done == total) {
+      Clock::time_point now = Clock::now();
+      double dt = std::chrono::duration<double>(now - lastReport).count();
+      long long hwm = procStatusKiB("VmHWM"), rss = procStatusKiB("VmRSS");
+      if (hwmAtFirst < 0)
+        hwmAtFirst = hwm;
+      std::printf("tokens %10lld  %12.1f tokens/s  VmHWM %8.1f MiB  VmRSS "
+                  "%8.1f MiB\n",
+                  (long long)done,
+                  dt > 0 ? double((done - lastDone) * batch) / dt : 0.0,
+                  double(hwm) / 1024, double(rss) / 1024);
+      std::fflush(stdout);
+      lastReport = now;
+      lastDone = done;
+    }
+  }
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  long long hwmEnd = procStatusKiB("VmHWM");
+  std::printf("streamed %lld tokens x %lld rows in %.2f s: %.1f tokens/s\n",
+              (long long)total, (long long)batch, elapsed,
+              elapsed > 0 ? double(total * batch) / elapsed : 0.0);
+  const StreamStats &stats = s.stats();
+  std::printf("prefill %lld tokens in %lld calls (%.1f tokens/s), decode %lld "
+              "tokens in %lld calls (%.1f tokens/s)\n",
+              (long long)stats.prefillTokens, (long long)stats.prefillCalls,
+              stats.prefillSeconds > 0
+                  ? double(stats.prefillTokens) / stats.prefillSeconds
+                  : 0.0,
+              (long long)stats.decodeTokens, (long long)stats.decodeCalls,
+              stats.decodeSeconds > 0
+                  ? double(stats.decodeTokens) / stats.decodeSeconds
+                  : 0.0);
+  // Flat: the peak after the first report grew by at most 1 MiB or 2%.
+  long long growth = hwmEnd - hwmAtFirst;
+  bool flat = growth <= std::max(1024LL, hwmAtFirst / 50);
+  std::printf("peak RSS (VmHWM): %.1f MiB at %lld tokens, %.1f MiB at the end "
+              "(%+.1f MiB): memory %s\n",
+              double(hwmAtFirst) / 1024, (long long)std::min(every, total),
+              double(hwmEnd) / 1024, double(growth) / 1024,
+              flat ? "flat" : "GREW");
+  if (pa.options.count("--state-out")) {
+    Status st =
+        s.saveState(pa.options["--state-out"], {{"producer", "gecko-run"}});
+    if (!st.isOk())
+      return fail(st);
+    std::printf("wrote stream state %s\n", pa.options["--state-out"].c_str());
+  }
+  return 0;
+}
+
+/// The prefill length of stream case `name` ("stream", "stream_p16", ...):
+/// from the golden's metadata description ("tokens[:, :32] as one prefill
+/// call", "a 16-token prefill", "same as stream.logits ..."), else a `_pN`
+/// part of the name, else 32.
+int64_t casePrefillLength(const SafetensorsFile &golden,
+                          const std::string &name, int depth = 0) {
+  auto it = golden.metadata().find(name + ".logits");
+  if (it != golden.metadata().end() && depth < 4) {
+    const std::string &text = it->second;
+    size_t p = text.find("tokens[:, :");
+    if (p != std::string::npos) {
+      int64_t v = std::atoll(text.c_str() + p + 11);
+      if (v > 0)
+        return v;
+    }
+    p = text.find("-token prefill");
+    if (p != std::string::npos) {
+      size_t b = p;
+      while (b > 0 && std::isdigit(static_cast<unsigned char>(text[b - 1])))
+        --b;
+      if (b < p)
+        return std::atoll(text.substr(b, p - b).c_str());
+    }
+    p = text.find("same as ");
+    if (p != std::string::npos) {
+      size_t e = text.find(".logits", p);
+      if (e != std::string::npos && e > p + 8) {
+        std::string other = text.substr(p + 8, e - p - 8);
+        if (other != name && golden.find(other + ".logits"))
+          return casePrefillLength(golden, other, depth + 1);
+      }
+    }
+  }
+  size_t p = name.find("_p");
+  while (p != std::string::npos) {
+    size_t e = p + 2;
+    while (e < name.size() && std::isdigit(static_cast<unsigned char>(name[e])))
+      ++e;
+    if (e > p + 2 && (e == name.size() || name[e] == '_'))
+      return std::atoll(name.substr(p + 2, e - p - 2).c_str());
+    p = name.find("_p", p + 1);
+  }
+  return 32;
+}
+
+/// The tokens of case `name`: `input.tokens_<part>` for a `_<part>` of the
+/// name the golden has (stream_b -> input.tokens_b), else `input.tokens`.
+std::string caseTokensName(const SafetensorsFile &golden,
+                           const std::string &name) {
+  size_t p = name.find('_');
+  while (p != std::string::npos) {
+    size_t e = name.find('_', p + 1);
+    std::string part = name.substr(
+        p + 1, e == std::string::npos ? std::string::npos : e - p - 1);
+    if (golden.find("input.tokens_" + part))
+      return "input.tokens_" + part;
+    p = e;
+  }
+  return "input.tokens";
+}
+
+/// Max abs error of `got` against `want`; NaN when any value is non-finite.
+double maxAbsError(const std::vector<double> &got,
+                   const std::vector<double> &want) {
+  double m = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double d = std::fabs(got[i] - want[i]);
+    if (!std::isfinite(got[i]) || !std::isfinite(d))
+      return NAN;
+    m = std::max(m, d);
+  }
+  return m;
+}
+
+/// gecko-run check on a generate artifact: replays each streaming case of
+/// the golden (see docs/generation.md) and compares the logits.
+int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
+                   const SafetensorsFile &weights, double atol) {
+  const FunctionPlan *decode = exe.plan().findFunction("decode");
+  for (const FunctionPlan &f : exe.plan().functions)
+    if (!decode && f.mode == "decode")
+      decode = &f;
+  StatusOr<TensorMap> params =
+      loadTensors(weights, argNames(*decode, ArgKind::kParam));
+  if (!params.isOk())
+    return fail(params.status());
+  StatusOr<std::unique_ptr<Stream>> stream =
+      Stream::create(exe, std::move(params).value());
+  if (!stream.isOk())
+    return fail(stream.status());
+  Stream &s = **stream;
+  const int64_t P = s.prefillLength(), B = s.batch(), V = s.vocab();
+  std::printf("stream replay of %s: batch %lld, prefill %lld, chunk %lld, "
+              "atol %.1e\n",
+              golden.path().c_str(), (long long)B, (long long)P,
+              (long long)s.chunkSize(), atol);
+  int compared = 0, failed = 0;
+  std::vector<std::string> notes;
+  for (const std::string &tensor : golden.names()) {
+    const std::string suffix = ".logits";
+    if (tensor.rfind("stream", 0) != 0 || tensor.size() <= suffix.size() ||
+        tensor.compare(tensor.size() - suffix.size(), suffix.size(), suffix))
+      continue;
+    const std::string name = tensor.substr(0, tensor.size() - suffix.size());
+    const std::string tokName = caseTokensName(golden, name);
+    const TensorInfo *ti = golden.find(tokName);
+    const TensorInfo *li = golden.find(tensor);
+    if (!ti || ti->shape.size() != 2) {
+      notes.push_back(name + ": skipped (no [rows, T] tensor '" + tokName +
+                      "')");
+      continue;
+    }
+    const int64_t G = ti->shape[0], T = ti->shape[1];
+    if (li->shape != std::vector<int64_t>{G, T, V}) {
+      std::printf("%-24s FAIL  golden logits %s, expected %s\n", tensor.c_str(),
+                  shapeToString(li->shape).c_str(),
+                  shapeToString({G, T, V}).c_str());
+      ++compared;
+      ++failed;
+      continue;
+    }
+    if (G % B != 0) {
+      notes.push_back(name + ": skipped (the golden has " + std::to_string(G) +
+                      " rows, not a multiple of the artifact's batch " +
+                      std::to_string(B) + ")");
+      continue;
+    }
+    int64_t Lp = std::min(casePrefillLength(golden, name), T);
+    std::string how;
+    if (P == 0) {
+      how = "decode only (no prefill function): " + std::to_string(T) +
+            " decodes";
+    } else if (Lp % P != 0) {
+      notes.push_back(name + ": skipped (prefill of " + std::to_string(Lp) +
+                      " tokens, not a multiple of the artifact's prefill "
+                      "length " +
+                      std::to_string(P) + ")");
+      continue;
+    } else {
+      how = "prefill " + std::to_string(Lp) + " (" + std::to_string(Lp / P) +
+            " call" + (Lp / P == 1 ? "" : "s") + ") + " +
+            std::to_string(T - Lp) + " decodes";
+    }
+    StatusOr<std::vector<int64_t>> toks = golden.readAsI64(tokName);
+    if (!toks.isOk())
+      return fail(toks.status());
+    StatusOr<std::vector<double>> want = golden.readAsF64(tensor);
+    if (!want.isOk())
+      return fail(want.status());
+    std::vector<double> got(size_t(G * T * V), 0.0);
+    for (int64_t g0 = 0; g0 < G; g0 += B) {
+      Status st = s.reset();
+      const int64_t *rows = toks->data() + g0 * T;
+      auto sink = [&](const HostTensor &logits, int64_t first) {
+        const int64_t L = logits.shape()[1];
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t t = 0; t < L; ++t)
+            for (int64_t v = 0; v < V; ++v)
+              got[size_t(((g0 + b) * T + first + t) * V + v)] =
+                  logits.elementAsDouble((b * L + t) * V + v);
+      };
+      int64_t pos = 0;
+      if (P > 0)
+        for (; st.isOk() && pos < Lp; pos += P)
+          st = s.call(StreamCallKind::kPrefill, rows + pos, T, P, sink);
+      for (; st.isOk() && pos < T; ++pos)
+        st = s.call(StreamCallKind::kDecode, rows + pos, T, 1, sink);
+      if (!st.isOk())
+        return fail(st.withContext("stream case '" + name + "'"));
+    }
+    double err = maxAbsError(got, *want);
+    bool pass = std::isfinite(err) && err <= atol;
+    std::printf("%-24s %s  max_abs %.3e  atol %.1e  %s\n", tensor.c_str(),
+                how.c_str(), err, atol, pass ? "PASS" : "FAIL");
+    ++compared;
+    failed += pass ? 0 : 1;
+  }
+  // Full-sequence logits through a forward function, when the artifact has
+  // one that takes the golden's tokens.
+  const FunctionPlan *fwd = exe.plan().findFunction("forward");
+  for (const std::string &tensor : golden.names()) {
+    if (tensor.rfind("full", 0) != 0 || tensor.size() < 7 ||
+        tensor.compare(tensor.size() - 7, 7, ".logits"))
+      continue;
+    const std::string name = tensor.substr(0, tensor.size() - 7);
+    const std::string tokName = caseTokensName(golden, name);
+    const TensorInfo *ti = golden.find(tokName);
+    const ArgSpec *arg = nullptr;
+    if (fwd)
+      for (const ArgSpec &a : fwd->args)
+        if (a.name == "input.tokens")
+          arg = &a;
+    if (!fwd || !arg || !ti || ti->shape != arg->shape) {
+      notes.push_back(
+          name + ": not compared (" +
+          (fwd ? "the forward function takes " +
+                     (arg ? shapeToString(arg->shape) : "no tokens") +
+                     " tokens, the golden has " +
+                     (ti ? shapeToString(ti->shape) : "none")
+               : std::string("no forward function")) +
+          ")");
+      continue;
+    }
+    TensorMap inputs;
+    StatusOr<HostTensor> t = HostTensor::fromSafetensors(golden, tokName);
+    if (!t.isOk())
+      return fail(t.status());
+    inputs.emplace("input.tokens", std::move(t).value());
+    StatusOr<TensorMap> fp = loadPersistent(weights, *fwd);
+    if (!fp.isOk())
+      return fail(fp.status());
+    StatusOr<TensorMap> out = exe.run(fwd->name, *fp, inputs);
+    if (!out.isOk())
+      return fail(out.status());
+    auto lit = out->find("output.logits");
+    StatusOr<std::vector<double>> want = golden.readAsF64(tensor);
+    if (!want.isOk())
+      return fail(want.status());
+    if (lit == out->end() || size_t(lit->second.numel()) != want->size()) {
+      notes.push_back(name + ": not compared (forward logits do not match the "
+                             "golden's size)");
+      continue;
+    }
+    double err = maxAbsError(lit->second.toF64(), *want);
+    bool pass = std::isfinite(err) && err <= atol;
+    std::printf("%-24s forward %s  max_abs %.3e  atol %.1e  %s\n",
+                tensor.c_str(), shapeToString(arg->shape).c_str(), err, atol,
+                pass ? "PASS" : "FAIL");
+    ++compared;
+    failed += pass ? 0 : 1;
+  }
+  for (const std::string &n : notes)
+    std::printf("note: %s\n", n.c_str());
+  std::printf("%d compared, %d passed, %d failed, %zu skipped\n", compared,
+              compared - failed, failed, notes.size());
+  if (compared == 0)
+    return fail("no streaming case of " + golden.path() +
+                " could be replayed on " + exe.source());
+  if (failed > 0)
+    return fail(std::to_string(failed) + " of " + std::to_string(compared) +
+                " streaming cases exceed the tolerance");
+  return 0;
 }
 
 int runTrain(const std::vector<std::string> &args) {
@@ -728,6 +1400,10 @@ int main(int argc, char **argv) {
     return runCheck(rest);
   if (cmd == "train")
     return runTrain(rest);
+  if (cmd == "generate")
+    return runGenerate(rest);
+  if (cmd == "stream")
+    return runStream(rest);
   if (cmd == "devices" || cmd == "version" || cmd == "--version") {
     if (!rest.empty())
       return usageError(cmd + ": unexpected argument '" + rest[0] + "'");

@@ -12,7 +12,16 @@
 // (vocabulary 256, for byte-level text), tokens16.tok (a GECKOTOK file),
 // text.txt, and golden_grad.safetensors / golden_grad_bad.safetensors
 // (train16's `grad` function computed in double precision here; one grad
-// element perturbed in the bad one).
+// element perturbed in the bad one). For streaming (generate, stream,
+// check's stream replay): gen256.gkm (the test LM, vocabulary 256, batch 1,
+// prefill 8), gen256_b2.gkm (batch 2), gen256_decode.gkm (no prefill),
+// gen16.gkm (vocabulary 16, batch 2, prefill 8, forward of 24 tokens),
+// gen16_b1.gkm (batch 1), gen16_p16.gkm (prefill 16), gen_weights256 /
+// gen_weights16.safetensors, golden_stream16.safetensors (stream,
+// stream_p16, stream_p4, stream_b and full logits of two rows of 24 tokens,
+// with descriptions in the metadata like the reference's),
+// golden_stream16_bad.safetensors (one stream_b logit off by 1e-3), and
+// prompt.txt with its halves prompt_a.txt and prompt_b.txt.
 //
 //===----------------------------------------------------------------------===//
 
@@ -139,6 +148,90 @@ Status writeTrainFiles(const std::string &dir,
   return writeGradGolden(dir + "/golden_grad_bad.safetensors", true);
 }
 
+Status writeStreamGolden(const std::string &path, bool perturb) {
+  const int V = 16, G = 2, T = 24;
+  std::vector<int64_t> tokens, tokensB;
+  std::vector<float> logits, logitsB;
+  for (int g = 0; g < G; ++g) {
+    std::vector<int64_t> row, rowB;
+    for (int t = 0; t < T; ++t) {
+      row.push_back((t * 5 + g * 3 + 1) % V);
+      rowB.push_back(t % 9 == 0 ? 0 : (t * 7 + g) % V);
+    }
+    tokens.insert(tokens.end(), row.begin(), row.end());
+    tokensB.insert(tokensB.end(), rowB.begin(), rowB.end());
+    std::vector<float> l = streamTestLogits(V, row);
+    std::vector<float> lb = streamTestLogits(V, rowB);
+    logits.insert(logits.end(), l.begin(), l.end());
+    logitsB.insert(logitsB.end(), lb.begin(), lb.end());
+  }
+  std::vector<float> streamB = logitsB;
+  if (perturb)
+    streamB[100] += 1e-3f;
+  const std::vector<int64_t> ls = {G, T, V};
+  const size_t lb = logits.size() * 4;
+  std::vector<TensorToWrite> t = {
+      {"input.tokens", DType::kI64, {G, T}, tokens.data(), tokens.size() * 8},
+      {"input.tokens_b",
+       DType::kI64,
+       {G, T},
+       tokensB.data(),
+       tokensB.size() * 8},
+      {"stream.logits", DType::kF32, ls, logits.data(), lb},
+      {"stream_p16.logits", DType::kF32, ls, logits.data(), lb},
+      {"stream_p4.logits", DType::kF32, ls, logits.data(), lb},
+      {"stream_b.logits", DType::kF32, ls, streamB.data(), lb},
+      {"full.logits", DType::kF32, ls, logits.data(), lb},
+      {"full_b.logits", DType::kF32, ls, logitsB.data(), lb},
+  };
+  return writeSafetensors(
+      path, t,
+      {{"stream.logits", "tokens[:, :8] as one prefill call, then 16 "
+                         "single-token calls; logits concatenated along time"},
+       {"stream_p16.logits", "same with a 16-token prefill then 8 "
+                             "single-token calls"},
+       {"stream_p4.logits", "same with a 4-token prefill then 20 "
+                            "single-token calls"},
+       {"stream_b.logits", "same as stream.logits but tokens_b"}});
+}
+
+Status writeStreamFiles(const std::string &dir,
+                        const std::vector<uint8_t> &code) {
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/gen256.gkm", streamTestPlan(256, 1, 8), code));
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/gen256_b2.gkm", streamTestPlan(256, 2, 8), code));
+  GECKO_RETURN_IF_ERROR(writeArtifact(dir + "/gen256_decode.gkm",
+                                      streamTestPlan(256, 1, 0), code));
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/gen16.gkm", streamTestPlan(16, 2, 8, 24), code));
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/gen16_b1.gkm", streamTestPlan(16, 1, 8), code));
+  GECKO_RETURN_IF_ERROR(
+      writeArtifact(dir + "/gen16_p16.gkm", streamTestPlan(16, 2, 16), code));
+  for (int v : {256, 16}) {
+    std::vector<float> embed, head;
+    streamTestWeights(v, embed, head);
+    const int64_t vv = v;
+    std::vector<TensorToWrite> w = {
+        {"embed.weight", DType::kF32, {vv, 4}, embed.data(), embed.size() * 4},
+        {"head.weight", DType::kF32, {4, vv}, head.data(), head.size() * 4}};
+    GECKO_RETURN_IF_ERROR(writeSafetensors(
+        dir + "/gen_weights" + std::to_string(v) + ".safetensors", w, {}));
+  }
+  GECKO_RETURN_IF_ERROR(
+      writeStreamGolden(dir + "/golden_stream16.safetensors", false));
+  GECKO_RETURN_IF_ERROR(
+      writeStreamGolden(dir + "/golden_stream16_bad.safetensors", true));
+  std::string text;
+  for (int i = 0; i < 3; ++i)
+    text += "The gecko streams tokens through its memory, chunk by chunk. ";
+  std::ofstream(dir + "/prompt.txt", std::ios::binary) << text;
+  std::ofstream(dir + "/prompt_a.txt", std::ios::binary) << text.substr(0, 77);
+  std::ofstream(dir + "/prompt_b.txt", std::ios::binary) << text.substr(77);
+  return Status::ok();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -195,6 +288,8 @@ int main(int argc, char **argv) {
                                  bad, float(loss))))
     return rc;
   if (int rc = check(writeTrainFiles(dir, code)))
+    return rc;
+  if (int rc = check(writeStreamFiles(dir, code)))
     return rc;
   std::vector<int64_t> oob = tokens;
   oob[3] = 5;

@@ -11,6 +11,7 @@
 
 #include "gecko/abi/artifact_format.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -141,6 +142,105 @@ inline ArtifactPlan trainTestPlan(int vocab = 16, int batch = 2, int seqLen = 8,
                   makeResult("debug.logits", ElementType::kF32, {bsz, len, v})};
   plan.functions.push_back(grad);
   return plan;
+}
+
+/// The test kernel's recurrent LM (test_kernel.cpp) as a `--mode generate`
+/// artifact: vocabulary `vocab`, batch `batch`, functions `prefill`
+/// (`prefill` tokens; 0 = no prefill function) and `decode`, and with
+/// `forwardLen` > 0 a `forward` of that many tokens. Exported variants:
+/// prefill 256x1x8, 256x2x8, 16x1x8, 16x2x8, 16x2x16; decode 256x1, 256x2,
+/// 16x1, 16x2; forward 16x2x24. Model config chunk size 4.
+inline ArtifactPlan streamTestPlan(int vocab = 256, int batch = 1,
+                                   int prefill = 8, int forwardLen = 0) {
+  ArtifactPlan plan = testKernelPlan();
+  plan.modelJson = R"({"name":"stream-lm","vocab_size":)" +
+                   std::to_string(vocab) + R"(,"chunk_size":4})";
+  plan.functions.clear();
+  const int64_t v = vocab, b = batch, d = 4;
+  auto tokens = [&](int64_t len) {
+    ArgSpec t =
+        makeArg(ArgKind::kInput, "input.tokens", ElementType::kI64, {b, len});
+    t.range = ValueRange{0, v};
+    return t;
+  };
+  std::vector<ArgSpec> params = {
+      makeArg(ArgKind::kParam, "embed.weight", ElementType::kF32, {v, d}),
+      makeArg(ArgKind::kParam, "head.weight", ElementType::kF32, {d, v})};
+  std::vector<ArgSpec> state = {
+      makeArg(ArgKind::kState, "stream.position", ElementType::kI64, {}),
+      makeArg(ArgKind::kState, "stream.last_token", ElementType::kI64, {b}),
+      makeArg(ArgKind::kState, "stream.layers.0.h", ElementType::kF32, {b, d})};
+  auto fn = [&](const std::string &name, const std::string &entry,
+                int64_t len) {
+    FunctionPlan f;
+    f.name = name;
+    f.mode = name;
+    f.entry = entry;
+    f.args = {tokens(len), params[0], params[1]};
+    f.args.insert(f.args.end(), state.begin(), state.end());
+    f.results = {makeResult("output.logits", ElementType::kF32, {b, len, v})};
+    for (const ArgSpec &s : state)
+      f.results.push_back(makeResult("next:" + s.name, s.dtype, s.shape));
+    return f;
+  };
+  std::string vb = std::to_string(vocab) + "x" + std::to_string(batch);
+  if (prefill > 0)
+    plan.functions.push_back(
+        fn("prefill",
+           "gecko_entry_lm_prefill_" + vb + "x" + std::to_string(prefill),
+           prefill));
+  plan.functions.push_back(fn("decode", "gecko_entry_lm_decode_" + vb, 1));
+  if (forwardLen > 0) {
+    FunctionPlan f;
+    f.name = "forward";
+    f.mode = "forward";
+    f.entry = "gecko_entry_lm_forward_" + vb + "x" + std::to_string(forwardLen);
+    f.args = {tokens(forwardLen), params[0], params[1]};
+    f.results = {
+        makeResult("output.logits", ElementType::kF32, {b, forwardLen, v})};
+    plan.functions.push_back(f);
+  }
+  return plan;
+}
+
+/// Deterministic weights of the stream test LM: embed [V, 4], head [4, V].
+inline void streamTestWeights(int vocab, std::vector<float> &embed,
+                              std::vector<float> &head) {
+  embed.assign(size_t(vocab) * 4, 0.0f);
+  head.assign(size_t(vocab) * 4, 0.0f);
+  for (int v = 0; v < vocab; ++v)
+    for (int d = 0; d < 4; ++d) {
+      embed[size_t(v * 4 + d)] = 0.5f * std::sin(0.37f * float(v) + 1.1f * d);
+      head[size_t(d * vocab + v)] =
+          0.5f * std::cos(0.23f * float(v) * float(d + 1) + float(d));
+    }
+}
+
+/// The stream test LM's logits [L, V] for one fresh stream of `tokens`,
+/// computed exactly as the kernel does.
+inline std::vector<float> streamTestLogits(int vocab,
+                                           const std::vector<int64_t> &tokens) {
+  std::vector<float> embed, head;
+  streamTestWeights(vocab, embed, head);
+  std::vector<float> out;
+  float h[4] = {0, 0, 0, 0};
+  int64_t prev = 0;
+  for (size_t p = 0; p < tokens.size(); ++p) {
+    int64_t x = tokens[p];
+    for (int d = 0; d < 4; ++d)
+      h[d] = 0.5f * h[d] + embed[size_t(x * 4 + d)];
+    for (int v = 0; v < vocab; ++v) {
+      float acc = 0.0f;
+      for (int d = 0; d < 4; ++d)
+        acc += h[d] * head[size_t(d * vocab + v)];
+      if (p > 0 && v == prev)
+        acc += 0.25f;
+      acc += 0.001f * float(int64_t(p) % 7);
+      out.push_back(acc);
+    }
+    prev = x;
+  }
+  return out;
 }
 
 /// The bytes of the test kernel's shared object (empty if unreadable).

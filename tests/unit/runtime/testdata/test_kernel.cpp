@@ -32,6 +32,28 @@
 //     results output.loss f32 [], grad.w f32 [V, V], grad.b f32 [V],
 //             debug.logits f32 [B, L, V]
 //
+// and a tiny recurrent language model standing in for a compiled
+// `--mode generate` artifact (TestArtifact.h: streamTestPlan), D = 4:
+//
+//   per row, for each token x at stream position p:
+//     h      = 0.5 * h + embed[x]                         (h in R^D)
+//     logits = h @ head + 0.25 * [p > 0 and v == prev] + 0.001 * (p % 7)
+//     prev   = x
+//
+//   gecko_entry_lm_prefill_<V>x<B>x<P> (prefill), gecko_entry_lm_decode_<V>x<B>
+//   (decode, P = 1):
+//     args    input.tokens i64 [B, P], embed.weight f32 [V, D],
+//             head.weight f32 [D, V], stream.position i64 [],
+//             stream.last_token i64 [B], stream.layers.0.h f32 [B, D]
+//     results output.logits f32 [B, P, V], next:stream.position,
+//             next:stream.last_token, next:stream.layers.0.h
+//   gecko_entry_lm_forward_<V>x<B>x<L> (forward): the same from a fresh
+//     state, args input.tokens, embed.weight, head.weight; result
+//     output.logits.
+//
+// Tokens are processed one at a time in every variant, so any split of a
+// stream into calls gives bit-identical logits and state.
+//
 //===----------------------------------------------------------------------===//
 
 #include "gecko/abi/kernel_abi.h"
@@ -191,4 +213,76 @@ GECKO_TEST_EXPORT void gecko_entry_train_step_256x4x16(void **args) {
 }
 GECKO_TEST_EXPORT void gecko_entry_grad_256x4x16(void **args) {
   bigramGrad<256, 4, 16>(args);
+}
+
+namespace {
+
+template <int V, int B, int L, bool Stateful> void streamLm(void **args) {
+  constexpr int D = 4;
+  const int64_t *tokens = static_cast<const int64_t *>(args[0]);
+  const float *embed = static_cast<const float *>(args[1]);
+  const float *head = static_cast<const float *>(args[2]);
+  int64_t position = 0;
+  const int64_t *lastToken = nullptr;
+  const float *h0 = nullptr;
+  float *logits;
+  if (Stateful) {
+    position = *static_cast<const int64_t *>(args[3]);
+    lastToken = static_cast<const int64_t *>(args[4]);
+    h0 = static_cast<const float *>(args[5]);
+    logits = static_cast<float *>(args[6]);
+  } else {
+    logits = static_cast<float *>(args[3]);
+  }
+  for (int b = 0; b < B; ++b) {
+    float h[D];
+    int64_t prev = Stateful ? lastToken[b] : 0;
+    for (int d = 0; d < D; ++d)
+      h[d] = Stateful ? h0[b * D + d] : 0.0f;
+    for (int t = 0; t < L; ++t) {
+      int64_t x = tokens[b * L + t], p = position + t;
+      for (int d = 0; d < D; ++d)
+        h[d] = 0.5f * h[d] + embed[x * D + d];
+      for (int v = 0; v < V; ++v) {
+        float acc = 0.0f;
+        for (int d = 0; d < D; ++d)
+          acc += h[d] * head[d * V + v];
+        if (p > 0 && v == prev)
+          acc += 0.25f;
+        acc += 0.001f * float(p % 7);
+        logits[(b * L + t) * V + v] = acc;
+      }
+      prev = x;
+    }
+    if (Stateful) {
+      static_cast<int64_t *>(args[8])[b] = prev;
+      for (int d = 0; d < D; ++d)
+        static_cast<float *>(args[9])[b * D + d] = h[d];
+    }
+  }
+  if (Stateful)
+    *static_cast<int64_t *>(args[7]) = position + L;
+}
+
+} // namespace
+
+#define GECKO_TEST_LM(V, B, P)                                                 \
+  GECKO_TEST_EXPORT void gecko_entry_lm_prefill_##V##x##B##x##P(void **args) { \
+    streamLm<V, B, P, true>(args);                                             \
+  }
+#define GECKO_TEST_LM_DECODE(V, B)                                             \
+  GECKO_TEST_EXPORT void gecko_entry_lm_decode_##V##x##B(void **args) {        \
+    streamLm<V, B, 1, true>(args);                                             \
+  }
+GECKO_TEST_LM(256, 1, 8)
+GECKO_TEST_LM(256, 2, 8)
+GECKO_TEST_LM(16, 1, 8)
+GECKO_TEST_LM(16, 2, 8)
+GECKO_TEST_LM(16, 2, 16)
+GECKO_TEST_LM_DECODE(256, 1)
+GECKO_TEST_LM_DECODE(256, 2)
+GECKO_TEST_LM_DECODE(16, 1)
+GECKO_TEST_LM_DECODE(16, 2)
+GECKO_TEST_EXPORT void gecko_entry_lm_forward_16x2x24(void **args) {
+  streamLm<16, 2, 24, false>(args);
 }
