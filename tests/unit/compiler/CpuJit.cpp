@@ -171,12 +171,12 @@ struct Signature {
   int64_t workspaceAlignment = 64;
 };
 
-/// Adds the CPU pipeline to `pm`, without gecko-plan-memory when
-/// `planMemory` is false (the pipeline is textual, so the pass is removed
-/// from its printed form).
-LogicalResult buildPipeline(PassManager &pm, bool planMemory,
+/// Adds the CPU pipeline to `pm`, without gecko-plan-memory and/or
+/// linalg-fuse-elementwise-ops as `options` asks (the pipeline is textual,
+/// so the passes are removed from its printed form).
+LogicalResult buildPipeline(PassManager &pm, const CpuJitOptions &options,
                             llvm::raw_ostream &diagnostics) {
-  if (planMemory)
+  if (options.planMemory && options.fuseElementwise)
     return mlir::gecko::buildCpuLoweringPipeline(pm);
   OpPassManager full("builtin.module");
   if (failed(mlir::gecko::buildCpuLoweringPipeline(full)))
@@ -190,12 +190,20 @@ LogicalResult buildPipeline(PassManager &pm, bool planMemory,
     return failure();
   }
   std::string pipeline = inner.str();
-  size_t at = pipeline.find("gecko-plan-memory,");
-  if (at == std::string::npos) {
-    diagnostics << "CpuJit: gecko-plan-memory is not in the pipeline\n";
+  auto drop = [&](StringRef pass) {
+    std::string item = (pass + ",").str();
+    size_t at = pipeline.find(item);
+    if (at == std::string::npos) {
+      diagnostics << "CpuJit: " << pass << " is not in the pipeline\n";
+      return false;
+    }
+    pipeline.erase(at, item.size());
+    return true;
+  };
+  if (!options.planMemory && !drop("gecko-plan-memory"))
     return failure();
-  }
-  pipeline.erase(at, std::strlen("gecko-plan-memory,"));
+  if (!options.fuseElementwise && !drop("linalg-fuse-elementwise-ops"))
+    return failure();
   return parsePassPipeline(pipeline, pm, diagnostics);
 }
 
@@ -272,7 +280,7 @@ std::unique_ptr<CpuJit> CpuJit::compile(const std::string &source,
   }
 
   PassManager pm(&impl->context);
-  if (failed(buildPipeline(pm, jitOptions.planMemory, diagnostics)) ||
+  if (failed(buildPipeline(pm, jitOptions, diagnostics)) ||
       failed(pm.run(*impl->module)))
     return nullptr;
 

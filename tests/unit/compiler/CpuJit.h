@@ -37,6 +37,10 @@ struct CpuJitOptions {
   /// pass is dropped from the pipeline and every temporary is malloc'ed, to
   /// compare planned code against unplanned code.
   bool planMemory = true;
+  /// Run linalg-fuse-elementwise-ops (the CPU pipeline's default). When
+  /// false, the pass is dropped, to check that lowerings are correct with
+  /// and without fusion (fusion changes how bufferization assigns buffers).
+  bool fuseElementwise = true;
 };
 
 /// A compiled module. Not copyable; owns the MLIR context and JIT engine.

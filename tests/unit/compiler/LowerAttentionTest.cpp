@@ -239,6 +239,49 @@ TEST(LowerAttention, TrainingFormWithSegmentsMatchesOracle) {
   checkForward({1, 8, 2, 2, 2, 8, true}, 13);
 }
 
+/// The attention output consumed by a contraction (gecko.linear, as the
+/// output projection of every block): linalg-fuse-elementwise-ops fuses the
+/// elementwise generic that writes o into the linear's loop nest, which has
+/// more loops. An elementwise generic that reads its `outs` (o = out + acc)
+/// was fused into a read-modify-write repeated per output channel, so o
+/// came out multiplied by up to E (seen as a wrong Llama loss).
+TEST(LowerAttention, OutputFeedingLinearMatchesOracle) {
+  // One chunk (the chunk loop folds away) and several chunks.
+  for (Call c : {Call{2, 6, 2, 4, 4, 6}, Call{2, 12, 2, 3, 5, 4}}) {
+    int64_t E = c.H * c.dv, O = 3;
+    Inputs in = makeInputs(c, 40 + c.L);
+    Vec o = oracleAttention(c, in);
+    Vec w = randomValues(O * E, 50 + c.L);
+    Vec expected(c.B * c.L * O, 0.0);
+    for (int64_t r = 0; r < c.B * c.L; ++r)
+      for (int64_t j = 0; j < O; ++j)
+        for (int64_t e = 0; e < E; ++e)
+          expected[r * O + j] += o[r * E + e] * w[j * E + e];
+    for (std::string type : {"f32", "f64"}) {
+      std::string ot = shapeStr({c.B, c.L, O}, type);
+      std::string wt = shapeStr({O, E}, type);
+      std::string vt = shapeStr({c.B, c.L, E}, type);
+      std::string text = source(c, type, false);
+      // Take the output through a linear: @f(q, k, v, w) = linear(o, w).
+      size_t sig = text.find(") -> ");
+      text = text.substr(0, sig) + ", %w: " + wt + ") -> " + ot +
+             text.substr(text.find(" {\n", sig));
+      size_t ret = text.find("  return %o");
+      text = text.substr(0, ret) + "  %y = gecko.linear %o, %w : " + vt + ", " +
+             wt + "\n  return %y : " + ot + "\n}\n";
+      std::vector<JitBuffer> args = arguments(c, type, in, false);
+      args.push_back(floatBuffer(type, {O, E}, w));
+      std::string error;
+      std::vector<JitBuffer> out = compileAndRun(text, "f", args, error);
+      ASSERT_EQ(out.size(), 1u) << error << "\n" << text;
+      double rtol = type == "f32" ? 1e-5 : 1e-12;
+      double atol = type == "f32" ? 1e-6 : 1e-13;
+      EXPECT_TRUE(allClose(out[0].values, expected, rtol, atol))
+          << type << " L=" << c.L << " C=" << c.C;
+    }
+  }
+}
+
 TEST(LowerAttention, CacheAndStartFormsMatchOracle) {
   // Prefill with a cached chunk (P = C, s a multiple of C, L = 2C).
   checkForward({2, 8, 2, 3, 2, 4, false, 4, 8}, 21);

@@ -457,41 +457,56 @@ TEST(LowerEma, ScanGradMatchesFiniteDifferences) {
                          opnds + " : " + types +
                          "\n  return %r#0, %r#1, %r#2, %r#3" +
                          (c.state ? ", %r#4" : "") + " : " + results + "\n}\n";
-    std::string error;
-    std::vector<JitBuffer> out = compileAndRun(source, "f", in, error);
-    ASSERT_EQ(out.size(), size_t(numResults)) << error;
+    // Also without linalg-fuse-elementwise-ops: G_t's real and imaginary
+    // parts once shared a buffer when nothing fused away their write-only
+    // loop-carried `outs` (two iter_args from one CSE-merged tensor.empty).
+    for (bool fuse : {true, false}) {
+      std::string error;
+      CpuJitOptions options;
+      options.fuseElementwise = fuse;
+      std::unique_ptr<CpuJit> jit = CpuJit::compile(source, error, options);
+      ASSERT_TRUE(jit) << error;
+      std::vector<JitBuffer> out;
+      ASSERT_TRUE(jit->run("f", in, out, error)) << error;
+      ASSERT_EQ(out.size(), size_t(numResults)) << error;
 
-    auto loss = [&]() {
-      auto [y, h] = oracleScan(B, L, D, N, u, co, c.bos ? &bos : nullptr,
-                               c.state ? &h0 : nullptr);
-      double l = 0.0;
-      for (size_t i = 0; i < y.size(); ++i)
-        l += dy[i] * y[i];
-      if (c.dstate)
-        for (size_t i = 0; i < h.size(); ++i)
-          l += dh[i] * h[i];
-      return l;
-    };
-    const double step = 1e-5;
-    auto fd = [&](Vec &x) {
-      Vec grad(x.size());
-      for (size_t i = 0; i < x.size(); ++i) {
-        double saved = x[i];
-        x[i] = saved + step;
-        double lp = loss();
-        x[i] = saved - step;
-        double lm = loss();
-        x[i] = saved;
-        grad[i] = (lp - lm) / (2 * step);
-      }
-      return grad;
-    };
-    EXPECT_LE(relInf(out[0].values, fd(u)), 1e-6) << "du L=" << L;
-    EXPECT_LE(relInf(out[1].values, fd(co.p)), 1e-6) << "dp L=" << L;
-    EXPECT_LE(relInf(out[2].values, fd(co.q)), 1e-6) << "dq L=" << L;
-    EXPECT_LE(relInf(out[3].values, fd(co.gamma)), 1e-6) << "dgamma L=" << L;
-    if (c.state)
-      EXPECT_LE(relInf(out[4].values, fd(h0)), 1e-6) << "dh0 L=" << L;
+      auto loss = [&]() {
+        auto [y, h] = oracleScan(B, L, D, N, u, co, c.bos ? &bos : nullptr,
+                                 c.state ? &h0 : nullptr);
+        double l = 0.0;
+        for (size_t i = 0; i < y.size(); ++i)
+          l += dy[i] * y[i];
+        if (c.dstate)
+          for (size_t i = 0; i < h.size(); ++i)
+            l += dh[i] * h[i];
+        return l;
+      };
+      const double step = 1e-5;
+      auto fd = [&](Vec &x) {
+        Vec grad(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+          double saved = x[i];
+          x[i] = saved + step;
+          double lp = loss();
+          x[i] = saved - step;
+          double lm = loss();
+          x[i] = saved;
+          grad[i] = (lp - lm) / (2 * step);
+        }
+        return grad;
+      };
+      EXPECT_LE(relInf(out[0].values, fd(u)), 1e-6)
+          << "du L=" << L << " fuse=" << fuse;
+      EXPECT_LE(relInf(out[1].values, fd(co.p)), 1e-6)
+          << "dp L=" << L << " fuse=" << fuse;
+      EXPECT_LE(relInf(out[2].values, fd(co.q)), 1e-6)
+          << "dq L=" << L << " fuse=" << fuse;
+      EXPECT_LE(relInf(out[3].values, fd(co.gamma)), 1e-6)
+          << "dgamma L=" << L << " fuse=" << fuse;
+      if (c.state)
+        EXPECT_LE(relInf(out[4].values, fd(h0)), 1e-6)
+            << "dh0 L=" << L << " fuse=" << fuse;
+    }
   }
 }
 

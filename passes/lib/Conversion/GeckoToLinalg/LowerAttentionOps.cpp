@@ -20,9 +20,11 @@
 //   [prev ; call] (P + L keys, built by a gather generic) and the
 //   absolute-position rule of the docs; simple and exact for tail, decode
 //   and prefill-with-cache calls.
-// Outputs written into slices of a loop-carried tensor are produced by a
-// generic that reads its (zero-filled) output, so that bufferization writes
-// in place instead of copying through a strided memref.copy.
+// Outputs written into slices of a loop-carried tensor are produced by the
+// P.V contraction accumulating into the (zero-filled) slice, so that
+// bufferization writes in place instead of copying through a strided
+// memref.copy. No elementwise generic reads its `outs` (see
+// buildWeightedValues).
 //
 // S and E (the packed head widths) must be static; B, L and P may be
 // dynamic.
@@ -311,14 +313,22 @@ Value buildProbabilities(OpBuilder &b, Location loc, Value q4, Value k4,
       })[0];
 }
 
-/// o4 = out4 + Sum_j P[b,h,t,j] v4[b,j,h,e] over loops (b,t,h,e,j), rounded
-/// to out4's element type. `out4` (B x Lq x H x dv) must be zero-filled; it
-/// is read so that a slice of a loop-carried tensor is updated in place.
+/// o4 = Sum_j P[b,h,t,j] v4[b,j,h,e] over loops (b,t,h,e,j), written into
+/// `out4` (B x Lq x H x dv, zero-filled), rounded to its element type. In
+/// the compute type the contraction accumulates straight into out4, so that
+/// a slice of a loop-carried tensor is updated in place; otherwise it
+/// accumulates in a compute-type tensor and one elementwise generic rounds
+/// it into out4 without reading out4 (an elementwise generic that reads its
+/// `outs` is miscompiled when linalg-fuse-elementwise-ops fuses it into a
+/// consumer with more loops: the fused op re-runs its read-modify-write once
+/// per extra iteration).
 Value buildWeightedValues(OpBuilder &b, Location loc, Value p, Value v4,
                           Value out4, Type ct) {
   MLIRContext *ctx = b.getContext();
-  SmallVector<OpFoldResult> os = getSizes(b, loc, out4);
-  Value acc = filledTensor(b, loc, os, ct, 0.0);
+  Type outType = cast<RankedTensorType>(out4.getType()).getElementType();
+  Value acc = outType == ct
+                  ? out4
+                  : filledTensor(b, loc, getSizes(b, loc, out4), ct, 0.0);
   acc = buildGeneric(
       b, loc, {p, v4}, {acc},
       {dimsMap(ctx, 5, {0, 2, 1, 4}), dimsMap(ctx, 5, {0, 4, 2, 3}),
@@ -329,12 +339,13 @@ Value buildWeightedValues(OpBuilder &b, Location loc, Value p, Value v4,
         return {addf(nb, l, args[2],
                      mulf(nb, l, args[0], castFloat(nb, l, args[1], ct)))};
       })[0];
-  Type outType = cast<RankedTensorType>(out4.getType()).getElementType();
+  if (outType == ct)
+    return acc;
   AffineMap id = b.getMultiDimIdentityMap(4);
   return buildGeneric(
       b, loc, {acc}, {out4}, {id, id}, parallelIterators(4),
       [&](OpBuilder &nb, Location l, ValueRange args) -> SmallVector<Value> {
-        return {addf(nb, l, args[1], castFloat(nb, l, args[0], outType))};
+        return {castFloat(nb, l, args[0], outType)};
       })[0];
 }
 

@@ -570,15 +570,17 @@ struct LowerEmaScanGrad : OpConversionPattern<EmaScanGradOp> {
       aRe0 = filledTensor(rewriter, loc, {B, D, N}, ct, 0.0);
       aIm0 = filledTensor(rewriter, loc, {B, D, N}, ct, 0.0);
     }
-    Value gRe0 = emptyTensor(rewriter, loc, {B, D, N}, ct);
-    Value gIm0 = emptyTensor(rewriter, loc, {B, D, N}, ct);
     // Sum_n p_n Re G_{t,n} per step, in a B x L x D stack of the scan type
     // (see LowerEmaScan); du = dy + that stack after the loop.
     Value sums0 = emptyTensorLike(rewriter, loc, s.u, ct);
     SmallVector<Value> params0;
     for (int i = 0; i < 5; ++i) // dp, dq re/im, dgamma re/im
       params0.push_back(filledTensor(rewriter, loc, {D, N}, ct, 0.0));
-    SmallVector<Value> init = {aRe0, aIm0, gRe0, gIm0, sums0};
+    // G_t is a fresh tensor each step, not an iter_arg: two write-only
+    // iter_args initialized by the same (CSE-merged) tensor.empty and written
+    // by one generic are given one buffer by one-shot bufferization, so G_t's
+    // real part would be overwritten by its imaginary part.
+    SmallVector<Value> init = {aRe0, aIm0, sums0};
     init.append(params0);
 
     auto backward = scf::ForOp::create(
@@ -610,8 +612,10 @@ struct LowerEmaScanGrad : OpConversionPattern<EmaScanGradOp> {
           }
           maps.append(4, bdn);
           SmallVector<Value> g = buildGeneric(
-              b, l, ins, {iter[2], iter[3], iter[0], iter[1]}, maps,
-              parallelIterators(3),
+              b, l, ins,
+              {emptyTensor(b, l, {B, D, N}, ct),
+               emptyTensor(b, l, {B, D, N}, ct), iter[0], iter[1]},
+              maps, parallelIterators(3),
               [&](OpBuilder &nb, Location nl,
                   ValueRange args) -> SmallVector<Value> {
                 Value dyv = castFloat(nb, nl, args[0], ct);
@@ -637,7 +641,7 @@ struct LowerEmaScanGrad : OpConversionPattern<EmaScanGradOp> {
           // Sum_n p_n Re G_{t,n} into slice t of the stack.
           Value duAcc =
               linalg::FillOp::create(b, l, floatConstant(b, l, ct, 0.0),
-                                     extractTimeSlice(b, l, iter[4], t))
+                                     extractTimeSlice(b, l, iter[2], t))
                   .getResult(0);
           duAcc = buildGeneric(
               b, l, {gRe, s.p}, {duAcc},
@@ -648,7 +652,7 @@ struct LowerEmaScanGrad : OpConversionPattern<EmaScanGradOp> {
                   ValueRange args) -> SmallVector<Value> {
                 return {addf(nb, nl, args[2], mulf(nb, nl, args[1], args[0]))};
               })[0];
-          Value sums = insertTimeSlice(b, l, duAcc, iter[4], t);
+          Value sums = insertTimeSlice(b, l, duAcc, iter[2], t);
 
           // Parameter gradients, accumulated over (b, t) in place; loops
           // (d, n, b) with b reduced.
@@ -664,7 +668,7 @@ struct LowerEmaScanGrad : OpConversionPattern<EmaScanGradOp> {
           }
           pmaps.append(5, dimsMap(ctx, 3, {0, 1}));
           SmallVector<Value> params = buildGeneric(
-              b, l, pins, iter.slice(5, 5), pmaps,
+              b, l, pins, iter.slice(3, 5), pmaps,
               {utils::IteratorType::parallel, utils::IteratorType::parallel,
                utils::IteratorType::reduction},
               [&](OpBuilder &nb, Location nl,
@@ -691,24 +695,24 @@ struct LowerEmaScanGrad : OpConversionPattern<EmaScanGradOp> {
                         addf(nb, nl, acc[3], mulf(nb, nl, dyv, hr)),
                         subf(nb, nl, acc[4], mulf(nb, nl, dyv, hi))};
               });
-          SmallVector<Value> yields = {g[2], g[3], gRe, gIm, sums};
+          SmallVector<Value> yields = {g[2], g[3], sums};
           yields.append(params);
           scf::YieldOp::create(b, l, yields);
         });
 
     // du = dy + Sum_n p Re G (the residual path plus the scan), in T.
     Value du = buildElementwise(
-        rewriter, loc, ValueRange{backward.getResult(4), dy}, s.elementType,
+        rewriter, loc, ValueRange{backward.getResult(2), dy}, s.elementType,
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value sum = addf(b, l, castFloat(b, l, args[1], ct), args[0]);
           return castFloat(b, l, sum, s.elementType);
         });
     SmallVector<Value> results = {
-        du, backward.getResult(5),
+        du, backward.getResult(3),
+        interleaveComplex(rewriter, loc, backward.getResult(4),
+                          backward.getResult(5)),
         interleaveComplex(rewriter, loc, backward.getResult(6),
-                          backward.getResult(7)),
-        interleaveComplex(rewriter, loc, backward.getResult(8),
-                          backward.getResult(9))};
+                          backward.getResult(7))};
     // After t = 0 the carry is [not bos_0] conj(q) G_0 = dh0.
     if (s.h0)
       results.push_back(interleaveComplex(rewriter, loc, backward.getResult(0),
