@@ -2,8 +2,9 @@
 # README command 1: sets up a fresh Debian 12 machine, builds Gecko, and runs
 # the main job: compile a small byte-level Gecko (models/demo.json) into a
 # CPU training artifact, train it for a few minutes on public-domain text
-# (the Book of Genesis, KJV), and write the checkpoints, metrics and loss
-# curve. STEPS (default 300) and OUT_DIR (default out/) can be set.
+# (the Book of Genesis, KJV), write the checkpoints, metrics and loss curve,
+# then compile the streaming functions and generate text from the trained
+# weights. STEPS (default 300) and OUT_DIR (default out/) can be set.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -29,5 +30,14 @@ echo "== gecko-run train ($steps steps)"
   --checkpoint-dir "$out/checkpoints" --checkpoint-every 100 \
   --metrics "$out/metrics.jsonl" --plot "$out/loss.svg"
 
+echo "== gecko-compile models/demo.json --mode generate --target cpu"
+"$build/bin/gecko-compile" --model "$root/models/demo.json" --mode generate \
+  --target cpu --batch 1 -o "$out/demo-generate.gkm"
+checkpoint="$(ls "$out"/checkpoints/step-*.safetensors | sort | tail -n 1)"
+echo "== gecko-run generate (weights $checkpoint)"
+"$build/bin/gecko-run" generate "$out/demo-generate.gkm" --weights "$checkpoint" \
+  --prompt "In the beginning" --max-tokens 300 --temperature 0.8 --top-k 40 \
+  --seed 1
+echo
 echo "demo: done. Checkpoints in $out/checkpoints, loss curve $out/loss.svg," \
   "metrics $out/metrics.jsonl"

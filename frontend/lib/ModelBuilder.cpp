@@ -24,6 +24,7 @@
 #include "mlir/IR/Verifier.h"
 
 #include <cmath>
+#include <limits>
 #include <map>
 
 using namespace mlir;
@@ -264,19 +265,108 @@ private:
   }
 
   /// Spec 3.2 (Gecko TDN) or 9 (Megalodon timestep norm).
-  Value sequenceNorm(Value x, const std::string &prefix) {
+  /// Spec 3.2 (TDN) or 9 (Megalodon). `stateName` names the streaming
+  /// state ("layers.0.norm"); in a stream the priors apply at position 0
+  /// and the carried statistics afterwards.
+  Value sequenceNorm(Value x, const std::string &prefix,
+                     const std::string &stateName) {
     auto [count, mean, var] = priorState(prefix);
+    if (stream) {
+      count = freshOr(count, state(stateName + ".count", count.getType()));
+      mean = freshOr(mean, state(stateName + ".mean", mean.getType()));
+      var = freshOr(var, state(stateName + ".var", var.getType()));
+    }
     Value weight = param(prefix + ".weight"), bias = param(prefix + ".bias");
     const uint64_t G = c.timenorm_num_groups;
-    if (c.architecture == Architecture::Megalodon)
-      return TimestepNormOp::create(b, x, weight, bias, count, mean, var, G,
-                                    APFloat(c.norm_eps))
-          .getY();
-    return TimestepDecayNormOp::create(b, x, weight, bias, bos, count, mean,
-                                       var, G, APFloat(c.timenorm_beta1),
-                                       APFloat(c.timenorm_beta2),
-                                       APFloat(c.norm_eps))
-        .getY();
+    Value y, countOut, meanOut, varOut;
+    if (c.architecture == Architecture::Megalodon) {
+      auto op = TimestepNormOp::create(b, x, weight, bias, count, mean, var, G,
+                                       APFloat(c.norm_eps));
+      y = op.getY();
+      countOut = op.getCountOut();
+      meanOut = op.getMeanOut();
+      varOut = op.getVarOut();
+    } else {
+      auto op = TimestepDecayNormOp::create(
+          b, x, weight, bias, bos, count, mean, var, G,
+          APFloat(c.timenorm_beta1), APFloat(c.timenorm_beta2),
+          APFloat(c.norm_eps));
+      y = op.getY();
+      countOut = op.getCountOut();
+      meanOut = op.getMeanOut();
+      varOut = op.getVarOut();
+    }
+    if (stream) {
+      next(stateName + ".count", countOut);
+      next(stateName + ".mean", meanOut);
+      next(stateName + ".var", varOut);
+    }
+    return y;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Streaming state (spec 4.1): prefill and decode functions carry it as
+  // `gecko.state` arguments named `stream.<name>` and return `next:` results.
+  //===--------------------------------------------------------------------===//
+
+  /// The state argument `stream.<name>` (appended to the function).
+  Value state(const std::string &name, Type type) {
+    func::FuncOp func = stream->func;
+    unsigned index = func.getNumArguments();
+    auto attrs = b.getDictionaryAttr(
+        {b.getNamedAttr(kStateAttrName, b.getStringAttr("stream." + name))});
+    (void)func.insertArgument(index, type, attrs, func.getLoc());
+    return func.getArgument(index);
+  }
+
+  /// Records the value the state `stream.<name>` has after the call.
+  void next(const std::string &name, Value value) {
+    stream->next.emplace_back("stream." + name, value);
+  }
+
+  /// A constant tensor of `type` filled with `value`.
+  Value full(Type type, double value) {
+    auto tensor = cast<RankedTensorType>(type);
+    Type element = tensor.getElementType();
+    Attribute scalar =
+        isa<FloatType>(element)
+            ? Attribute(b.getFloatAttr(element, value))
+            : Attribute(b.getIntegerAttr(element, int64_t(value)));
+    return arith::ConstantOp::create(b, tensor,
+                                     DenseElementsAttr::get(tensor, scalar));
+  }
+
+  /// `freshValue` at position 0 of the stream, else `current`.
+  Value freshOr(Value freshValue, Value current) {
+    auto type = cast<RankedTensorType>(current.getType());
+    SmallVector<int64_t> dims;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      dims.push_back(i);
+    Value condition = stream->fresh;
+    if (type.getRank() > 0)
+      condition = broadcast(
+          condition, RankedTensorType::get(type.getShape(), b.getI1Type()),
+          dims);
+    return arith::SelectOp::create(b, condition, freshValue, current);
+  }
+
+  /// Rows [offset, offset + size) of a B x R x W (or B x R) tensor.
+  Value rows(Value x, OpFoldResult offset, OpFoldResult size) {
+    auto type = cast<RankedTensorType>(x.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)), sizes,
+        strides(type.getRank(), b.getIndexAttr(1));
+    for (int64_t d : type.getShape())
+      sizes.push_back(b.getIndexAttr(d));
+    offsets[1] = offset;
+    sizes[1] = size;
+    return tensor::ExtractSliceOp::create(b, x, offsets, sizes, strides);
+  }
+
+  /// The last `keep` rows of [history ; call] (the next history).
+  Value roll(Value history, Value call, int64_t keep) {
+    Value all = tensor::ConcatOp::create(b, 1, ValueRange{history, call});
+    int64_t total = cast<RankedTensorType>(all.getType()).getDimSize(1);
+    return rows(all, b.getIndexAttr(total - keep), b.getIndexAttr(keep));
   }
 
   Value linear(Value x, const std::string &name, bool withBias) {
@@ -290,10 +380,26 @@ private:
     const int64_t H = c.num_heads, dk = c.zHeadDim();
     const uint64_t C = c.chunk_size;
     if (c.multi_segments) {
-      auto seg = SegmentsOp::create(b, tokens, Value(),
+      // In a stream, ids continue from the last token of the previous call
+      // (spec 4.4).
+      Value offset;
+      if (stream) {
+        auto lastType = RankedTensorType::get({B}, b.getI64Type());
+        offset = state("last_segment", lastType);
+      }
+      auto seg = SegmentsOp::create(b, tokens, offset,
                                     static_cast<uint64_t>(c.bos_id));
       bos = seg.getBos();
       segments = seg.getSegmentIds();
+      if (stream)
+        next("last_segment",
+             tensor::CollapseShapeOp::create(
+                 b, rows(segments, b.getIndexAttr(L - 1), b.getIndexAttr(1)),
+                 ArrayRef<ReassociationIndices>{{0, 1}}));
+    } else if (stream) {
+      // Streams always compare segment ids: every real token is in document
+      // 0, and cache slots before the stream's start are -1 (invisible).
+      segments = full(RankedTensorType::get({B, L}, b.getI64Type()), 0);
     }
     Value x = EmbeddingOp::create(b, param("embed.weight"), tokens, c.scale_emb)
                   .getX();
@@ -303,7 +409,7 @@ private:
       const std::string mp = "layers." + std::to_string(l) + ".mega.";
       const std::string fp = "layers." + std::to_string(l) + ".nffn.";
       // 1. Sequence norm.
-      Value xh = sequenceNorm(x, mp + "timenorm");
+      Value xh = sequenceNorm(x, mp + "timenorm", layer + ".norm");
       record(mp + "timenorm", xh);
       // 2. CEMA (with the residual x-hat).
       Value gamma = param(mp + "cema.gamma");
@@ -313,9 +419,18 @@ private:
       auto coeffs = EmaCoeffsOp::create(b, param(mp + "cema.alpha"),
                                         param(mp + "cema.delta"),
                                         param(mp + "cema.theta"), gamma);
-      Value e = EmaScanOp::create(b, xh, coeffs.getP(), coeffs.getQ(),
-                                  coeffs.getGammaC(), bos, Value())
-                    .getY();
+      Value h0;
+      if (stream) {
+        auto hType = RankedTensorType::get(
+            {B, c.model_dim, c.cema_ndim, 2},
+            cast<RankedTensorType>(coeffs.getP().getType()).getElementType());
+        h0 = state(layer + ".ema.h", hType); // zero = fresh
+      }
+      auto scan = EmaScanOp::create(b, xh, coeffs.getP(), coeffs.getQ(),
+                                    coeffs.getGammaC(), bos, h0);
+      Value e = scan.getY();
+      if (stream)
+        next(layer + ".ema.h", scan.getHOut());
       if (megalodon) {
         // Residual x-hat * omega instead of x-hat: e + (omega - 1) * x-hat.
         auto type = cast<RankedTensorType>(xh.getType());
@@ -360,26 +475,52 @@ private:
       // Megalodon restarts positions in every chunk and attends within the
       // chunk only (spec section 9).
       IntegerAttr restart = megalodon ? b.getI64IntegerAttr(C) : IntegerAttr();
+      Value start = stream ? stream->position : Value();
       if (ropeHeads > 0) {
-        q = RopeOp::create(b, q, Value(), H, ropeHeads, APFloat(c.rope_base),
+        q = RopeOp::create(b, q, start, H, ropeHeads, APFloat(c.rope_base),
                            /*inverse=*/false, restart)
                 .getY();
-        k = RopeOp::create(b, k, Value(), H, ropeHeads, APFloat(c.rope_base),
+        k = RopeOp::create(b, k, start, H, ropeHeads, APFloat(c.rope_base),
                            /*inverse=*/false, restart)
                 .getY();
       }
-      Value os = ChunkAttentionOp::create(b, q, k, v, segments, Value(),
-                                          Value(), Value(), Value(), H, C,
+      // In a stream the keys and values of the last 2C tokens (rotated
+      // keys, spec 4.1) are the cache; the visibility rule of chunk_attention
+      // ignores what lies outside the window.
+      Value histK, histV, histSeg;
+      const int64_t keep = 2 * c.chunk_size;
+      if (stream) {
+        auto sType = cast<RankedTensorType>(k.getType());
+        auto vType = cast<RankedTensorType>(v.getType());
+        histK = state(layer + ".hist.k",
+                      RankedTensorType::get({B, keep, sType.getDimSize(2)},
+                                            sType.getElementType()));
+        histV = state(layer + ".hist.v",
+                      RankedTensorType::get({B, keep, vType.getDimSize(2)},
+                                            vType.getElementType()));
+        auto segType = RankedTensorType::get({B, keep}, b.getI64Type());
+        histSeg =
+            freshOr(full(segType, -1), state(layer + ".hist.seg", segType));
+        next(layer + ".hist.k", roll(histK, k, keep));
+        next(layer + ".hist.v", roll(histV, v, keep));
+        next(layer + ".hist.seg", roll(histSeg, segments, keep));
+      }
+      Value os = ChunkAttentionOp::create(b, q, k, v, segments, histK, histV,
+                                          histSeg, start, H, C,
                                           /*local=*/megalodon)
                      .getO();
       record(mp + "sliding_chunk_attention", os);
       // 9-10. Working memory (Gecko only) and the gated combination.
       Value a = arith::MulFOp::create(b, os, r);
       if (!megalodon) {
-        Value om = WorkingMemoryOp::create(b, views.getAq(), views.getAk(), v,
-                                           segments, Value(), Value(), Value(),
-                                           Value(), Value(), Value(), H, C)
-                       .getY();
+        Value om =
+            stream
+                ? streamingMemory(views.getAq(), views.getAk(), v, histV,
+                                  histSeg, layer)
+                : WorkingMemoryOp::create(b, views.getAq(), views.getAk(), v,
+                                          segments, Value(), Value(), Value(),
+                                          Value(), Value(), Value(), H, C)
+                      .getY();
         record(mp + "adaptive_working_memory", om);
         a = arith::AddFOp::create(b, a, om);
       }
@@ -415,10 +556,76 @@ private:
       record(layer + ".nffn", x);
       record(layer, x);
     }
-    Value xf = sequenceNorm(x, "output.final_norm");
+    Value xf = sequenceNorm(x, "output.final_norm", "final_norm");
     record("output.final_norm", xf);
     std::string outName = c.share_emb ? "embed.weight" : "output.output.weight";
     return LinearOp::create(b, xf, param(outName), Value()).getY();
+  }
+
+  /// The working memory of a prefill (chunked form) or decode (step form)
+  /// call. The memory state starts empty (M = 0, log-normaliser -inf) with
+  /// the document sentinel -2, which no real segment id equals, so reads
+  /// before the first absorption are masked to zero and the first real
+  /// chunk resets it, as a fresh memory (spec 4.3 step 3).
+  Value streamingMemory(Value aq, Value ak, Value v, Value histV, Value histSeg,
+                        const std::string &layer) {
+    const int64_t H = c.num_heads, C = c.chunk_size, keep = 2 * C;
+    const int64_t dk = c.zHeadDim(), dv = c.vHeadDim();
+    auto akType = cast<RankedTensorType>(ak.getType());
+    Value histAk = state(layer + ".hist.ak",
+                         RankedTensorType::get({B, keep, akType.getDimSize(2)},
+                                               akType.getElementType()));
+    next(layer + ".hist.ak", roll(histAk, ak, keep));
+    Value memory =
+        state(layer + ".memory.m", RankedTensorType::get({B, H, dk, dv}, ft));
+    auto lnType = RankedTensorType::get({B, H, dk}, b.getF32Type());
+    Value logNorm =
+        freshOr(full(lnType, -std::numeric_limits<double>::infinity()),
+                state(layer + ".memory.log_norm", lnType));
+    auto docType = RankedTensorType::get({B}, b.getI64Type());
+    Value doc =
+        freshOr(full(docType, -2), state(layer + ".memory.doc", docType));
+
+    Value y, memoryOut, logNormOut, docOut;
+    if (L % C == 0) {
+      // Prefill on a chunk boundary: the cached chunk is the last C rows of
+      // the history.
+      auto op = WorkingMemoryOp::create(
+          b, aq, ak, v, segments, memory, logNorm,
+          rows(histAk, b.getIndexAttr(C), b.getIndexAttr(C)),
+          rows(histV, b.getIndexAttr(C), b.getIndexAttr(C)),
+          rows(histSeg, b.getIndexAttr(C), b.getIndexAttr(C)), doc, H, C);
+      y = op.getY();
+      memoryOut = op.getMemoryOut();
+      logNormOut = op.getLogNormOut();
+      docOut = op.getDocMemOut();
+    } else {
+      // Decode: the cache is the P tokens since the last roll, P = s in the
+      // first chunk and C + s mod C afterwards (spec 4.3 step 4).
+      Value s = arith::IndexCastOp::create(
+          b, b.getIndexType(),
+          tensor::ExtractOp::create(b, stream->position, ValueRange{}));
+      Value cC = arith::ConstantIndexOp::create(b, C);
+      Value firstChunk =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, s, cC);
+      Value later =
+          arith::AddIOp::create(b, cC, arith::RemSIOp::create(b, s, cC));
+      Value P = arith::SelectOp::create(b, firstChunk, s, later);
+      Value offset =
+          arith::SubIOp::create(b, arith::ConstantIndexOp::create(b, keep), P);
+      auto op = WorkingMemoryStepOp::create(
+          b, aq, ak, v, segments, memory, logNorm, doc, rows(histAk, offset, P),
+          rows(histV, offset, P), rows(histSeg, offset, P),
+          static_cast<uint64_t>(H), static_cast<uint64_t>(C));
+      y = op.getY();
+      memoryOut = op.getMemoryOut();
+      logNormOut = op.getLogNormOut();
+      docOut = op.getDocMemOut();
+    }
+    next(layer + ".memory.m", memoryOut);
+    next(layer + ".memory.log_norm", logNormOut);
+    next(layer + ".memory.doc", docOut);
+    return y;
   }
 
   /// B x L x D -> B x D x L (the layout of the reference's EMA output).
@@ -499,8 +706,19 @@ private:
   int64_t B, L;
   std::map<std::string, Value> params;
   Type ft;             ///< the float type of parameters and activations
-  Value bos, segments; // set when multi_segments
+  Value bos, segments; // set when multi_segments (segments also in streams)
 
+public:
+  /// Set for prefill/decode functions.
+  struct Stream {
+    func::FuncOp func;
+    Value position; ///< tensor<i64>: stream position of the call's token 0
+    Value fresh;    ///< tensor<i1>: position == 0
+    std::vector<std::pair<std::string, Value>> next;
+  };
+  Stream *stream = nullptr;
+
+private:
 public:
   /// Intermediate activations named like the golden files' `debug.*`
   /// tensors, recorded when BuildOptions::debugOutputs is set.
@@ -536,6 +754,19 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
   if (o.floatType != "f32" && o.floatType != "f64")
     return invalidArgument("float type '" + o.floatType +
                            "' is not supported (f32, f64)");
+  bool streaming =
+      std::find(o.modes.begin(), o.modes.end(), "prefill") != o.modes.end() ||
+      std::find(o.modes.begin(), o.modes.end(), "decode") != o.modes.end();
+  if (streaming && c.architecture == Architecture::Llama)
+    return unimplemented("streaming (prefill/decode) is implemented for the "
+                         "gecko and megalodon architectures, not llama");
+  if (o.prefillLen < 0 ||
+      (o.prefillLen > 0 && o.prefillLen % c.chunk_size != 0))
+    return invalidArgument("--prefill-len " + std::to_string(o.prefillLen) +
+                           " is not a positive multiple of chunk_size " +
+                           std::to_string(c.chunk_size) +
+                           " (prefill calls start and end on chunk "
+                           "boundaries, spec section 4.2)");
   if (o.modes.empty())
     return invalidArgument("no mode requested");
   for (const std::string &mode : o.modes) {
@@ -543,7 +774,8 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
     if (std::find(known.begin(), known.end(), mode) == known.end())
       return invalidArgument(
           "unknown mode '" + mode +
-          "' (known: forward, loss; gecko-compile adds train)");
+          "' (known: forward, loss, prefill, decode; gecko-compile adds "
+          "train and generate)");
   }
   return Status::ok();
 }
@@ -551,7 +783,8 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
 } // namespace
 
 const std::vector<std::string> &buildableModes() {
-  static const std::vector<std::string> modes = {"forward", "loss"};
+  static const std::vector<std::string> modes = {"forward", "loss", "prefill",
+                                                 "decode"};
   return modes;
 }
 
@@ -586,10 +819,17 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
   Type floatType =
       options.floatType == "f64" ? Type(b.getF64Type()) : Type(b.getF32Type());
   const std::vector<ParamSpec> paramList = parameterList(config);
-  auto tokenType = RankedTensorType::get({B, L}, b.getI64Type());
   auto rangeAttr = [&](int64_t hi) { return b.getDenseI64ArrayAttr({0, hi}); };
 
   for (const std::string &mode : options.modes) {
+    // Streaming calls: prefill covers whole chunks, decode one token.
+    const bool streaming = mode == "prefill" || mode == "decode";
+    const int64_t Lm =
+        mode == "prefill"
+            ? options.prefillLen > 0 ? options.prefillLen : config.chunk_size
+        : mode == "decode" ? 1
+                           : L;
+    auto tokenType = RankedTensorType::get({B, Lm}, b.getI64Type());
     // Inputs first, then parameters in state_dict order.
     SmallVector<Type> argTypes;
     SmallVector<DictionaryAttr> argAttrs;
@@ -616,9 +856,9 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
 
     SmallVector<Type> resultTypes;
     SmallVector<DictionaryAttr> resultAttrs;
-    if (mode == "forward") {
+    if (mode != "loss") {
       resultTypes.push_back(RankedTensorType::get(
-          {B, L, config.effectiveOutputSize()}, floatType));
+          {B, Lm, config.effectiveOutputSize()}, floatType));
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
           mlir::gecko::kOutputAttrName, b.getStringAttr("output.logits"))}));
     } else {
@@ -638,24 +878,52 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
     std::map<std::string, Value> params;
     for (size_t i = 0; i < paramList.size(); ++i)
       params[paramList[i].name] = entry->getArgument(firstParam + i);
-    FunctionEmitter emitter(b, config, B, L, std::move(params), floatType);
-    emitter.recordDebug = options.debugOutputs && mode == "forward";
+    FunctionEmitter emitter(b, config, B, Lm, std::move(params), floatType);
+    emitter.recordDebug = options.debugOutputs && mode != "loss";
+    FunctionEmitter::Stream stream;
+    if (streaming) {
+      stream.func = func;
+      auto i64Scalar = RankedTensorType::get({}, b.getI64Type());
+      unsigned index = func.getNumArguments();
+      (void)func.insertArgument(
+          index, i64Scalar,
+          b.getDictionaryAttr({b.getNamedAttr(
+              kStateAttrName, b.getStringAttr("stream.position"))}),
+          func.getLoc());
+      stream.position = func.getArgument(index);
+      Value zero = arith::ConstantOp::create(
+          b, i64Scalar, DenseElementsAttr::get(i64Scalar, int64_t(0)));
+      stream.fresh = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                           stream.position, zero);
+      Value len = arith::ConstantOp::create(
+          b, i64Scalar, DenseElementsAttr::get(i64Scalar, int64_t(Lm)));
+      stream.next.emplace_back(
+          "stream.position",
+          arith::AddIOp::create(b, stream.position, len).getResult());
+      emitter.stream = &stream;
+    }
     Value logits = emitter.logits(entry->getArgument(0));
     SmallVector<Value> results = {logits};
+    for (auto &[name, value] : stream.next) {
+      results.push_back(value);
+      resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
+          kOutputAttrName, b.getStringAttr(kNextPrefix + name))}));
+    }
     if (mode == "loss")
       results[0] =
           CrossEntropyOp::create(b, logits, entry->getArgument(1)).getLoss();
     for (auto &[name, value] : emitter.debug) {
       results.push_back(value);
-      resultTypes.push_back(value.getType());
       resultAttrs.push_back(b.getDictionaryAttr(
           {b.getNamedAttr(kOutputAttrName, b.getStringAttr(name))}));
     }
     func::ReturnOp::create(b, results);
-    if (!emitter.debug.empty()) {
-      func.setFunctionType(b.getFunctionType(argTypes, resultTypes));
-      func.setAllResultAttrs(resultAttrs);
-    }
+    SmallVector<Type> finalResultTypes;
+    for (Value v : results)
+      finalResultTypes.push_back(v.getType());
+    func.setFunctionType(
+        b.getFunctionType(func.getArgumentTypes(), finalResultTypes));
+    func.setAllResultAttrs(resultAttrs);
   }
 
   if (failed(verify(*module)))

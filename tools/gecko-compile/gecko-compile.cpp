@@ -67,9 +67,14 @@ cl::opt<int64_t>
 cl::list<std::string>
     modes("mode",
           cl::desc("With --model: the functions to build (forward, loss, "
-                   "train = grad + train_step; repeat or comma-separate; "
-                   "default: forward,loss)"),
+                   "train = grad + train_step, generate = prefill + decode; "
+                   "repeat or comma-separate; default: forward,loss)"),
           cl::CommaSeparated, cl::cat(geckoCategory));
+cl::opt<int64_t> prefillLen(
+    "prefill-len",
+    cl::desc("With --mode generate/prefill: tokens per prefill call (a "
+             "multiple of chunk_size; default one chunk)"),
+    cl::init(0), cl::cat(geckoCategory));
 cl::opt<bool> debugOutputs(
     "debug-outputs",
     cl::desc("With --model: forward also returns the intermediate "
@@ -192,6 +197,11 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
         train = true;
         continue;
       }
+      if (mode == "generate") {
+        options.modes.push_back("prefill");
+        options.modes.push_back("decode");
+        continue;
+      }
       keepLoss |= mode == "loss";
       options.modes.push_back(mode);
     }
@@ -199,6 +209,7 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
       options.modes.push_back("loss");
   }
   options.debugOutputs = debugOutputs;
+  options.prefillLen = prefillLen;
   ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
       fe::buildModelModule(context, *config, options);
   if (!module.isOk()) {

@@ -31,6 +31,15 @@ bool isAllowedUpstreamOp(Operation *op) {
   if (isa<func::ReturnOp, arith::ConstantOp, tensor::EmptyOp, tensor::ConcatOp,
           linalg::BroadcastOp, linalg::TransposeOp>(op))
     return true;
+  // Streaming functions slice and roll their caches and compute cache
+  // lengths from the stream position.
+  if (isa<tensor::ExtractOp, tensor::ExtractSliceOp, tensor::CollapseShapeOp>(
+          op))
+    return true;
+  if (isa<arith::ArithDialect>(op->getDialect()) &&
+      llvm::all_of(op->getResultTypes(),
+                   [](Type t) { return t.isIntOrIndexOrFloat(); }))
+    return true;
   // Elementwise arith and math on tensors (add, mul, exp, compare, ...).
   if (isa<arith::ArithDialect, math::MathDialect>(op->getDialect()))
     return llvm::all_of(op->getResultTypes(),
@@ -80,17 +89,23 @@ struct ContractChecker {
       Type type = func.getArgumentTypes()[i];
       auto param = func.getArgAttrOfType<StringAttr>(i, kParamAttrName);
       auto input = func.getArgAttrOfType<StringAttr>(i, kInputAttrName);
+      auto state = func.getArgAttrOfType<StringAttr>(i, kStateAttrName);
       if (!isStaticTensor(type))
         error(func, "F2") << "argument " << i << " of @" << func.getName()
                           << " has type " << type
                           << "; arguments must be statically shaped tensors";
-      if (bool(param) == bool(input)) {
+      int kinds = bool(param) + bool(input) + bool(state);
+      if (kinds != 1) {
         error(func, "F2") << "argument " << i << " of @" << func.getName()
-                          << (param ? " has both " : " has neither ")
-                          << kParamAttrName << " nor " << kInputAttrName;
+                          << (kinds ? " has more than one of "
+                                    : " has none of ")
+                          << kParamAttrName << ", " << kInputAttrName << ", "
+                          << kStateAttrName;
         continue;
       }
-      StringRef name = param ? param.getValue() : input.getValue();
+      StringRef name = param   ? param.getValue()
+                       : input ? input.getValue()
+                               : state.getValue();
       if (name.empty()) {
         error(func, "F2") << "argument " << i << " of @" << func.getName()
                           << " has an empty name";
@@ -126,6 +141,20 @@ struct ContractChecker {
         error(func, "F3") << "result " << i << " of @" << func.getName()
                           << " has no " << kOutputAttrName << " name";
         continue;
+      }
+      if (name.getValue().starts_with(kNextPrefix)) {
+        StringRef target =
+            name.getValue().drop_front(StringRef(kNextPrefix).size());
+        auto it = argNames.find(target);
+        if (it == argNames.end() || func.getArgAttr(it->second, kInputAttrName))
+          error(func, "F9")
+              << "result " << i << " of @" << func.getName() << " updates '"
+              << target << "', which is not a param or state argument";
+        else if (func.getArgumentTypes()[it->second] != type)
+          error(func, "F9") << "result " << i << " of @" << func.getName()
+                            << " has type " << type << " but the argument '"
+                            << target << "' it updates has type "
+                            << func.getArgumentTypes()[it->second];
       }
       if (!resultNames.insert(name.getValue()).second)
         error(func, "F4") << "two results of @" << func.getName()

@@ -66,6 +66,9 @@ COMMANDS:
                  rest). Without --function every function whose inputs are
                  all in G runs (the others are listed as skipped). Exits 0
                  only if at least one result was compared and all passed.
+                 On a generate artifact (prefill/decode), replays each
+                 streaming case of G (stream*.logits) within
+                 [--atol-stream 2e-4]; [--cases a,b] selects cases.
   train MODEL.gkm --data DATA --steps N --checkpoint-dir DIR
         [--checkpoint-every 100] [--keep-checkpoints 3] [--seed 0]
         [--resume] [--lr 3e-4] [--min-lr-ratio 0.1] [--warmup 0]
@@ -467,14 +470,15 @@ bool compareResult(const std::string &name, const HostTensor &t,
 
 bool hasStreamFunctions(const ArtifactPlan &plan);
 int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
-                   const SafetensorsFile &weights, double atol);
+                   const SafetensorsFile &weights, double atol,
+                   const std::string &cases);
 
 int runCheck(const std::vector<std::string> &args) {
   ParsedArgs pa;
   std::string err =
       parseArgs(args,
                 {"--golden", "--weights", "--function", "--rtol-output",
-                 "--rtol-grad", "--rtol-debug", "--atol-stream"},
+                 "--rtol-grad", "--rtol-debug", "--atol-stream", "--cases"},
                 pa);
   if (!err.empty())
     return usageError("check: " + err);
@@ -535,7 +539,9 @@ int runCheck(const std::vector<std::string> &args) {
           streamGolden || (n.rfind("stream", 0) == 0 && n.size() > 7 &&
                            n.compare(n.size() - 7, 7, ".logits") == 0);
     if (streamGolden)
-      return runCheckStream(**exe, *golden, *weights, atolStream);
+      return runCheckStream(**exe, *golden, *weights, atolStream,
+                            pa.options.count("--cases") ? pa.options["--cases"]
+                                                        : std::string());
   }
 
   int compared = 0, failed = 0, ran = 0;
@@ -1107,7 +1113,16 @@ double maxAbsError(const std::vector<double> &got,
 /// gecko-run check on a generate artifact: replays each streaming case of
 /// the golden (see docs/generation.md) and compares the logits.
 int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
-                   const SafetensorsFile &weights, double atol) {
+                   const SafetensorsFile &weights, double atol,
+                   const std::string &cases) {
+  // --cases a,b: only these streaming cases (e.g. stream_b needs a model
+  // built with multi_segments).
+  auto selected = [&](const std::string &name) {
+    if (cases.empty())
+      return true;
+    std::string list = "," + cases + ",";
+    return list.find("," + name + ",") != std::string::npos;
+  };
   const FunctionPlan *decode = exe.plan().findFunction("decode");
   for (const FunctionPlan &f : exe.plan().functions)
     if (!decode && f.mode == "decode")
@@ -1134,6 +1149,8 @@ int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
         tensor.compare(tensor.size() - suffix.size(), suffix.size(), suffix))
       continue;
     const std::string name = tensor.substr(0, tensor.size() - suffix.size());
+    if (!selected(name))
+      continue;
     const std::string tokName = caseTokensName(golden, name);
     const TensorInfo *ti = golden.find(tokName);
     const TensorInfo *li = golden.find(tensor);

@@ -32,7 +32,7 @@ module attributes {gecko.frontend_contract = 2 : i64} {
 // -----
 
 module attributes {gecko.frontend_contract = 1 : i64} {
-  // expected-error @+2 {{[F2] argument 0 of @f has neither gecko.param nor gecko.input}}
+  // expected-error @+2 {{[F2] argument 0 of @f has none of gecko.param, gecko.input, gecko.state}}
   // expected-error @+1 {{[F2] argument 1 of @f has type 'tensor<?xf32>'; arguments must be statically shaped tensors}}
   func.func @f(%x: tensor<2xf32>, %y: tensor<?xf32> {gecko.param = "w"}) -> (tensor<2xf32> {gecko.output = "output.x"}) {
     return %x : tensor<2xf32>
@@ -84,8 +84,12 @@ module attributes {gecko.frontend_contract = 1 : i64} {
 
 module attributes {gecko.frontend_contract = 1 : i64} {
   func.func @f(%x: tensor<2xf32> {gecko.param = "w"}) -> (tensor<2xf32> {gecko.output = "output.x"}) {
-    // expected-error @+1 {{[F7] 'tensor.extract_slice' is not allowed in a frontend module}}
-    %s = tensor.extract_slice %x[0] [2] [1] : tensor<2xf32> to tensor<2xf32>
+    // expected-error @+1 {{[F7] 'tensor.pad' is not allowed in a frontend module}}
+    %s = tensor.pad %x low[0] high[0] {
+    ^bb0(%i: index):
+      %z = arith.constant 0.0 : f32
+      tensor.yield %z : f32
+    } : tensor<2xf32> to tensor<2xf32>
     return %s : tensor<2xf32>
   }
 }
@@ -99,5 +103,21 @@ module attributes {gecko.frontend_contract = 1 : i64} {
   // expected-error @+1 {{[F8] private function @helper: a frontend module holds only public entry functions}}
   func.func private @helper(%x: tensor<2xf32>) -> tensor<2xf32> {
     return %x : tensor<2xf32>
+  }
+}
+
+// -----
+
+module attributes {gecko.frontend_contract = 1 : i64} {
+  // State arguments are named by gecko.state; next:<name> results update a
+  // param or state argument of the same type.
+  // expected-error @+4 {{[F9] result 2 of @f updates 'input.x', which is not a param or state argument}}
+  // expected-error @+3 {{[F9] result 3 of @f has type 'tensor<3xf32>' but the argument 's' it updates has type 'tensor<2xf32>'}}
+  // expected-error @+2 {{[F4] two results of @f are named 'next:s'}}
+  // expected-error @+1 {{[F2] argument 2 of @f has more than one of gecko.param, gecko.input, gecko.state}}
+  func.func @f(%x: tensor<2xf32> {gecko.input = "input.x"}, %s: tensor<2xf32> {gecko.state = "s"}, %y: tensor<2xf32> {gecko.param = "p", gecko.state = "q"})
+      -> (tensor<2xf32> {gecko.output = "output.y"}, tensor<2xf32> {gecko.output = "next:s"}, tensor<2xf32> {gecko.output = "next:input.x"}, tensor<3xf32> {gecko.output = "next:s"}) {
+    %c = arith.constant dense<1.0> : tensor<3xf32>
+    return %x, %s, %x, %c : tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<3xf32>
   }
 }

@@ -31,8 +31,9 @@ struct BuildOptions {
   /// Batch size B and sequence length L of every function (static shapes).
   int64_t batch = 1;
   int64_t seqLen = 0; ///< 0: four chunks (gecko, megalodon) or max_seq_len
-  /// Functions to emit, in order: "forward" (tokens -> logits) and "loss"
-  /// (tokens, targets -> mean cross entropy).
+  /// Functions to emit, in order: "forward" (tokens -> logits), "loss"
+  /// (tokens, targets -> mean cross entropy), "prefill" and "decode"
+  /// (streaming: tokens and state -> logits and next state).
   std::vector<std::string> modes = {"forward", "loss"};
   /// Also return the intermediate activations of `forward` named like the
   /// golden files' debug tensors (debug.layers.0.mega.timenorm.out, ...;
@@ -42,6 +43,10 @@ struct BuildOptions {
   /// Element type of parameters and activations: "f32" (what the reference
   /// runs) or "f64" (gradient checks against finite differences).
   std::string floatType = "f32";
+  /// Tokens per `prefill` call (a multiple of chunk_size; 0: one chunk).
+  /// `decode` calls take one token. Both carry the stream state of spec
+  /// 4.1 as `gecko.state` arguments named `stream.*` (docs/frontend.md).
+  int64_t prefillLen = 0;
 };
 
 /// The sequence length BuildOptions{seqLen = 0} resolves to.

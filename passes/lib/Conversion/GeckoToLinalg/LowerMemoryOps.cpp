@@ -365,11 +365,16 @@ Value gatherColumn(OpBuilder &b, Location loc, Value ids, int64_t column) {
 
 /// Y[b,t,h,e] = sum_s P[b,t,h,s] M[b,h,s,e] (p4: B x Lc x H x dk, m:
 /// B x H x dk x dv), rows with seg[b,t] != doc[b] zeroed when seg2 (B x Lc)
-/// and doc (B) are given. The result is added to `dest` (B x Lc x H x dv in
-/// T, zero on entry: a slice of the zero-filled y), so that the op writing
-/// it reads its `outs` and bufferizes in place into y.
+/// and doc (B) are given. With `accumulate`, the result is added to `dest`
+/// (B x Lc x H x dv in T, zero on entry: a slice of the zero-filled y inside
+/// the chunk loop), so that the op writing it reads its `outs` and bufferizes
+/// in place into y. Without it `dest` is only written: a generic that reads
+/// its `outs` must never reach a linalg consumer, since elementwise fusion
+/// into a consumer with more loops repeats its read-modify-write
+/// (docs/lowering.md, "Bufferization hazards").
 Value readMemory(OpBuilder &b, Location loc, Value p4, Value m, Value seg2,
-                 Value doc, Value dest, const AwmTypes &t) {
+                 Value doc, Value dest, const AwmTypes &t,
+                 bool accumulate = true) {
   MLIRContext *ctx = b.getContext();
   ArrayRef<int64_t> yShape = shapeOf(dest);
   Type ct = t.compute;
@@ -403,6 +408,8 @@ Value readMemory(OpBuilder &b, Location loc, Value p4, Value m, Value seg2,
           y = arith::SelectOp::create(nb, l, same, y,
                                       floatConstant(nb, l, t.elem, 0.0));
         }
+        if (!accumulate)
+          return {y};
         return {arith::AddFOp::create(nb, l, a.back(), y)};
       })[0];
 }
@@ -795,9 +802,11 @@ struct LowerWorkingMemoryStep : OpConversionPattern<WorkingMemoryStepOp> {
                 hasSeg ? adaptor.getDocMem() : Value()};
     Value p4 =
         featureSoftmax(b, loc, splitHeads(b, loc, adaptor.getAq(), heads), t);
-    Value y = readMemory(
-        b, loc, p4, st.m, adaptor.getSegments(), st.doc,
-        staticFilled(b, loc, {batch, len, heads, dv}, t.elem, 0.0), t);
+    // The step's y goes straight to the model's consumers: write-only.
+    Value y =
+        readMemory(b, loc, p4, st.m, adaptor.getSegments(), st.doc,
+                   staticEmpty(b, loc, {batch, len, heads, dv}, t.elem), t,
+                   /*accumulate=*/false);
 
     // The absorption of the cache's first C rows.
     auto absorbPrevious = [&](OpBuilder &nb, Location l) -> MemState {
