@@ -405,6 +405,7 @@ private:
                   .getX();
     record("embed", x);
     for (int64_t l = 0; l < c.num_layers; ++l) {
+      Operation *mark = lastOp();
       const std::string layer = "layers." + std::to_string(l);
       const std::string mp = "layers." + std::to_string(l) + ".mega.";
       const std::string fp = "layers." + std::to_string(l) + ".nffn.";
@@ -555,6 +556,7 @@ private:
       x = arith::AddFOp::create(b, f, twoHop ? x : y);
       record(layer + ".nffn", x);
       record(layer, x);
+      tagBlock(mark, l);
     }
     Value xf = sequenceNorm(x, "output.final_norm", "final_norm");
     record("output.final_norm", xf);
@@ -628,6 +630,22 @@ private:
     return y;
   }
 
+  /// The op before the insertion point (null at the start of the block).
+  Operation *lastOp() {
+    Block *block = b.getInsertionBlock();
+    auto point = b.getInsertionPoint();
+    return point == block->begin() ? nullptr : &*std::prev(point);
+  }
+
+  /// Tags the ops emitted after `mark` with `gecko.block = l`: the unit
+  /// gecko-autodiff{remat=block} recomputes (docs/training.md).
+  void tagBlock(Operation *mark, int64_t l) {
+    Block *block = b.getInsertionBlock();
+    auto it = mark ? std::next(mark->getIterator()) : block->begin();
+    for (; it != b.getInsertionPoint(); ++it)
+      it->setAttr(kBlockAttrName, b.getI64IntegerAttr(l));
+  }
+
   /// B x L x D -> B x D x L (the layout of the reference's EMA output).
   Value transposeSeq(Value x) {
     auto type = cast<RankedTensorType>(x.getType());
@@ -668,6 +686,7 @@ private:
         EmbeddingOp::create(b, param("tok_embeddings.weight"), tokens, false)
             .getX();
     for (int64_t l = 0; l < c.num_layers; ++l) {
+      Operation *mark = lastOp();
       const std::string pre = "layers." + std::to_string(l) + ".";
       Value n = llamaRmsNorm(x, pre + "attention_norm.weight");
       Value q = linear(n, pre + "attention.wq", false);
@@ -694,6 +713,7 @@ private:
               .getY();
       x = arith::AddFOp::create(b, h,
                                 linear(hidden, pre + "feed_forward.w2", false));
+      tagBlock(mark, l);
     }
     Value xf = llamaRmsNorm(x, "norm.weight");
     std::string outName =

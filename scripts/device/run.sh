@@ -25,4 +25,20 @@ ctest --test-dir "$build" -L 'unit|gpu|golden' -LE build --output-on-failure \
 rc=${PIPESTATUS[0]}
 set -e
 python3 "$root/scripts/summarize-junit.py" "$out/ctest.xml"
+
+# CPU artifacts compiled on the development machine (carried in
+# .deps/artifacts by scripts/device/prepare.sh when present) run on this
+# host's CPU: the golden checks, with no MLIR or LLVM installed here.
+golden="$root/.deps/shared/golden"
+if [ -f "$root/.deps/artifacts/tiny-forward.gkm" ]; then
+  "$build/bin/gecko-run" check "$root/.deps/artifacts/tiny-forward.gkm" \
+    --golden "$golden/golden_tiny_a.safetensors" --function forward \
+    | tee "$out/check-forward.txt" | tail -2 || rc=1
+fi
+if [ -f "$root/.deps/artifacts/tiny-generate.gkm" ]; then
+  "$build/bin/gecko-run" check "$root/.deps/artifacts/tiny-generate.gkm" \
+    --golden "$golden/golden_tiny_stream.safetensors" \
+    --weights "$golden/golden_tiny_a.safetensors" --cases stream,stream_p16 \
+    | tee "$out/check-stream.txt" | tail -3 || rc=1
+fi
 exit $rc

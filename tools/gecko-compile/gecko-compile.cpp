@@ -80,6 +80,11 @@ cl::opt<bool> debugOutputs(
     cl::desc("With --model: forward also returns the intermediate "
              "activations named like the golden files' debug.* tensors"),
     cl::init(false), cl::cat(geckoCategory));
+cl::opt<std::string>
+    remat("remat",
+          cl::desc("With --mode train: none (store every activation) or block "
+                   "(recompute each block's forward before its backward)"),
+          cl::init("none"), cl::cat(geckoCategory));
 cl::opt<double> adamBeta1("adam-beta1",
                           cl::desc("With --mode train: AdamW beta1"),
                           cl::init(0.9), cl::cat(geckoCategory));
@@ -229,7 +234,9 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     step.eps = adamEps;
     step.weightDecay = weightDecay;
     step.maxGradNorm = maxGradNorm;
-    pm.addPass(mlir::gecko::createGeckoAutodiff());
+    mlir::gecko::GeckoAutodiffOptions autodiff;
+    autodiff.remat = remat;
+    pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
     pm.addPass(mlir::gecko::createGeckoBuildTrainStep(step));
     if (failed(pm.run(**module)))
       return failure();

@@ -19,8 +19,11 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseSet.h"
+
+#include <map>
 
 namespace mlir::gecko {
 
@@ -61,6 +64,12 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
     if (module.lookupSymbol(this->target)) {
       module.emitError() << "gecko-autodiff: @" << this->target
                          << " already exists";
+      return signalPassFailure();
+    }
+    if (remat != "none" && remat != "block") {
+      module.emitError() << "gecko-autodiff: remat must be 'none' or "
+                            "'block', got '"
+                         << remat << "'";
       return signalPassFailure();
     }
     if (source.isExternal() || !llvm::hasSingleElement(source.getBody())) {
@@ -131,6 +140,23 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
       cotangent[loss] = one;
     }
 
+    // remat=block: the ops of each tagged block, in forward order.
+    std::map<int64_t, SmallVector<Operation *>> blocks;
+    if (remat == "block")
+      for (Operation *op : forward)
+        if (auto tag = op->getAttrOfType<IntegerAttr>(kBlockAttrName))
+          blocks[tag.getInt()].push_back(op);
+    DenseMap<Operation *, Operation *> recomputed;
+    auto rematerialize = [&](int64_t tag) {
+      IRMapping mapping;
+      for (Operation *op : blocks[tag]) {
+        Operation *clone = b.clone(*op, mapping);
+        clone->removeAttr(kBlockAttrName);
+        recomputed[op] = clone;
+      }
+      blocks.erase(tag);
+    };
+
     for (Operation *op : llvm::reverse(forward)) {
       SmallVector<Value> resultGrads;
       bool any = false;
@@ -141,12 +167,22 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
       }
       if (!any)
         continue;
-      auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
+      // The first backward op of a block recomputes the whole block; the
+      // VJPs then read the recomputed values.
+      if (auto tag = op->getAttrOfType<IntegerAttr>(kBlockAttrName);
+          tag && blocks.count(tag.getInt()))
+        rematerialize(tag.getInt());
+      Operation *source = op;
+      if (Operation *clone = recomputed.lookup(op))
+        source = clone;
+      auto differentiable = dyn_cast<DifferentiableOpInterface>(source);
       if (!differentiable)
         return op->emitError()
                << "gecko-autodiff: '" << op->getName()
                << "' lies on the path from a parameter to the loss but has "
                   "no VJP (DifferentiableOpInterface)";
+      // Operand i of the clone is the recomputed operand i of `op`, so the
+      // cotangents map back to `op`'s operands by position.
       FailureOr<SmallVector<Value>> grads =
           differentiable.buildVjp(b, resultGrads);
       if (failed(grads))

@@ -169,6 +169,52 @@ void checkGradients(const ModelConfig &config, int64_t B, int64_t L) {
   EXPECT_EQ(g, grads.size());
 }
 
+/// gradients of `config` with and without remat=block must be identical.
+void checkRematMatches(const ModelConfig &config, int64_t B, int64_t L) {
+  std::vector<std::vector<JitBuffer>> grads;
+  for (const char *remat : {"none", "block"}) {
+    mlir::MLIRContext context;
+    frontend::BuildOptions options;
+    options.batch = B;
+    options.seqLen = L;
+    options.modes = {"loss"};
+    options.floatType = "f64";
+    auto module = frontend::buildModelModule(context, config, options);
+    ASSERT_TRUE(module.isOk()) << module.status().message();
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    mlir::gecko::GeckoAutodiffOptions autodiff;
+    autodiff.remat = remat;
+    pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
+    ASSERT_TRUE(mlir::succeeded(pm.run(**module)));
+    auto func = (**module).lookupSymbol<mlir::func::FuncOp>("grad");
+    std::vector<JitBuffer> args;
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      auto type =
+          mlir::cast<mlir::RankedTensorType>(func.getArgumentTypes()[i]);
+      std::vector<int64_t> shape(type.getShape().begin(),
+                                 type.getShape().end());
+      int64_t n = 1;
+      for (int64_t d : shape)
+        n *= d;
+      if (type.getElementType().isInteger(64))
+        args.push_back(JitBuffer::i64(
+            shape, std::vector<double>(n, double(i % config.vocab_size))));
+      else
+        args.push_back(JitBuffer::f64(shape, randomValues(n, 100 + i)));
+    }
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    (**module).print(os);
+    std::string error;
+    grads.push_back(compileAndRun(text, "grad", args, error));
+    ASSERT_FALSE(grads.back().empty()) << error;
+  }
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t r = 0; r < grads[0].size(); ++r)
+    EXPECT_TRUE(allClose(grads[1][r].values, grads[0][r].values, 1e-12, 1e-15))
+        << "result " << r;
+}
+
 ModelConfig smallGecko(bool segments) {
   ModelConfig c;
   c.num_layers = 2;
@@ -187,6 +233,10 @@ ModelConfig smallGecko(bool segments) {
 
 TEST(Autodiff, GeckoGradientsMatchFiniteDifferences) {
   checkGradients(smallGecko(false), 2, 12);
+}
+
+TEST(Autodiff, BlockRematerializationGivesTheSameGradients) {
+  checkRematMatches(smallGecko(true), 2, 8);
 }
 
 TEST(Autodiff, GeckoWithDocumentsGradientsMatchFiniteDifferences) {

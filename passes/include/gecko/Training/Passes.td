@@ -30,12 +30,23 @@ def GeckoAutodiff : Pass<"gecko-autodiff", "ModuleOp"> {
     need no VJP. An op on that path without the interface is an error
     naming the op. A parameter the loss does not depend on gets a zero
     gradient. The seed is d loss = 1.
+
+    With `remat=block`, ops tagged `gecko.block = l` (the IR builder tags
+    each model block) are cloned, in forward order, right before the
+    backward of block l, and their VJPs are built on the clones: block l's
+    activations are then only live between its recomputation and its
+    backward, instead of from the forward to the backward. The values are
+    bit-identical; the cost is one more forward per block.
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"loss\"",
            "The scalar loss function to differentiate">,
     Option<"target", "target", "std::string", /*default=*/"\"grad\"",
            "The name of the gradient function to create">,
+    Option<"remat", "remat", "std::string", /*default=*/"\"none\"",
+           "Activation memory: none (keep every forward value for the "
+           "backward) or block (recompute each model block's forward right "
+           "before its backward, from the block's input)">,
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",

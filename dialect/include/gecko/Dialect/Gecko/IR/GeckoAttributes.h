@@ -37,6 +37,9 @@ inline constexpr const char *kStateAttrName = "gecko.state";
 /// Result name prefix: the result is the next value of the argument named
 /// by the rest of the name ("next:opt.m.embed.weight").
 inline constexpr const char *kNextPrefix = "next:";
+/// Op: the index of the model block it belongs to (the rematerialization
+/// unit of gecko-autodiff).
+inline constexpr const char *kBlockAttrName = "gecko.block";
 /// Integer input: its valid range [lo, hi) as a dense i64 array.
 inline constexpr const char *kRangeAttrName = "gecko.range";
 
