@@ -35,6 +35,9 @@ constexpr const char *kLoopsPasses =
     "gecko-plan-memory,"
     "buffer-deallocation-pipeline,"
     "gecko-lower-memref-copy,"
+    // Contractions with a contiguous parallel loop innermost, which LLVM
+    // vectorizes (docs/perf.md).
+    "gecko-interchange-contractions,"
     "convert-linalg-to-loops,"
     "lower-affine,"
     "canonicalize,cse";

@@ -136,4 +136,46 @@ def GeckoPlanMemory : Pass<"gecko-plan-memory", "ModuleOp"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def GeckoInterchangeContractions
+    : Pass<"gecko-interchange-contractions"> {
+  let summary = "Put a contiguous parallel loop innermost in reductions";
+  let description = [{
+    Runs on bufferized `linalg.generic` ops, right before
+    `convert-linalg-to-loops`. A contraction such as
+    `y[m, o] += x[m, i] * Wt[i, o]` written with its reduction loop
+    innermost becomes a scalar dependence chain that LLVM cannot vectorize
+    without reassociating the floating-point sum. For a generic with a
+    reduction loop innermost, the pass looks for a parallel loop `d` (with
+    a static extent of at least `min-extent`, or a dynamic one) such that
+    every output's indexing map ends in `d` and covers every parallel loop,
+    and every input either does not use `d` or ends in it, with all those
+    operands contiguous in their last dimension. It then moves `d`
+    innermost; the loops used by the inputs that do not depend on `d` go
+    first (so that work on them sits as far out as possible), then the
+    rest, as long as the reduction loops keep their relative order. Each output element still
+    accumulates its reduction iterations in the same order, so results are
+    bit-identical; the inner loop is now independent across `d` and
+    contiguous, which LLVM's loop vectorizer turns into SIMD code, and
+    loop-invariant producer work fused into the body (an elementwise
+    producer of `x[m, i]`) is hoisted out of it.
+
+    LLVM's LICM cannot hoist such work itself (it cannot prove that the
+    loads of the inputs do not alias the stores to the output), so a
+    generic (of any kind) whose body has loop-invariant math or division
+    with respect to its innermost loop (a silu fused into the next linear,
+    a norm's rsqrt fused into its per-element scale), and every
+    interchanged contraction with invariant body ops, is lowered to
+    `scf.for` loops here, with the invariant loads and ops computed once
+    per outer iteration. The arithmetic is the same, op for op.
+  }];
+  let options = [
+    Option<"minExtent", "min-extent", "int64_t", /*default=*/"8",
+           "Smallest static extent of the loop moved innermost">
+  ];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 #endif // GECKO_TRANSFORMS_PASSES

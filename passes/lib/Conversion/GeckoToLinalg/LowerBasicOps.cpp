@@ -460,6 +460,9 @@ struct LowerEmbeddingGrad : OpConversionPattern<EmbeddingGradOp> {
 /// (or zero); then one rounding generic (narrow types only) and the
 /// expand_shape back to [..., OUT].
 struct LowerLinear : OpConversionPattern<LinearOp> {
+  /// Fewest rows M for which W is transposed first.
+  static constexpr int64_t kTransposeMinRows = 16;
+
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
@@ -485,9 +488,30 @@ struct LowerLinear : OpConversionPattern<LinearOp> {
     } else {
       init = filledTensor(rewriter, loc, sizes, computeType, 0.0);
     }
-    // (m, o, i): x[m, i] * W[o, i].
-    Value y = buildContraction(rewriter, loc, x2, dimsMap(ctx, 3, {0, 2}),
-                               weight, dimsMap(ctx, 3, {1, 2}), init);
+    // (m, o, i): x[m, i] * W[o, i], or x[m, i] * Wt[i, o] with W transposed
+    // once (a linalg.transpose, which elementwise fusion leaves alone) when
+    // M >= kTransposeMinRows: gecko-interchange-contractions can then put o
+    // innermost, contiguous in Wt and y, and LLVM vectorizes the loop over o
+    // without reordering any sum (docs/perf.md). The transpose costs one
+    // pass over W and a W-sized temporary, against M passes of the product;
+    // decode steps (M = batch) keep the dot-product form.
+    auto x2Type = cast<RankedTensorType>(x2.getType());
+    Value y;
+    if (x2Type.isDynamicDim(0) || x2Type.getDimSize(0) >= kTransposeMinRows) {
+      OpFoldResult in = getSizes(rewriter, loc, weight)[1];
+      Value transposed = emptyTensor(
+          rewriter, loc, {in, sizes[1]},
+          cast<RankedTensorType>(weight.getType()).getElementType());
+      Value weightT =
+          linalg::TransposeOp::create(rewriter, loc, weight, transposed,
+                                      ArrayRef<int64_t>{1, 0})
+              .getResult()[0];
+      y = buildContraction(rewriter, loc, x2, dimsMap(ctx, 3, {0, 2}), weightT,
+                           dimsMap(ctx, 3, {2, 1}), init);
+    } else {
+      y = buildContraction(rewriter, loc, x2, dimsMap(ctx, 3, {0, 2}), weight,
+                           dimsMap(ctx, 3, {1, 2}), init);
+    }
     y = castTensor(rewriter, loc, y, elementType);
     rewriter.replaceOp(
         op, unflattenFrom2d(rewriter, loc, y, adaptor.getX(), resultType));

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Writes random params and tokens for a .gkm function, for benchmarks.
+
+Usage: gecko-run inspect MODEL.gkm | random_inputs.py WEIGHTS.safetensors TOKENS.safetensors [FUNCTION]
+
+Reads the argument list of FUNCTION (default: forward) from `gecko-run
+inspect` and writes every `param` as N(0, 0.02) (f32; integer params zero)
+and `input.tokens` as uniform ids in its range. Needs numpy only.
+"""
+import json
+import re
+import struct
+import sys
+
+import numpy as np
+
+DTYPES = {"f32": ("F32", np.float32), "f64": ("F64", np.float64),
+          "i64": ("I64", np.int64), "i32": ("I32", np.int32)}
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array).tobytes()
+        tag = [k for k, (_, t) in DTYPES.items() if t == array.dtype][0]
+        header[name] = {"dtype": DTYPES[tag][0], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def main():
+    weights_path, tokens_path = sys.argv[1], sys.argv[2]
+    function = sys.argv[3] if len(sys.argv) > 3 else "forward"
+    rng = np.random.default_rng(0)
+    params, tokens, current = {}, {}, None
+    line_re = re.compile(
+        r"^\s+(param|input|state)\s+(\S+)\s+(\w+)\s+\[([0-9, ]*)\](.*)$")
+    for line in sys.stdin:
+        m = re.match(r"^function '([^']+)'", line)
+        if m:
+            current = m.group(1)
+            continue
+        if current != function:
+            continue
+        m = line_re.match(line)
+        if not m:
+            continue
+        kind, name, dtype, shape, rest = m.groups()
+        shape = [int(s) for s in shape.split(",") if s.strip()]
+        np_type = DTYPES[dtype][1]
+        if kind == "param":
+            if np_type in (np.float32, np.float64):
+                params[name] = (rng.standard_normal(shape) * 0.02).astype(np_type)
+            else:
+                params[name] = np.zeros(shape, np_type)
+        elif kind == "input" and name == "input.tokens":
+            r = re.search(r"range \[(\d+), (\d+)\)", rest)
+            lo, hi = (int(r.group(1)), int(r.group(2))) if r else (0, 2)
+            tokens[name] = rng.integers(lo, hi, shape).astype(np_type)
+    write_safetensors(weights_path, params)
+    write_safetensors(tokens_path, tokens)
+    print(f"{len(params)} params -> {weights_path}, "
+          f"{len(tokens)} inputs -> {tokens_path}")
+
+
+if __name__ == "__main__":
+    main()
