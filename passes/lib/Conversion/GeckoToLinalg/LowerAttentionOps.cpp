@@ -51,35 +51,6 @@ namespace {
 using namespace lowering;
 using utils::IteratorType;
 
-using BodyFn =
-    llvm::function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
-
-/// A linalg.generic; `body` receives the scalars of the inputs followed by
-/// those of the outputs and returns one value per output.
-SmallVector<Value> buildGeneric(OpBuilder &b, Location loc, ValueRange ins,
-                                ValueRange outs, ArrayRef<AffineMap> maps,
-                                ArrayRef<IteratorType> iterators, BodyFn body) {
-  SmallVector<Type> resultTypes;
-  for (Value out : outs)
-    resultTypes.push_back(out.getType());
-  auto generic = linalg::GenericOp::create(
-      b, loc, resultTypes, ins, outs, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        linalg::YieldOp::create(nested, nestedLoc,
-                                body(nested, nestedLoc, args));
-      });
-  return SmallVector<Value>(generic.getResults().begin(),
-                            generic.getResults().end());
-}
-
-/// (d0, ..., d_{numDims-1}) -> (d_dims[0], d_dims[1], ...).
-AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<int64_t> dims) {
-  SmallVector<AffineExpr> exprs;
-  for (int64_t d : dims)
-    exprs.push_back(getAffineDimExpr(d, ctx));
-  return AffineMap::get(numDims, 0, exprs, ctx);
-}
-
 Value mulf(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::MulFOp::create(b, loc, x, y);
 }

@@ -37,41 +37,6 @@ namespace {
 
 using namespace lowering;
 
-using BodyFn =
-    llvm::function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
-
-/// A linalg.generic over `numDims` loops; `body` receives the scalars of the
-/// inputs followed by those of the outputs and returns one value per output.
-SmallVector<Value> buildGeneric(OpBuilder &b, Location loc, ValueRange ins,
-                                ValueRange outs, ArrayRef<AffineMap> maps,
-                                ArrayRef<utils::IteratorType> iterators,
-                                BodyFn body) {
-  SmallVector<Type> resultTypes;
-  for (Value out : outs)
-    resultTypes.push_back(out.getType());
-  auto generic = linalg::GenericOp::create(
-      b, loc, resultTypes, ins, outs, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        linalg::YieldOp::create(nested, nestedLoc,
-                                body(nested, nestedLoc, args));
-      });
-  return SmallVector<Value>(generic.getResults().begin(),
-                            generic.getResults().end());
-}
-
-/// The map (d0, ..., d_{numDims-1}) -> (exprs), exprs given as dimension
-/// positions, or -1 for the constant 0 (used to index re/im or a size-1 dim).
-AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<int64_t> dims,
-                  std::optional<int64_t> trailingConstant = std::nullopt) {
-  SmallVector<AffineExpr> exprs;
-  for (int64_t d : dims)
-    exprs.push_back(d < 0 ? getAffineConstantExpr(0, ctx)
-                          : getAffineDimExpr(d, ctx));
-  if (trailingConstant)
-    exprs.push_back(getAffineConstantExpr(*trailingConstant, ctx));
-  return AffineMap::get(numDims, 0, exprs, ctx);
-}
-
 Value sigmoid(OpBuilder &b, Location loc, Value x) {
   Value one = floatConstant(b, loc, x.getType(), 1.0);
   Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));

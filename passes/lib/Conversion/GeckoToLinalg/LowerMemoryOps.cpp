@@ -66,35 +66,6 @@ constexpr IteratorType kRed = IteratorType::reduction;
 // Small builders
 //===----------------------------------------------------------------------===//
 
-/// The map of a `numDims`-dimensional iteration space selecting `dims`.
-AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<unsigned> dims) {
-  SmallVector<AffineExpr> exprs;
-  for (unsigned d : dims)
-    exprs.push_back(getAffineDimExpr(d, ctx));
-  return AffineMap::get(numDims, 0, exprs, ctx);
-}
-
-using GenericBodyFn =
-    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
-
-/// A linalg.generic; `body` gets the input and output scalars and returns
-/// the values to yield.
-SmallVector<Value> buildGeneric(OpBuilder &b, Location loc, ValueRange inputs,
-                                ValueRange outputs, ArrayRef<AffineMap> maps,
-                                ArrayRef<IteratorType> iterators,
-                                GenericBodyFn body) {
-  SmallVector<Type> resultTypes;
-  for (Value out : outputs)
-    resultTypes.push_back(out.getType());
-  auto generic = linalg::GenericOp::create(
-      b, loc, resultTypes, inputs, outputs, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        linalg::YieldOp::create(nested, nestedLoc,
-                                body(nested, nestedLoc, args));
-      });
-  return SmallVector<Value>(generic.getResults());
-}
-
 SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> values) {
   SmallVector<OpFoldResult> result;
   for (int64_t v : values)
@@ -971,7 +942,7 @@ struct LowerWorkingMemoryGrad : OpConversionPattern<WorkingMemoryGradOp> {
     SmallVector<int64_t> vShape4 = {batch, len, heads, dv};
     AffineMap id3 = b.getMultiDimIdentityMap(3);
     AffineMap id4 = b.getMultiDimIdentityMap(4);
-    auto m = [&](unsigned n, ArrayRef<unsigned> dims) {
+    auto m = [&](unsigned n, ArrayRef<int64_t> dims) {
       return dimsMap(ctx, n, dims);
     };
     SmallVector<IteratorType> red5 = {kPar, kPar, kPar, kPar, kRed};

@@ -62,14 +62,6 @@ using namespace lowering;
 // Shared builders
 //===----------------------------------------------------------------------===//
 
-/// The affine map (d0..d{rank-1}) -> (d_dims[0], d_dims[1], ...).
-AffineMap dimsMap(MLIRContext *ctx, int64_t rank, ArrayRef<int64_t> dims) {
-  SmallVector<AffineExpr> exprs;
-  for (int64_t d : dims)
-    exprs.push_back(getAffineDimExpr(d, ctx));
-  return AffineMap::get(rank, 0, exprs, ctx);
-}
-
 /// The map of a tensor indexed by the leading rank-1 dims of a rank-`rank`
 /// iteration space (group statistics in group view).
 AffineMap leadingMap(MLIRContext *ctx, int64_t rank) {

@@ -24,32 +24,6 @@ namespace {
 
 using namespace lowering;
 
-using MultiBodyFn =
-    llvm::function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
-
-/// A linalg.generic with explicit maps and iterators whose body returns one
-/// value per init; returns the results.
-SmallVector<Value> buildGeneric(OpBuilder &b, Location loc, ValueRange inputs,
-                                ValueRange inits, ArrayRef<AffineMap> maps,
-                                ArrayRef<utils::IteratorType> iterators,
-                                MultiBodyFn body) {
-  auto generic = linalg::GenericOp::create(
-      b, loc, inits.getTypes(), inputs, inits, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        linalg::YieldOp::create(nested, nestedLoc,
-                                body(nested, nestedLoc, args));
-      });
-  return SmallVector<Value>(generic.getResults());
-}
-
-/// An affine map over `numDims` loops selecting the loop dimensions `dims`.
-AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<unsigned> dims) {
-  SmallVector<AffineExpr> exprs;
-  for (unsigned d : dims)
-    exprs.push_back(getAffineDimExpr(d, ctx));
-  return AffineMap::get(numDims, 0, exprs, ctx);
-}
-
 /// The scalar of a 0-d tensor.
 Value extractScalar(OpBuilder &b, Location loc, Value tensor) {
   return tensor::ExtractOp::create(b, loc, tensor, ValueRange{});

@@ -79,4 +79,28 @@ Value buildElementwise(OpBuilder &b, Location loc, ValueRange inputs,
   return generic.getResult(0);
 }
 
+SmallVector<Value> buildGeneric(OpBuilder &b, Location loc, ValueRange ins,
+                                ValueRange outs, ArrayRef<AffineMap> maps,
+                                ArrayRef<utils::IteratorType> iterators,
+                                GenericBodyFn body) {
+  auto generic = linalg::GenericOp::create(
+      b, loc, outs.getTypes(), ins, outs, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        linalg::YieldOp::create(nested, nestedLoc,
+                                body(nested, nestedLoc, args));
+      });
+  return SmallVector<Value>(generic.getResults());
+}
+
+AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<int64_t> dims,
+                  std::optional<int64_t> trailingConstant) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d : dims)
+    exprs.push_back(d < 0 ? getAffineConstantExpr(0, ctx)
+                          : getAffineDimExpr(d, ctx));
+  if (trailingConstant)
+    exprs.push_back(getAffineConstantExpr(*trailingConstant, ctx));
+  return AffineMap::get(numDims, 0, exprs, ctx);
+}
+
 } // namespace mlir::gecko::lowering

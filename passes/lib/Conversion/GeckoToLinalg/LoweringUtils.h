@@ -10,9 +10,12 @@
 #define GECKO_LIB_CONVERSION_GECKOTOLINALG_LOWERINGUTILS_H
 
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/IR/AffineMap.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <optional>
 
 namespace mlir::gecko::lowering {
 
@@ -59,6 +62,23 @@ using ScalarBodyFn =
 /// `resultElementType`.
 Value buildElementwise(OpBuilder &b, Location loc, ValueRange inputs,
                        Type resultElementType, ScalarBodyFn body);
+
+/// Body of a general generic: receives the scalars of the inputs followed by
+/// those of the outputs and returns one value per output.
+using GenericBodyFn =
+    llvm::function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
+
+/// A linalg.generic with explicit maps and iterators; returns its results.
+SmallVector<Value> buildGeneric(OpBuilder &b, Location loc, ValueRange ins,
+                                ValueRange outs, ArrayRef<AffineMap> maps,
+                                ArrayRef<utils::IteratorType> iterators,
+                                GenericBodyFn body);
+
+/// The map (d0, ..., d_{numDims-1}) -> (d_dims[0], d_dims[1], ...); a
+/// negative entry selects the constant 0 (a size-1 or re/im position), and
+/// `trailingConstant` appends one more constant result.
+AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<int64_t> dims,
+                  std::optional<int64_t> trailingConstant = std::nullopt);
 
 } // namespace mlir::gecko::lowering
 
