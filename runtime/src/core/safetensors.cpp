@@ -7,16 +7,14 @@
 
 #include "gecko/runtime/safetensors.h"
 
+#include "gecko/abi/artifact_format.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <limits>
 #include <set>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace gecko {
 
@@ -25,8 +23,6 @@ namespace {
 using Json = nlohmann::json;
 
 std::string quote(const std::string &s) { return "'" + s + "'"; }
-
-std::string errnoText() { return std::strerror(errno); }
 
 //===----------------------------------------------------------------------===//
 // Element conversion
@@ -212,30 +208,6 @@ Status parseTensorEntry(const std::string &file, const std::string &name,
   return Status::ok();
 }
 
-Status writeAll(int fd, const uint8_t *data, size_t size,
-                const std::string &path) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return unavailable(path + ": write failed: " + errnoText());
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return Status::ok();
-}
-
-std::string parentDir(const std::string &path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos)
-    return ".";
-  if (slash == 0)
-    return "/";
-  return path.substr(0, slash);
-}
-
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -316,40 +288,7 @@ int64_t TensorInfo::numel() const {
 //===----------------------------------------------------------------------===//
 
 StatusOr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return notFound(path + ": no such file");
-    return unavailable(path + ": cannot open: " + errnoText());
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return invalidArgument(path + ": not a regular file");
-  }
-  std::vector<uint8_t> bytes;
-  try {
-    bytes.resize(static_cast<size_t>(st.st_size));
-  } catch (const std::bad_alloc &) {
-    ::close(fd);
-    return resourceExhausted(path + ": cannot allocate " +
-                             std::to_string(st.st_size) + " bytes");
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      ::close(fd);
-      return unavailable(path + ": read failed: " + errnoText());
-    }
-    if (n == 0)
-      break;
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  bytes.resize(done);
+  GECKO_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, readFileBytes(path));
   return parse(std::move(bytes), path);
 }
 
@@ -589,40 +528,7 @@ Status writeSafetensors(const std::string &path,
   if (!image.isOk())
     return image.status().withContext(path);
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return unavailable(tmp + ": cannot create: " + errnoText());
-  auto abandon = [&](Status s) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  };
-  Status s = writeAll(fd, image->data(), image->size(), tmp);
-  if (!s.isOk())
-    return abandon(s);
-  if (::fsync(fd) != 0)
-    return abandon(unavailable(tmp + ": fsync failed: " + errnoText()));
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return unavailable(tmp + ": close failed: " + errnoText());
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status err =
-        unavailable(tmp + ": cannot rename to " + path + ": " + errnoText());
-    ::unlink(tmp.c_str());
-    return err;
-  }
-  std::string dir = parentDir(path);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return unavailable(dir +
-                       ": cannot open directory to fsync: " + errnoText());
-  int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0)
-    return unavailable(dir + ": directory fsync failed: " + errnoText());
-  return Status::ok();
+  return writeFileAtomically(path, image->data(), image->size());
 }
 
 } // namespace gecko
