@@ -639,15 +639,38 @@ Status validatePlan(const ArtifactPlan &plan) {
                               std::to_string(plan.kernelAbiVersion) +
                               " is not supported (this build uses version " +
                               std::to_string(GECKO_KERNEL_ABI_VERSION) + ")");
-  if (plan.target.kind != "cpu")
-    return invalidArgument("unknown target kind " + quote(plan.target.kind) +
-                           " (format v1 knows 'cpu')");
-  if (plan.target.codeFormat != "elf-shared-object")
-    return invalidArgument("unknown code_format " +
-                           quote(plan.target.codeFormat) +
-                           " for target 'cpu' (expected 'elf-shared-object')");
-  if (plan.target.triple.empty())
+  const TargetSpec &t = plan.target;
+  if (t.kind != "cpu" && t.kind != "cuda")
+    return invalidArgument("unknown target kind " + quote(t.kind) +
+                           " (format v1 knows 'cpu' and 'cuda')");
+  if (t.codeFormat != "elf-shared-object")
+    return invalidArgument("unknown code_format " + quote(t.codeFormat) +
+                           " for target " + quote(t.kind) +
+                           " (expected 'elf-shared-object')");
+  if (t.triple.empty())
     return invalidArgument("target triple is empty");
+  if (t.kind == "cpu") {
+    if (!t.chip.empty() || !t.deviceImageFormat.empty() || !t.kernels.empty())
+      return invalidArgument(
+          "target 'cpu' has a chip, device image format or kernel list");
+  } else {
+    if (t.chip.rfind("sm_", 0) != 0 || t.chip.size() < 5)
+      return invalidArgument("target 'cuda' has chip " + quote(t.chip) +
+                             " (expected sm_<N>, e.g. 'sm_90a')");
+    if (t.deviceImageFormat != "fatbin" && t.deviceImageFormat != "cubin" &&
+        t.deviceImageFormat != "ptx")
+      return invalidArgument("target 'cuda' has device_image_format " +
+                             quote(t.deviceImageFormat) +
+                             " (expected 'fatbin', 'cubin' or 'ptx')");
+    std::set<std::string> kernelNames;
+    for (const std::string &k : t.kernels) {
+      if (!isCIdentifier(k))
+        return invalidArgument("target kernel name " + quote(k) +
+                               " is not a C identifier");
+      if (!kernelNames.insert(k).second)
+        return invalidArgument("duplicate target kernel " + quote(k));
+    }
+  }
   if (plan.functions.empty())
     return invalidArgument("plan has no functions");
   std::set<std::string> names;
@@ -669,6 +692,11 @@ StatusOr<std::string> planToJson(const ArtifactPlan &plan) {
     j["target"] = {{"kind", plan.target.kind},
                    {"triple", plan.target.triple},
                    {"code_format", plan.target.codeFormat}};
+    if (plan.target.kind == "cuda") {
+      j["target"]["chip"] = plan.target.chip;
+      j["target"]["device_image_format"] = plan.target.deviceImageFormat;
+      j["target"]["kernels"] = plan.target.kernels;
+    }
     if (!plan.modelJson.empty()) {
       // Keys are sorted (as the reader's Json does), so a plan read back
       // and written again is byte-identical.
@@ -772,13 +800,32 @@ StatusOr<ArtifactPlan> planFromJson(const std::string &text,
     if (!target->is_object())
       return rd.fail("field 'target' is not a JSON object");
     GECKO_RETURN_IF_ERROR(
-        rd.onlyKeys(*target, "target", {"kind", "triple", "code_format"}));
+        rd.onlyKeys(*target, "target",
+                    {"kind", "triple", "code_format", "chip",
+                     "device_image_format", "kernels"}));
     GECKO_ASSIGN_OR_RETURN(plan.target.kind,
                            rd.string(*target, "target", "kind"));
     GECKO_ASSIGN_OR_RETURN(plan.target.triple,
                            rd.string(*target, "target", "triple"));
     GECKO_ASSIGN_OR_RETURN(plan.target.codeFormat,
                            rd.string(*target, "target", "code_format"));
+    if (plan.target.kind == "cuda") {
+      GECKO_ASSIGN_OR_RETURN(plan.target.chip,
+                             rd.string(*target, "target", "chip"));
+      GECKO_ASSIGN_OR_RETURN(
+          plan.target.deviceImageFormat,
+          rd.string(*target, "target", "device_image_format"));
+      GECKO_ASSIGN_OR_RETURN(const Json *kernels,
+                             rd.field(*target, "target", "kernels"));
+      if (!kernels->is_array())
+        return rd.fail("field 'target.kernels' is not an array");
+      for (size_t i = 0; i < kernels->size(); ++i) {
+        if (!(*kernels)[i].is_string())
+          return rd.fail("target.kernels[" + std::to_string(i) +
+                         "] is not a string");
+        plan.target.kernels.push_back((*kernels)[i].get<std::string>());
+      }
+    }
     GECKO_ASSIGN_OR_RETURN(const Json *model,
                            rd.field(j, "top level", "model", false));
     if (model) {

@@ -188,10 +188,20 @@ struct FunctionPlan {
   std::vector<BufferSpec> buffers;
 };
 
+/// Where the code runs. "cpu": the code section is a host shared object
+/// whose entries compute on the host. "cuda": the same kind of host object,
+/// whose entries launch the kernels of an embedded device image on the
+/// device holding the buffers (kernel_abi.h, "GPU targets").
 struct TargetSpec {
-  std::string kind = "cpu"; ///< Only "cpu" in v1.
-  std::string triple;       ///< e.g. x86_64-unknown-linux-gnu
+  std::string kind = "cpu"; ///< "cpu" or "cuda".
+  std::string triple;       ///< The host object's triple, e.g. x86_64-...
   std::string codeFormat = "elf-shared-object"; ///< Only this in v1.
+  /// cuda only: the GPU architecture the image was built for ("sm_90a").
+  std::string chip;
+  /// cuda only: "fatbin", "cubin" or "ptx".
+  std::string deviceImageFormat;
+  /// cuda only: kernel i of the image (the host code launches by index).
+  std::vector<std::string> kernels;
 };
 
 struct ArtifactPlan {

@@ -43,6 +43,50 @@ extern "C" {
  * call. */
 typedef void (*gecko_kernel_entry_fn)(void **args);
 
+/*===----------------------------------------------------------------------===*
+ * GPU targets (plan target.kind "cuda")
+ *===----------------------------------------------------------------------===*
+ * The code section is still a host ELF shared object whose entry points
+ * follow gecko_kernel_entry_fn, but every pointer in `args` (arguments,
+ * results, workspace) is a device address. The host code only computes
+ * addresses and launches kernels; it never dereferences a buffer. The device
+ * code is an image embedded in the same object, exported as
+ *
+ *   const unsigned char      gecko_device_image[];       (fatbin, cubin or PTX)
+ *   const unsigned long long gecko_device_image_size;
+ *
+ * and kernel i of that image is named by the plan's target.kernels[i]. The
+ * object also exports a writable, zero-initialized
+ *
+ *   gecko_host_imports gecko_host_imports;
+ *
+ * which the runtime fills after loading the object and before the first
+ * entry call. The host code launches kernel i by calling
+ * imports.launch(imports.context, i, grid, block, shared bytes, params),
+ * where params[j] points at the value of the kernel's j-th parameter (as in
+ * cuLaunchKernel). Launches of one entry call are issued in program order
+ * on one stream; launch() returns 0 when the launch was queued and nonzero
+ * otherwise, and the runtime, not the host code, handles a failure: it
+ * records the first one, ignores every later launch of the same call, and
+ * reports the error when the entry returns. */
+
+#define GECKO_HOST_IMPORTS_SYMBOL "gecko_host_imports"
+#define GECKO_DEVICE_IMAGE_SYMBOL "gecko_device_image"
+#define GECKO_DEVICE_IMAGE_SIZE_SYMBOL "gecko_device_image_size"
+
+typedef int (*gecko_launch_fn)(void *context, unsigned int kernel,
+                               unsigned int grid_x, unsigned int grid_y,
+                               unsigned int grid_z, unsigned int block_x,
+                               unsigned int block_y, unsigned int block_z,
+                               unsigned int shared_bytes, void **params);
+
+/* Field order and types are part of the ABI: the compiler reads `context`
+ * at offset 0 and `launch` at offset 8 (LP64). */
+typedef struct gecko_host_imports {
+  void *context;
+  gecko_launch_fn launch;
+} gecko_host_imports;
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
