@@ -799,10 +799,9 @@ StatusOr<ArtifactPlan> planFromJson(const std::string &text,
                            rd.field(j, "top level", "target"));
     if (!target->is_object())
       return rd.fail("field 'target' is not a JSON object");
-    GECKO_RETURN_IF_ERROR(
-        rd.onlyKeys(*target, "target",
-                    {"kind", "triple", "code_format", "chip",
-                     "device_image_format", "kernels"}));
+    GECKO_RETURN_IF_ERROR(rd.onlyKeys(*target, "target",
+                                      {"kind", "triple", "code_format", "chip",
+                                       "device_image_format", "kernels"}));
     GECKO_ASSIGN_OR_RETURN(plan.target.kind,
                            rd.string(*target, "target", "kind"));
     GECKO_ASSIGN_OR_RETURN(plan.target.triple,
