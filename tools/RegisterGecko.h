@@ -13,6 +13,7 @@
 #include "gecko/Conversion/Passes.h"
 #include "gecko/Dialect/Gecko/IR/GeckoDialect.h"
 #include "gecko/Dialect/Gecko/IR/GeckoExternalModels.h"
+#include "gecko/GPU/Passes.h"
 #include "gecko/Pipelines/Pipelines.h"
 #include "gecko/Training/Passes.h"
 #include "gecko/Transforms/Passes.h"
@@ -21,6 +22,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 namespace mlir::gecko {
 
@@ -31,6 +33,8 @@ inline void registerGeckoDialects(DialectRegistry &registry) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerGeckoExternalModels(registry);
+  // gpu-module-to-binary translates kernel modules to LLVM IR and PTX.
+  registerAllGPUToLLVMIRTranslations(registry);
 }
 
 /// Registers upstream passes and every gecko pass and pipeline.
@@ -39,6 +43,7 @@ inline void registerGeckoPasses() {
   registerGeckoConversionPasses();
   registerGeckoTransformsPasses();
   registerGeckoTrainingPasses();
+  registerGeckoGPUPasses();
   registerGeckoPipelines();
 }
 

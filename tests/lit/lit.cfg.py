@@ -26,6 +26,13 @@ llvm_config.with_environment("PATH", config.gecko_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 if config.gecko_enable_cuda:
     config.available_features.add("cuda-build")
+# The CUDA pipeline runs ptxas (gpu-module-to-binary) from CUDA_HOME.
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+ptxas = os.path.join(cuda_home, "bin", "ptxas")
+if os.access(ptxas, os.X_OK):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+    config.environment["CUDA_HOME"] = cuda_home
 # Golden parity tests need the reference outputs in ../shared/golden.
 if os.path.exists(os.path.join(config.gecko_shared_dir, "golden",
                                "golden_tiny_a.safetensors")):

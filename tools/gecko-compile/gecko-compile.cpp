@@ -16,6 +16,7 @@
 #include "gecko/Training/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -25,6 +26,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -35,7 +37,7 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class EmitKind { Mlir, Loops, Llvm, Artifact };
+enum class EmitKind { Mlir, Loops, Llvm, Ptx, Artifact };
 
 cl::OptionCategory geckoCategory("gecko-compile options");
 
@@ -108,10 +110,15 @@ cl::opt<EmitKind> emitKind(
         clEnumValN(EmitKind::Mlir, "mlir",
                    "verified gecko IR after the requested passes"),
         clEnumValN(EmitKind::Loops, "loops",
-                   "CPU pipeline up to bufferized loops (gecko-cpu-loops)"),
+                   "bufferized host loops (--target cpu, the default: "
+                   "gecko-cpu-loops; --target cuda: host loops launching "
+                   "the kernels of a gpu.binary, gecko-cuda-kernels)"),
         clEnumValN(EmitKind::Llvm, "llvm",
-                   "CPU pipeline down to the LLVM dialect with kernel-ABI "
-                   "entries (gecko-cpu-lowering)"),
+                   "the target's pipeline down to the LLVM dialect with "
+                   "kernel-ABI entries (gecko-cpu-lowering or "
+                   "gecko-cuda-lowering)"),
+        clEnumValN(EmitKind::Ptx, "ptx",
+                   "--target cuda: the PTX of the kernel module"),
         clEnumValN(EmitKind::Artifact, "gkm",
                    "a compiled artifact for --target (the default with "
                    "--target)")),
@@ -119,8 +126,30 @@ cl::opt<EmitKind> emitKind(
 cl::opt<std::string>
     target("target",
            cl::desc("Compile for this target and write a .gkm artifact "
-                    "(cpu)"),
+                    "(cpu or cuda)"),
            cl::init(""), cl::cat(geckoCategory));
+cl::opt<std::string>
+    gpuChip("gpu-chip",
+            cl::desc("With --target cuda: the GPU architecture (default "
+                     "sm_90a, the H100; any sm_N that ptxas knows)"),
+            cl::init("sm_90a"), cl::cat(geckoCategory));
+cl::opt<std::string> gpuFeatures(
+    "gpu-features",
+    cl::desc("With --target cuda: PTX features (default +ptx81: PTX ISA 8.1 "
+             "allows kernel parameters over 4 KiB; sm_100 and later need "
+             "+ptx86)"),
+    cl::init("+ptx81"), cl::cat(geckoCategory));
+cl::opt<std::string> gpuImage(
+    "gpu-image",
+    cl::desc("With --target cuda: the embedded device image, fatbin "
+             "(cubin + PTX, the default), cubin or ptx (JIT-compiled by the "
+             "driver at load time)"),
+    cl::init("fatbin"), cl::cat(geckoCategory));
+cl::opt<int64_t> gpuBlockSize(
+    "gpu-block-size",
+    cl::desc("With --target cuda: threads per block of the generated "
+             "kernels (1-1024, default 256)"),
+    cl::init(256), cl::cat(geckoCategory));
 cl::opt<unsigned> optLevel(
     "opt-level",
     cl::desc("With --target cpu: LLVM optimization level of the kernels "
@@ -136,6 +165,17 @@ cl::opt<std::string>
                  cl::desc("Textual pass pipeline to run before emitting, e.g. "
                           "'builtin.module(canonicalize)'"),
                  cl::init(""), cl::cat(geckoCategory));
+
+mlir::gecko::CudaPipelineOptions cudaOptions() {
+  mlir::gecko::CudaPipelineOptions options;
+  options.chip = gpuChip;
+  options.features = gpuFeatures;
+  options.imageFormat = gpuImage == "cubin" ? "bin"
+                        : gpuImage == "ptx" ? "isa"
+                                            : gpuImage.getValue();
+  options.blockSize = gpuBlockSize;
+  return options;
+}
 
 /// Runs the requested passes and the pipeline of --emit, then prints.
 LogicalResult emit(MLIRContext &context, ModuleOp module,
@@ -154,6 +194,8 @@ LogicalResult emit(MLIRContext &context, ModuleOp module,
       return failure();
     }
     mlir::gecko::CpuArtifactOptions options;
+    options.target = target;
+    options.cuda = cudaOptions();
     options.cpu = targetCpu;
     if (optLevel > 3) {
       llvm::errs() << "gecko-compile: --opt-level must be 0-3\n";
@@ -165,11 +207,27 @@ LogicalResult emit(MLIRContext &context, ModuleOp module,
       options.modelJson = config.str();
     return mlir::gecko::emitCpuArtifact(module, options, outputFilename);
   }
+  if (emitKind == EmitKind::Ptx) {
+    mlir::gecko::CudaPipelineOptions options = cudaOptions();
+    options.imageFormat = "isa";
+    PassManager pm(&context, ModuleOp::getOperationName());
+    if (failed(mlir::gecko::buildCudaKernelsPipeline(pm, options)) ||
+        failed(pm.run(module)))
+      return failure();
+    for (auto binary : module.getOps<mlir::gpu::BinaryOp>())
+      for (Attribute object : binary.getObjects())
+        os << cast<mlir::gpu::ObjectAttr>(object).getObject().getValue();
+    return success();
+  }
   if (emitKind != EmitKind::Mlir) {
     PassManager pm(&context, ModuleOp::getOperationName());
-    LogicalResult built = emitKind == EmitKind::Loops
-                              ? mlir::gecko::buildCpuLoopsPipeline(pm)
-                              : mlir::gecko::buildCpuLoweringPipeline(pm);
+    bool cuda = target == "cuda";
+    LogicalResult built =
+        emitKind == EmitKind::Loops
+            ? (cuda ? mlir::gecko::buildCudaKernelsPipeline(pm, cudaOptions())
+                    : mlir::gecko::buildCpuLoopsPipeline(pm))
+            : (cuda ? mlir::gecko::buildCudaLoweringPipeline(pm, cudaOptions())
+                    : mlir::gecko::buildCpuLoweringPipeline(pm));
     if (failed(built) || failed(pm.run(module)))
       return failure();
   }
@@ -301,6 +359,8 @@ int main(int argc, char **argv) {
       "--seq-len 64 -o tiny.mlir\n"
       "  gecko-compile --model models/tiny.json --mode forward --target cpu "
       "--batch 2 --seq-len 64 -o tiny.gkm\n"
+      "  gecko-compile --model models/tiny.json --mode forward --target cuda "
+      "-o tiny-cuda.gkm\n"
       "  gecko-compile --model models/gecko-7b.json --print-stats\n");
 
   DialectRegistry registry;
@@ -308,16 +368,41 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
-  if (!target.empty() && target != "cpu") {
+  if (!target.empty() && target != "cpu" && target != "cuda") {
     llvm::errs() << "gecko-compile: unknown --target '" << target
-                 << "' (supported: cpu)\n";
+                 << "' (supported: cpu, cuda)\n";
     return 1;
   }
   if (!target.empty() && emitKind.getNumOccurrences() == 0)
     emitKind = EmitKind::Artifact;
   if (emitKind == EmitKind::Artifact && target.empty()) {
-    llvm::errs() << "gecko-compile: --emit=gkm needs --target cpu\n";
+    llvm::errs() << "gecko-compile: --emit=gkm needs --target cpu or cuda\n";
     return 1;
+  }
+  if (emitKind == EmitKind::Ptx && target != "cuda") {
+    llvm::errs() << "gecko-compile: --emit=ptx needs --target cuda\n";
+    return 1;
+  }
+  if (target == "cuda") {
+    if (gpuImage != "fatbin" && gpuImage != "cubin" && gpuImage != "ptx") {
+      llvm::errs() << "gecko-compile: unknown --gpu-image '" << gpuImage
+                   << "' (supported: fatbin, cubin, ptx)\n";
+      return 1;
+    }
+    if (gpuBlockSize < 1 || gpuBlockSize > 1024) {
+      llvm::errs() << "gecko-compile: --gpu-block-size must be 1-1024\n";
+      return 1;
+    }
+    llvm::StringRef chip = gpuChip;
+    if (!chip.starts_with("sm_") || chip.size() < 5) {
+      llvm::errs() << "gecko-compile: --gpu-chip must be sm_<N> (e.g. "
+                      "sm_90a), not '"
+                   << gpuChip << "'\n";
+      return 1;
+    }
+    // gpu-module-to-binary finds ptxas and libdevice through CUDA_HOME.
+    if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
+      setenv("CUDA_HOME", "/usr/local/cuda", /*overwrite=*/0);
   }
 
   std::string errorMessage;

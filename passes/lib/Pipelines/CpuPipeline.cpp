@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "PipelineStages.h"
 #include "gecko/Pipelines/Pipelines.h"
 
 #include "gecko/Conversion/Passes.h"
@@ -18,23 +19,7 @@ namespace mlir::gecko {
 namespace {
 
 // gecko -> linalg/tensor, fused and bufferized into loops over memrefs.
-constexpr const char *kLoopsPasses =
-    "convert-gecko-to-linalg,"
-    "convert-elementwise-to-linalg,"
-    "canonicalize,cse,"
-    "linalg-fuse-elementwise-ops,"
-    "canonicalize,"
-    "gecko-prepare-bufferization,"
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    "buffer-results-to-out-params{hoist-static-allocs "
-    "modify-public-functions},"
-    // Folds sizes that bufferization left dynamic (memref.dim of a cast of
-    // a static buffer), so that gecko-plan-memory sees static allocs.
-    "canonicalize,"
-    "gecko-plan-memory,"
-    "buffer-deallocation-pipeline,"
-    "gecko-lower-memref-copy,"
+constexpr const char *kLoopsPasses = GECKO_BUFFERIZE_PASSES
     // Contractions with a contiguous parallel loop innermost, which LLVM
     // vectorizes (docs/perf.md).
     "gecko-interchange-contractions,"
@@ -43,19 +28,7 @@ constexpr const char *kLoopsPasses =
     "canonicalize,cse";
 
 // Loops over memrefs -> LLVM dialect with bare-pointer buffers and entries.
-constexpr const char *kLlvmPasses =
-    "convert-scf-to-cf,"
-    "expand-strided-metadata,"
-    "lower-affine,"
-    "finalize-memref-to-llvm,"
-    "convert-math-to-llvm,"
-    "convert-math-to-libm,"
-    "convert-arith-to-llvm,"
-    "convert-index-to-llvm,"
-    "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"
-    "convert-cf-to-llvm,"
-    "reconcile-unrealized-casts,"
-    "gecko-emit-entry-points";
+constexpr const char *kLlvmPasses = GECKO_HOST_LLVM_PASSES;
 
 LogicalResult addPasses(OpPassManager &pm, const std::string &pipeline) {
   return parsePassPipeline(pipeline, pm, llvm::errs());
@@ -71,7 +44,10 @@ LogicalResult buildCpuLoweringPipeline(OpPassManager &pm) {
   return addPasses(pm, std::string(kLoopsPasses) + "," + kLlvmPasses);
 }
 
+void registerGeckoCudaPipelines();
+
 void registerGeckoPipelines() {
+  registerGeckoCudaPipelines();
   PassPipelineRegistration<>(
       "gecko-cpu-loops",
       "gecko IR -> bufferized loops over memrefs (the CPU pipeline's first "

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "gecko/Target/CpuArtifact.h"
+#include "gecko/GPU/Passes.h"
 
 #include "gecko/Dialect/Gecko/IR/GeckoAttributes.h"
 #include "gecko/Pipelines/Pipelines.h"
@@ -342,7 +343,13 @@ LogicalResult emitCpuArtifact(ModuleOp module,
                                  "compile";
 
   PassManager pm(module->getContext(), ModuleOp::getOperationName());
-  if (failed(buildCpuLoweringPipeline(pm)) || failed(pm.run(module)))
+  bool cuda = options.target == "cuda";
+  if (!cuda && options.target != "cpu")
+    return module.emitError() << "unknown target '" << options.target
+                              << "' (expected cpu or cuda)";
+  LogicalResult built = cuda ? buildCudaLoweringPipeline(pm, options.cuda)
+                             : buildCpuLoweringPipeline(pm);
+  if (failed(built) || failed(pm.run(module)))
     return failure();
   for (abi::FunctionPlan &function : plan.functions)
     if (failed(readMemoryPlan(module, function)))
@@ -360,8 +367,20 @@ LogicalResult emitCpuArtifact(ModuleOp module,
   if (failed(code))
     return failure();
 
-  plan.target.kind = "cpu";
+  plan.target.kind = options.target;
   plan.target.triple = triple;
+  if (cuda) {
+    auto chip = module->getAttrOfType<StringAttr>("gecko.gpu_chip");
+    auto format = module->getAttrOfType<StringAttr>("gecko.gpu_image_format");
+    auto kernels = module->getAttrOfType<ArrayAttr>(kKernelListAttr);
+    if (!chip || !format || !kernels)
+      return module.emitError()
+             << "the CUDA pipeline left no device image description";
+    plan.target.chip = chip.str();
+    plan.target.deviceImageFormat = format.str();
+    for (Attribute name : kernels)
+      plan.target.kernels.push_back(cast<StringAttr>(name).str());
+  }
   ::gecko::Status written = abi::writeArtifact(path.str(), plan, *code);
   if (!written.isOk())
     return module.emitError()

@@ -12,6 +12,8 @@
 #ifndef GECKO_TARGET_CPUARTIFACT_H
 #define GECKO_TARGET_CPUARTIFACT_H
 
+#include "gecko/Pipelines/Pipelines.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -20,6 +22,11 @@
 namespace mlir::gecko {
 
 struct CpuArtifactOptions {
+  /// "cpu": kernels run on the host. "cuda": the host object launches the
+  /// kernels of an embedded device image (docs/cuda.md); `cuda` configures
+  /// that pipeline.
+  std::string target = "cpu";
+  CudaPipelineOptions cuda;
   /// LLVM CPU name; "native" compiles for this machine. The default runs on
   /// every x86-64 server since 2015 (AVX2, FMA).
   std::string cpu = "x86-64-v3";

@@ -1,0 +1,102 @@
+//===- Passes.td - gecko GPU passes ------------------------*- tablegen -*-===//
+//
+// The passes that take bufferized loops to kernels and launches for the
+// CUDA target (docs/cuda.md). One pass per file under passes/lib/GPU/.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GECKO_GPU_PASSES
+#define GECKO_GPU_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def GeckoGpuWrapHostCompute
+    : Pass<"gecko-gpu-wrap-host-compute", "func::FuncOp"> {
+  let summary = "Move every buffer access of a function into parallel loops";
+  let description = [{
+    Runs on bufferized functions after `convert-linalg-to-parallel-loops`,
+    whose buffers will be device memory. Every `scf.parallel` becomes a
+    kernel; everything else stays on the host, which must therefore never
+    read or write a buffer. The pass walks each function body (and the
+    body of every host loop, an `scf.for` that contains an `scf.parallel`)
+    and
+
+    - wraps each maximal run of ops that access buffers, or use a value
+      computed from a buffer, into a one-iteration `scf.parallel`: the
+      sequential parts of the program (recurrences written as scalar
+      loops, whole-tensor reductions) run as single-thread kernels;
+    - hoists side-effect-free ops that only compute addresses or
+      constants (views, casts, index arithmetic) out of the way, so the
+      runs stay as long as possible and the host keeps its address
+      arithmetic;
+    - clones address computations (views, subviews, reshapes, constants,
+      `memref.get_global`) into each parallel loop that uses them, so the
+      kernel takes base buffers rather than one descriptor per view (kernel
+      parameter space is 4 KiB), and constant globals are copied into the
+      kernel module rather than passed as host addresses.
+
+    A host loop whose bounds or iteration arguments depend on buffer
+    contents cannot run on the host and is wrapped whole. The pass fails,
+    naming the op, if a value computed from a buffer would still be needed
+    by host code.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect"];
+}
+
+def GeckoGpuMapParallelLoops
+    : Pass<"gecko-gpu-map-parallel-loops", "func::FuncOp"> {
+  let summary = "Collapse, tile and map outermost parallel loops to the GPU";
+  let description = [{
+    For every outermost `scf.parallel`: collapses its dimensions into one
+    (row-major, so the last, contiguous dimension varies fastest between
+    neighbouring threads), tiles it by `block-size`, and marks the tile loop
+    with the block-x and the intra-tile loop with the thread-x processor
+    (`mapping` attributes read by `convert-parallel-loops-to-gpu`). The
+    out-of-range threads of the last tile are masked by a bound check. A
+    one-iteration loop becomes a one-thread kernel. Parallel loops nested in
+    an outermost one run sequentially inside its thread.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">,
+  ];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
+def GeckoGpuMergeKernelModules
+    : Pass<"gecko-gpu-merge-kernel-modules", "ModuleOp"> {
+  let summary = "Move every outlined kernel into one gpu.module";
+  let description = [{
+    `gpu-kernel-outlining` creates one `gpu.module` per kernel. This pass
+    moves every kernel (and every symbol the kernels use, such as constant
+    `memref.global`s, once) into a single module `@gecko_kernels`, points
+    the launches at it and records the kernel names, in launch-index order,
+    in the module attribute `gecko.gpu_kernels`. The artifact then carries
+    one device image, loaded once. Kernel names must be unique across the
+    merged modules; a clash is an error.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
+def GeckoConvertGpuLaunchToRuntimeCalls
+    : Pass<"gecko-convert-gpu-launch-to-runtime-calls", "ModuleOp"> {
+  let summary = "Launch kernels through the runtime's host import table";
+  let description = [{
+    Runs after `gpu-module-to-binary`. Replaces the `gpu.binary` of the
+    kernel module by the exported constants `gecko_device_image` and
+    `gecko_device_image_size`, adds the exported, zero-initialized
+    `gecko_host_imports` table of kernel_abi.h, and rewrites every
+    `gpu.launch_func` into LLVM code that stores each kernel parameter in
+    a stack slot (memref operands expanded into their descriptor fields, as
+    `convert-gpu-to-nvvm` expands the kernel's parameters), and calls
+    `launch(context, index, grid, block, shared bytes, params)` loaded from
+    the table, where `index` is the kernel's position in
+    `gecko.gpu_kernels`. The rest of the host code is left for the usual
+    LLVM conversions; memref operands are bridged with
+    `unrealized_conversion_cast`s that `reconcile-unrealized-casts` removes.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
+#endif // GECKO_GPU_PASSES

@@ -1,0 +1,234 @@
+//===- ConvertLaunchToRuntimeCalls.cpp - Launches via gecko_host_imports --===//
+//
+// Upstream's gpu-to-llvm calls MLIR's CUDA runtime wrappers (mgpu*), loads
+// modules in global constructors and creates a stream per launch. The
+// artifact instead launches through the table the Gecko runtime fills in
+// (kernel_abi.h, "GPU targets"), so the host object has no undefined
+// symbols, loads nothing on its own and shares the runtime's stream.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/GPU/Passes.h"
+
+#include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
+#include "mlir/Conversion/LLVMCommon/Pattern.h"
+#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::gecko {
+#define GEN_PASS_DEF_GECKOCONVERTGPULAUNCHTORUNTIMECALLS
+#include "gecko/GPU/Passes.h.inc"
+
+namespace {
+
+constexpr const char *kImportsSymbol = "gecko_host_imports";
+constexpr const char *kImageSymbol = "gecko_device_image";
+constexpr const char *kImageSizeSymbol = "gecko_device_image_size";
+
+/// {void *context; gecko_launch_fn launch;}
+LLVM::LLVMStructType importsType(MLIRContext *ctx) {
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  return LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr});
+}
+
+struct LaunchFuncLowering : ConvertOpToLLVMPattern<gpu::LaunchFuncOp> {
+  LaunchFuncLowering(const LLVMTypeConverter &converter,
+                     const llvm::StringMap<unsigned> &kernelIndex)
+      : ConvertOpToLLVMPattern(converter), kernelIndex(kernelIndex) {}
+
+  LogicalResult
+  matchAndRewrite(gpu::LaunchFuncOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op.getAsyncToken() || !op.getAsyncDependencies().empty())
+      return rewriter.notifyMatchFailure(op, "async launches are not used");
+    if (op.hasClusterSize())
+      return rewriter.notifyMatchFailure(op, "cluster launches are not used");
+    auto it = kernelIndex.find(op.getKernelName().getValue());
+    if (it == kernelIndex.end())
+      return rewriter.notifyMatchFailure(op, "kernel not in gecko.gpu_kernels");
+
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+    auto i32 = IntegerType::get(ctx, 32);
+    auto i64 = IntegerType::get(ctx, 64);
+
+    SmallVector<Value> params = getTypeConverter()->promoteOperands(
+        loc, op.getKernelOperands(), adaptor.getKernelOperands(), rewriter,
+        /*useBarePtrCallConv=*/false);
+
+    // Stack slots live in the entry block, so launches inside host loops do
+    // not grow the stack.
+    auto func = op->getParentOfType<FunctionOpInterface>();
+    Block &entry = func.getFunctionBody().front();
+    Value array, *slotsBegin = nullptr;
+    SmallVector<Value> slots;
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&entry);
+      Value one = LLVM::ConstantOp::create(rewriter, loc, i64, 1);
+      Value count = LLVM::ConstantOp::create(
+          rewriter, loc, i64, std::max<int64_t>(1, params.size()));
+      array = LLVM::AllocaOp::create(rewriter, loc, ptrTy, ptrTy, count);
+      for (Value p : params)
+        slots.push_back(
+            LLVM::AllocaOp::create(rewriter, loc, ptrTy, p.getType(), one));
+    }
+    (void)slotsBegin;
+    for (auto [i, p] : llvm::enumerate(params)) {
+      LLVM::StoreOp::create(rewriter, loc, p, slots[i]);
+      Value elt = LLVM::GEPOp::create(rewriter, loc, ptrTy, ptrTy, array,
+                                      ArrayRef<LLVM::GEPArg>{int32_t(i)});
+      LLVM::StoreOp::create(rewriter, loc, slots[i], elt);
+    }
+
+    Value table = LLVM::AddressOfOp::create(rewriter, loc, ptrTy,
+                                            StringRef(kImportsSymbol));
+    Value context = LLVM::LoadOp::create(rewriter, loc, ptrTy, table);
+    Value launchSlot =
+        LLVM::GEPOp::create(rewriter, loc, ptrTy, importsType(ctx), table,
+                            ArrayRef<LLVM::GEPArg>{0, 1});
+    Value launch = LLVM::LoadOp::create(rewriter, loc, ptrTy, launchSlot);
+
+    auto toI32 = [&](Value v) -> Value {
+      return LLVM::TruncOp::create(rewriter, loc, i32, v);
+    };
+    SmallVector<Value> args = {launch, context};
+    args.push_back(LLVM::ConstantOp::create(rewriter, loc, i32, it->second));
+    gpu::KernelDim3 grid = {adaptor.getGridSizeX(), adaptor.getGridSizeY(),
+                            adaptor.getGridSizeZ()};
+    gpu::KernelDim3 block = {adaptor.getBlockSizeX(), adaptor.getBlockSizeY(),
+                             adaptor.getBlockSizeZ()};
+    for (Value v : {grid.x, grid.y, grid.z, block.x, block.y, block.z})
+      args.push_back(toI32(v));
+    if (Value smem = adaptor.getDynamicSharedMemorySize())
+      args.push_back(smem.getType() == i32 ? smem : toI32(smem));
+    else
+      args.push_back(LLVM::ConstantOp::create(rewriter, loc, i32, 0));
+    args.push_back(array);
+
+    SmallVector<Type> argTypes = {ptrTy, i32};
+    argTypes.append(7, i32);
+    argTypes.push_back(ptrTy);
+    auto fnTy = LLVM::LLVMFunctionType::get(i32, argTypes);
+    LLVM::CallOp::create(rewriter, loc, fnTy, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  const llvm::StringMap<unsigned> &kernelIndex;
+};
+
+LLVM::GlobalOp exportedGlobal(OpBuilder &b, Location loc, Type type,
+                              bool isConstant, StringRef name,
+                              Attribute value) {
+  auto global = LLVM::GlobalOp::create(b, loc, type, isConstant,
+                                       LLVM::Linkage::External, name, value,
+                                       /*alignment=*/64);
+  global.setVisibility_(LLVM::Visibility::Default);
+  return global;
+}
+
+struct ConvertLaunchToRuntimeCallsPass
+    : impl::GeckoConvertGpuLaunchToRuntimeCallsBase<
+          ConvertLaunchToRuntimeCallsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = module.getContext();
+    auto names = module->getAttrOfType<ArrayAttr>(kKernelListAttr);
+    SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
+    if (!names || binaries.size() != 1 ||
+        binaries.front().getSymName() != kKernelModuleName) {
+      if (binaries.empty() && module.getOps<gpu::GPUModuleOp>().empty() &&
+          !names)
+        return; // Nothing runs on the GPU.
+      module.emitError() << "expected one gpu.binary @" << kKernelModuleName
+                         << " and the " << kKernelListAttr
+                         << " attribute (run gecko-gpu-merge-kernel-modules "
+                            "and gpu-module-to-binary first)";
+      return signalPassFailure();
+    }
+    gpu::BinaryOp binary = binaries.front();
+    if (binary.getObjects().size() != 1) {
+      binary.emitOpError() << "has " << binary.getObjects().size()
+                           << " objects; the cuda target embeds exactly one";
+      return signalPassFailure();
+    }
+    auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+    StringRef image = object.getObject().getValue();
+    StringRef format;
+    switch (object.getFormat()) {
+    case gpu::CompilationTarget::Fatbin:
+      format = "fatbin";
+      break;
+    case gpu::CompilationTarget::Binary:
+      format = "cubin";
+      break;
+    case gpu::CompilationTarget::Assembly:
+      format = "ptx";
+      break;
+    default:
+      binary.emitOpError() << "has an object of format "
+                           << gpu::stringifyCompilationTarget(
+                                  object.getFormat())
+                           << "; expected fatbin, bin (cubin) or isa (PTX)";
+      return signalPassFailure();
+    }
+    std::string chip;
+    if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget()))
+      chip = nvvm.getChip().str();
+    if (chip.empty()) {
+      binary.emitOpError() << "was not built for an NVVM target";
+      return signalPassFailure();
+    }
+
+    llvm::StringMap<unsigned> kernelIndex;
+    for (auto [i, name] : llvm::enumerate(names))
+      kernelIndex[cast<StringAttr>(name).getValue()] = i;
+
+    // The exported symbols of kernel_abi.h.
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    Location loc = binary.getLoc();
+    auto i8 = IntegerType::get(ctx, 8);
+    auto i64 = IntegerType::get(ctx, 64);
+    // A PTX image is loaded as a NUL-terminated string.
+    std::string bytes = image.str();
+    if (format == "ptx")
+      bytes.push_back('\0');
+    exportedGlobal(b, loc, LLVM::LLVMArrayType::get(i8, bytes.size()),
+                   /*isConstant=*/true, kImageSymbol, b.getStringAttr(bytes));
+    exportedGlobal(b, loc, i64, /*isConstant=*/true, kImageSizeSymbol,
+                   b.getI64IntegerAttr(bytes.size()));
+    LLVM::GlobalOp imports =
+        exportedGlobal(b, loc, importsType(ctx), /*isConstant=*/false,
+                       kImportsSymbol, Attribute());
+    {
+      Block *init = b.createBlock(&imports.getInitializerRegion());
+      b.setInsertionPointToStart(init);
+      Value zero = LLVM::ZeroOp::create(b, loc, importsType(ctx));
+      LLVM::ReturnOp::create(b, loc, zero);
+    }
+    binary.erase();
+    module->setAttr("gecko.gpu_image_format", StringAttr::get(ctx, format));
+    module->setAttr("gecko.gpu_chip", StringAttr::get(ctx, chip));
+
+    LLVMTypeConverter converter(ctx);
+    RewritePatternSet patterns(ctx);
+    patterns.add<LaunchFuncLowering>(converter, kernelIndex);
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<LLVM::LLVMDialect>();
+    target.addIllegalOp<gpu::LaunchFuncOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      return signalPassFailure();
+    module->removeAttr(gpu::GPUDialect::getContainerModuleAttrName());
+  }
+};
+
+} // namespace
+} // namespace mlir::gecko

@@ -1,0 +1,236 @@
+//===- WrapHostCompute.cpp - Keep buffer accesses off the host ------------===//
+//
+// On the CUDA target every buffer is device memory, and only scf.parallel
+// loops become kernels. This pass makes the rest of a function host-safe:
+// runs of ops that touch buffers (or use what was read from them) are
+// wrapped into one-iteration parallel loops, i.e. single-thread kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/GPU/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::gecko {
+#define GEN_PASS_DEF_GECKOGPUWRAPHOSTCOMPUTE
+#include "gecko/GPU/Passes.h.inc"
+
+namespace {
+
+/// True if `op` or an op nested in it reads or writes memory (a buffer).
+bool accessesMemory(Operation *op) {
+  WalkResult r = op->walk([](Operation *nested) {
+    auto iface = dyn_cast<MemoryEffectOpInterface>(nested);
+    if (!iface) {
+      // Unknown effects: only region holders and terminators are harmless.
+      if (nested->getNumRegions() > 0 ||
+          nested->hasTrait<OpTrait::IsTerminator>() || isPure(nested))
+        return WalkResult::advance();
+      return WalkResult::interrupt();
+    }
+    if (iface.hasEffect<MemoryEffects::Read>() ||
+        iface.hasEffect<MemoryEffects::Write>())
+      return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return r.wasInterrupted();
+}
+
+bool containsParallelLoop(Operation *op) {
+  return op->walk([](scf::ParallelOp) { return WalkResult::interrupt(); })
+      .wasInterrupted();
+}
+
+struct BlockWrapper {
+  llvm::DenseSet<Value> &tainted;
+
+  /// True if `op` (or an op nested in it) uses a tainted value.
+  bool usesTainted(Operation *op) const {
+    WalkResult r = op->walk([&](Operation *nested) {
+      for (Value v : nested->getOperands())
+        if (tainted.contains(v))
+          return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    return r.wasInterrupted();
+  }
+
+  void taintResults(Operation *op) {
+    op->walk([&](Operation *nested) {
+      for (Value v : nested->getResults())
+        tainted.insert(v);
+      for (Region &region : nested->getRegions())
+        for (Block &block : region)
+          for (BlockArgument arg : block.getArguments())
+            tainted.insert(arg);
+    });
+  }
+
+  /// True if a value defined by `run` is used after it.
+  static bool escapes(ArrayRef<Operation *> run) {
+    llvm::SmallPtrSet<Operation *, 16> inRun(run.begin(), run.end());
+    for (Operation *op : run)
+      for (Value result : op->getResults())
+        for (Operation *user : result.getUsers()) {
+          Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
+          if (!ancestor || !inRun.contains(ancestor))
+            return true;
+        }
+    return false;
+  }
+
+  /// Wraps `run` (consecutive device ops of one block, in order) into a
+  /// one-iteration scf.parallel placed where the run starts.
+  LogicalResult flush(SmallVectorImpl<Operation *> &run) {
+    if (run.empty())
+      return success();
+    llvm::SmallPtrSet<Operation *, 16> inRun(run.begin(), run.end());
+    for (Operation *op : run) {
+      for (Value result : op->getResults()) {
+        for (Operation *user : result.getUsers()) {
+          Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
+          if (!ancestor || !inRun.contains(ancestor))
+            return user->emitOpError()
+                   << "uses a value computed from device buffers on the host "
+                      "(cuda target); it cannot be moved into a kernel";
+        }
+      }
+    }
+    OpBuilder b(run.front());
+    Location loc = run.front()->getLoc();
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    auto par = scf::ParallelOp::create(b, loc, ValueRange{c0}, ValueRange{c1},
+                                       ValueRange{c1});
+    Operation *terminator = par.getBody()->getTerminator();
+    for (Operation *op : run)
+      op->moveBefore(terminator);
+    run.clear();
+    return success();
+  }
+
+  LogicalResult process(Block &block) {
+    SmallVector<Operation *> run;
+    for (Operation &opRef : llvm::make_early_inc_range(block)) {
+      Operation *op = &opRef;
+      if (op->hasTrait<OpTrait::IsTerminator>()) {
+        if (usesTainted(op))
+          return op->emitOpError()
+                 << "yields a value computed from device buffers to host "
+                    "code (cuda target)";
+        break;
+      }
+      // A kernel (or a host loop of kernels) ends the run, unless host code
+      // after it needs a value of the run: then it joins the run and runs
+      // sequentially inside the single-thread kernel.
+      bool launches =
+          isa<scf::ParallelOp>(op) ||
+          (isa<scf::ForOp, scf::IfOp>(op) && containsParallelLoop(op));
+      if (launches && escapes(run)) {
+        run.push_back(op);
+        taintResults(op);
+        continue;
+      }
+      if (isa<scf::ParallelOp>(op)) {
+        if (failed(flush(run)))
+          return failure();
+        continue;
+      }
+      if (isa<memref::AllocOp, memref::AllocaOp>(op))
+        return op->emitOpError()
+               << "is a buffer allocation left after gecko-plan-memory; the "
+                  "cuda target needs every buffer in the planned workspace";
+      bool tainted = usesTainted(op);
+      // A host loop or branch that launches kernels: keep it on the host
+      // when its control does not depend on buffer contents.
+      if (!tainted && op->getNumRegions() > 0 && containsParallelLoop(op) &&
+          isa<scf::ForOp, scf::IfOp>(op)) {
+        if (failed(flush(run)))
+          return failure();
+        for (Region &region : op->getRegions())
+          for (Block &nested : region)
+            if (failed(process(nested)))
+              return failure();
+        continue;
+      }
+      if (tainted || accessesMemory(op)) {
+        run.push_back(op);
+        taintResults(op);
+        continue;
+      }
+      // Address or constant arithmetic: stays on the host, ahead of the
+      // run so that the run can continue past it.
+      if (!run.empty())
+        op->moveBefore(run.front());
+    }
+    return flush(run);
+  }
+};
+
+/// Ops that only compute an address or a constant: cheaper to recompute in
+/// a kernel than to pass as parameters (a memref parameter is a whole
+/// descriptor, and kernels have 4 KiB of parameter space).
+bool isAddressComputation(Operation *op) {
+  return isa<memref::ViewOp, memref::SubViewOp, memref::ExpandShapeOp,
+             memref::CollapseShapeOp, memref::ReinterpretCastOp, memref::CastOp,
+             memref::GetGlobalOp, arith::ConstantOp>(op);
+}
+
+/// Clones into every outermost parallel loop the address computations it
+/// uses (transitively), so the kernel takes the base buffers instead of one
+/// descriptor per view, and a memref.get_global becomes a use of a global
+/// that outlining copies into the kernel module instead of a host address.
+void sinkAddressComputations(func::FuncOp func) {
+  func.walk<WalkOrder::PreOrder>([&](scf::ParallelOp par) {
+    llvm::SetVector<Operation *> toClone; // Post-order: operands first.
+    std::function<void(Value)> visit = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      if (!def || par->isAncestor(def) || toClone.contains(def) ||
+          !isAddressComputation(def))
+        return;
+      for (Value operand : def->getOperands())
+        visit(operand);
+      toClone.insert(def);
+    };
+    par.getBody()->walk([&](Operation *op) {
+      for (Value v : op->getOperands())
+        visit(v);
+    });
+    OpBuilder b = OpBuilder::atBlockBegin(par.getBody());
+    IRMapping mapping;
+    for (Operation *op : toClone) {
+      Operation *clone = b.clone(*op, mapping);
+      for (auto [from, to] : llvm::zip(op->getResults(), clone->getResults()))
+        from.replaceUsesWithIf(to, [&](OpOperand &use) {
+          return use.getOwner() != par && par->isAncestor(use.getOwner());
+        });
+    }
+    return WalkResult::skip();
+  });
+}
+
+struct WrapHostComputePass
+    : impl::GeckoGpuWrapHostComputeBase<WrapHostComputePass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (func.isExternal())
+      return;
+    llvm::DenseSet<Value> tainted;
+    BlockWrapper wrapper{tainted};
+    for (Block &block : func.getBody())
+      if (failed(wrapper.process(block)))
+        return signalPassFailure();
+    sinkAddressComputations(func);
+  }
+};
+
+} // namespace
+} // namespace mlir::gecko

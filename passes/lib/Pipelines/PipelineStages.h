@@ -1,0 +1,51 @@
+//===- PipelineStages.h - Pipeline stages shared by the targets -*- C++ -*-===//
+//
+// Textual pass lists that the CPU and CUDA pipelines have in common, kept as
+// macros of string literals so each pipeline is one readable string that
+// `--dump-pass-pipeline` shows as it runs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GECKO_PIPELINES_PIPELINESTAGES_H
+#define GECKO_PIPELINES_PIPELINESTAGES_H
+
+// gecko -> linalg on tensors, fused, bufferized, every static temporary in
+// the planned workspace (docs/memory-planning.md). Ends with a comma. The
+// canonicalize after buffer-results-to-out-params folds sizes that
+// bufferization left dynamic (memref.dim of a cast of a static buffer), so
+// that gecko-plan-memory sees static allocs.
+// clang-format off
+#define GECKO_BUFFERIZE_PASSES                                                 \
+  "convert-gecko-to-linalg,"                                                   \
+  "convert-elementwise-to-linalg,"                                             \
+  "canonicalize,cse,"                                                          \
+  "linalg-fuse-elementwise-ops,"                                               \
+  "canonicalize,"                                                              \
+  "gecko-prepare-bufferization,"                                               \
+  "one-shot-bufferize{bufferize-function-boundaries "                          \
+  "function-boundary-type-conversion=identity-layout-map},"                    \
+  "buffer-results-to-out-params{hoist-static-allocs "                          \
+  "modify-public-functions},"                                                  \
+  "canonicalize,"                                                              \
+  "gecko-plan-memory,"                                                         \
+  "buffer-deallocation-pipeline,"                                              \
+  "gecko-lower-memref-copy,"
+// clang-format on
+
+// Host loops over memrefs -> LLVM dialect with bare-pointer buffers and the
+// kernel-ABI entry points.
+#define GECKO_HOST_LLVM_PASSES                                                 \
+  "convert-scf-to-cf,"                                                         \
+  "expand-strided-metadata,"                                                   \
+  "lower-affine,"                                                              \
+  "finalize-memref-to-llvm,"                                                   \
+  "convert-math-to-llvm,"                                                      \
+  "convert-math-to-libm,"                                                      \
+  "convert-arith-to-llvm,"                                                     \
+  "convert-index-to-llvm,"                                                     \
+  "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"                       \
+  "convert-cf-to-llvm,"                                                        \
+  "reconcile-unrealized-casts,"                                                \
+  "gecko-emit-entry-points"
+
+#endif // GECKO_PIPELINES_PIPELINESTAGES_H

@@ -1,0 +1,97 @@
+// RUN: gecko-opt %s -split-input-file -verify-diagnostics \
+// RUN:   --pass-pipeline='builtin.module(func.func(gecko-gpu-wrap-host-compute))' \
+// RUN:   | FileCheck %s
+
+// A scalar recurrence between two kernels runs as a one-iteration parallel
+// loop (a single-thread kernel); the view it reads is recomputed inside it.
+// CHECK-LABEL: func.func @scalar_between_kernels
+// CHECK:         scf.parallel (%{{.*}}) = (%c0) to (%c64) step (%c1)
+// CHECK:         %[[ONE:.*]] = arith.constant 1 : index
+// CHECK:         scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[ONE]]) step (%[[ONE]])
+// CHECK:           %[[VIEW:.*]] = memref.view %arg1
+// CHECK:           scf.for
+// CHECK:             memref.load %[[VIEW]]
+// CHECK:         scf.parallel (%{{.*}}) = (%c0) to (%c64) step (%c1)
+// CHECK:         return
+func.func @scalar_between_kernels(%a: memref<64xf32>, %ws: memref<512xi8>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %cst = arith.constant 0.0 : f32
+  %v = memref.view %ws[%c0][] : memref<512xi8> to memref<64xf32>
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %x = memref.load %a[%i] : memref<64xf32>
+    memref.store %x, %v[%i] : memref<64xf32>
+    scf.reduce
+  }
+  %sum = scf.for %t = %c0 to %c64 step %c1 iter_args(%acc = %cst) -> f32 {
+    %x = memref.load %v[%t] : memref<64xf32>
+    %y = arith.addf %acc, %x : f32
+    memref.store %y, %v[%t] : memref<64xf32>
+    scf.yield %y : f32
+  }
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %x = memref.load %v[%i] : memref<64xf32>
+    memref.store %x, %a[%i] : memref<64xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A host loop of kernels stays on the host; the loads inside the kernel
+// are untouched and the constant global is cloned into the kernel.
+memref.global "private" constant @table : memref<4xf32> = dense<[1.0, 2.0, 3.0, 4.0]>
+// CHECK-LABEL: func.func @host_loop
+// CHECK:         scf.for
+// CHECK-NEXT:      scf.parallel
+// CHECK-NEXT:        memref.get_global @table
+func.func @host_loop(%a: memref<4x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %g = memref.get_global @table : memref<4xf32>
+  scf.for %t = %c0 to %c4 step %c1 {
+    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+      %x = memref.load %g[%i] : memref<4xf32>
+      memref.store %x, %a[%t, %i] : memref<4x4xf32>
+      scf.reduce
+    }
+  }
+  return
+}
+
+// -----
+
+// A host loop whose trip count is read from a buffer cannot stay on the
+// host; it becomes part of a single-thread kernel.
+// CHECK-LABEL: func.func @data_dependent_bound
+// CHECK:         scf.parallel
+// CHECK:           memref.load
+// CHECK:           scf.for
+// CHECK:             scf.parallel
+func.func @data_dependent_bound(%n: memref<index>, %a: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %cst = arith.constant 1.0 : f32
+  %bound = memref.load %n[] : memref<index>
+  scf.for %t = %c0 to %bound step %c1 {
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      memref.store %cst, %a[%i] : memref<8xf32>
+      scf.reduce
+    }
+  }
+  return
+}
+
+// -----
+
+// Allocations must have been planned into the workspace.
+func.func @unplanned(%a: memref<8xf32>) {
+  // expected-error @below {{buffer allocation left after gecko-plan-memory}}
+  %b = memref.alloc() : memref<8xf32>
+  memref.copy %a, %b : memref<8xf32> to memref<8xf32>
+  return
+}
