@@ -21,6 +21,10 @@ mpi=(timeout 300 "$mpiexec" -np 2 --oversubscribe)
 common=(--data "$art/tokens.bin" --steps 3 --seed 3 --lr 1e-2 --warmup 1
         --log-every 1 --collective-timeout 120)
 
+echo "== the plan shows the gradient all-reduce of apply_gradients"
+"$run" inspect "$art/b1.gkm" | tee "$work/inspect.txt" | grep "collective"
+grep -q "collective before the call: all_reduce (mean) over group 'data' of 50 inputs: grad.embed.weight, " "$work/inspect.txt"
+
 echo "== 1 rank, batch 2 (train_step)"
 "$run" train "$art/b2.gkm" "${common[@]}" --checkpoint-dir "$work/one" \
   --metrics "$work/one.jsonl"

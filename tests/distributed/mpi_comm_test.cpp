@@ -79,9 +79,8 @@ int main() {
 
   // Buckets: three tensors, rank-dependent values, 40-byte buckets (10 f32),
   // so tensors span buckets; the mean must equal the mean computed here.
-  std::vector<std::vector<float>> ts = {std::vector<float>(17),
-                                        std::vector<float>(4),
-                                        std::vector<float>(23)};
+  std::vector<std::vector<float>> ts = {
+      std::vector<float>(17), std::vector<float>(4), std::vector<float>(23)};
   std::vector<BucketTensor> bt;
   for (size_t k = 0; k < ts.size(); ++k) {
     for (size_t i = 0; i < ts[k].size(); ++i)

@@ -174,7 +174,8 @@ FailureOr<abi::FunctionPlan> describeFunction(func::FuncOp func) {
         if (c.op == op && c.reduction == reduction && c.group == group)
           spec = &c;
       if (!spec) {
-        plan.collectives.push_back(abi::CollectiveSpec{op, reduction, group, {}});
+        plan.collectives.push_back(
+            abi::CollectiveSpec{op, reduction, group, {}});
         spec = &plan.collectives.back();
       }
       spec->tensors.push_back(arg.name);

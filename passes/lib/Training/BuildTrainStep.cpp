@@ -197,20 +197,18 @@ struct GeckoBuildTrainStepPass
       unsigned n = func.getNumArguments();
       if (failed(func.insertArgument(n, type, named(ctx, kStateAttrName, m),
                                      loc)) ||
-          failed(func.insertArgument(n + 1, type,
-                                     named(ctx, kStateAttrName, v), loc)))
+          failed(func.insertArgument(n + 1, type, named(ctx, kStateAttrName, v),
+                                     loc)))
         return failure();
       mv.push_back({func.getArgument(n), func.getArgument(n + 1)});
     }
     unsigned n = func.getNumArguments();
     auto f32Scalar = RankedTensorType::get({}, Float32Type::get(ctx));
     auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
-    if (failed(func.insertArgument(n, f32Scalar,
-                                   named(ctx, kInputAttrName, "input.lr"),
-                                   loc)) ||
-        failed(func.insertArgument(n + 1, i64Scalar,
-                                   named(ctx, kInputAttrName, "input.step"),
-                                   loc)))
+    if (failed(func.insertArgument(
+            n, f32Scalar, named(ctx, kInputAttrName, "input.lr"), loc)) ||
+        failed(func.insertArgument(
+            n + 1, i64Scalar, named(ctx, kInputAttrName, "input.step"), loc)))
       return failure();
     lr = func.getArgument(n);
     step = func.getArgument(n + 1);
@@ -233,8 +231,8 @@ struct GeckoBuildTrainStepPass
     DictionaryAttr lossAttrs = func.getResultAttrDict(0);
     SmallVector<std::pair<Value, Value>> moments;
     Value lr, stepArg;
-    if (failed(addOptimizerArgs(func, entries, paramTypes, moments, lr,
-                                stepArg)))
+    if (failed(
+            addOptimizerArgs(func, entries, paramTypes, moments, lr, stepArg)))
       return failure();
     SmallVector<Update> updates;
     for (auto [e, g, mv] : llvm::zip(entries, grads, moments))

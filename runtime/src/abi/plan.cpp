@@ -405,10 +405,9 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
     return rd.fail(where + " is not a JSON object");
   GECKO_ASSIGN_OR_RETURN(f.name, rd.string(j, where, "name"));
   std::string fn = "function " + quote(f.name);
-  GECKO_RETURN_IF_ERROR(rd.onlyKeys(
-      j, fn,
-      {"name", "mode", "entry", "args", "results", "workspace", "buffers",
-       "collectives"}));
+  GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, fn,
+                                    {"name", "mode", "entry", "args", "results",
+                                     "workspace", "buffers", "collectives"}));
   GECKO_ASSIGN_OR_RETURN(f.mode, rd.string(j, fn, "mode"));
   GECKO_ASSIGN_OR_RETURN(f.entry, rd.string(j, fn, "entry"));
 
@@ -508,8 +507,7 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
       GECKO_ASSIGN_OR_RETURN(spec.op, rd.string(c, what, "op"));
       GECKO_ASSIGN_OR_RETURN(spec.reduction, rd.string(c, what, "reduction"));
       GECKO_ASSIGN_OR_RETURN(spec.group, rd.string(c, what, "group"));
-      GECKO_ASSIGN_OR_RETURN(const Json *tensors,
-                             rd.field(c, what, "tensors"));
+      GECKO_ASSIGN_OR_RETURN(const Json *tensors, rd.field(c, what, "tensors"));
       if (!tensors->is_array())
         return rd.fail(what + ": field 'tensors' is not an array");
       for (const Json &t : *tensors) {

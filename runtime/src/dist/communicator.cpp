@@ -47,8 +47,8 @@ Communicator::Communicator() {
 
 Communicator::~Communicator() = default;
 
-Status Communicator::allReduceMean(void *data, int64_t count,
-                                   ElementType dtype, const std::string &what) {
+Status Communicator::allReduceMean(void *data, int64_t count, ElementType dtype,
+                                   const std::string &what) {
   if (dtype != ElementType::kF32 && dtype != ElementType::kF64)
     return invalidArgument("mean all-reduce of " + what + ": dtype " +
                            elementTypeName(dtype) +

@@ -131,17 +131,16 @@ private:
   /// Polls `request` until it completes or the timeout passes.
   Status wait(int rc, MPI_Request &request, const std::string &desc) {
     uint64_t seq = ++sequence_;
-    std::string head = where_ + ": " + desc + " (collective #" +
-                       std::to_string(seq) + ")";
+    std::string head =
+        where_ + ": " + desc + " (collective #" + std::to_string(seq) + ")";
     if (rc != MPI_SUCCESS) {
       broken_ = true;
       return unavailable(head + " failed to start: " + mpiError(rc));
     }
     using Clock = std::chrono::steady_clock;
     Clock::time_point start = Clock::now();
-    auto deadline =
-        start + std::chrono::duration_cast<Clock::duration>(
-                    std::chrono::duration<double>(timeoutSeconds_));
+    auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double>(timeoutSeconds_));
     long sleepNs = 1000;
     for (;;) {
       int done = 0;

@@ -165,8 +165,7 @@ Status fillBatch(const TokenData &data, uint64_t seed, int64_t step,
       t.dataAs<int32_t>()[i] = int32_t(v);
   };
   for (int64_t b = 0; b < batch; ++b) {
-    int64_t start =
-        windowStart(seed, step, firstRow + b, data.size(), seqLen);
+    int64_t start = windowStart(seed, step, firstRow + b, data.size(), seqLen);
     for (int64_t j = 0; j < seqLen; ++j) {
       put(tokens, b * seqLen + j, data.at(start + j));
       put(targets, b * seqLen + j, data.at(start + j + 1));

@@ -292,17 +292,18 @@ Status Trainer::setUpDataParallel() {
     const FunctionPlan *f = exe_.plan().findFunction(name);
     if (!f)
       return failedPrecondition(
-          src + " has no function '" + name + "', which data-parallel "
-          "training over " + std::to_string(comm_->size()) +
+          src + " has no function '" + name +
+          "', which data-parallel "
+          "training over " +
+          std::to_string(comm_->size()) +
           " ranks needs; compile it with gecko-compile --mode train "
           "--data-parallel");
     return f;
   };
   GECKO_ASSIGN_OR_RETURN(gradF_, need("grad"));
   GECKO_ASSIGN_OR_RETURN(applyF_, need("apply_gradients"));
-  std::string gfn = src + ": function 'grad'", afn =
-                                                   src + ": function "
-                                                         "'apply_gradients'";
+  std::string gfn = src + ": function 'grad'", afn = src + ": function "
+                                                           "'apply_gradients'";
   // grad: the train step's tokens and targets, and its params.
   for (const ArgSpec &a : gradF_->args) {
     if (a.kind == ArgKind::kInput) {
@@ -324,8 +325,9 @@ Status Trainer::setUpDataParallel() {
   // apply_gradients: one collective over the gradients, lr, step, and the
   // train step's params and state.
   if (applyF_->collectives.size() != 1)
-    return invalidArgument(afn + " must have exactly one collective (the "
-                                 "gradient all-reduce), not " +
+    return invalidArgument(afn +
+                           " must have exactly one collective (the "
+                           "gradient all-reduce), not " +
                            std::to_string(applyF_->collectives.size()));
   const CollectiveSpec &c = applyF_->collectives[0];
   if (c.op != "all_reduce" || c.group != "data")
@@ -397,8 +399,7 @@ Status Trainer::checkConsistency(int64_t stepsDone, const char *when) {
                          std::string(when) + " (after step " +
                          std::to_string(stepsDone) + "): rank" +
                          (differ.find(',') == std::string::npos ? " " : "s ") +
-                         differ + " differ from rank 0 (CRC-32C: " + all +
-                         ")");
+                         differ + " differ from rank 0 (CRC-32C: " + all + ")");
   return Status::ok();
 }
 
@@ -421,9 +422,8 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
   // ranks is the mean over the global batch.
   double stats[2] = {grads.at("output.loss").elementAsDouble(0),
                      stop ? 1.0 : 0.0};
-  GECKO_RETURN_IF_ERROR(comm_->allReduce(stats, 2, ElementType::kF64,
-                                         ReduceOp::kSum,
-                                         "the loss and stop flag"));
+  GECKO_RETURN_IF_ERROR(comm_->allReduce(
+      stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
   stop = stats[1] > 0;
   double loss = stats[0] / double(comm_->size());
   // The reduced gradients join the step's inputs (lr, step) for the call.
@@ -447,14 +447,12 @@ Status Trainer::parseFaultInjection() {
   const std::string &spec = opt_.faultInject;
   if (spec.empty())
     return Status::ok();
-  size_t a = spec.find(':'), b = a == std::string::npos
-                                     ? std::string::npos
-                                     : spec.find(':', a + 1);
+  size_t a = spec.find(':'),
+         b = a == std::string::npos ? std::string::npos : spec.find(':', a + 1);
   char *end = nullptr;
   if (b != std::string::npos) {
     faultKind_ = spec.substr(0, a);
-    std::string rank = spec.substr(a + 1, b - a - 1),
-                step = spec.substr(b + 1);
+    std::string rank = spec.substr(a + 1, b - a - 1), step = spec.substr(b + 1);
     faultRank_ = int(std::strtol(rank.c_str(), &end, 10));
     bool rankOk = !rank.empty() && end && !*end;
     faultStep_ = std::strtoll(step.c_str(), &end, 10);
@@ -627,8 +625,7 @@ Status Trainer::loadInitialState() {
 Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
   if (!leader_) {
     // Rank 0 writes; the others only track where it is.
-    lastCheckpoint_ =
-        opt_.checkpointDir + "/" + checkpointFileName(stepsDone);
+    lastCheckpoint_ = opt_.checkpointDir + "/" + checkpointFileName(stepsDone);
     lastCheckpointStep_ = stepsDone;
     return Status::ok();
   }
@@ -877,8 +874,8 @@ StatusOr<TrainResult> Trainer::run() {
                  exe_.source().c_str(), f_->name.c_str(), data_->path().c_str(),
                  (long long)data_->size(), data_->formatName(),
                  (long long)(ranks * batch), (long long)seqLen,
-                 (long long)startStep_ + 1,
-                 (long long)end, (long long)settings_.steps, settings_.lr,
+                 (long long)startStep_ + 1, (long long)end,
+                 (long long)settings_.steps, settings_.lr,
                  (long long)settings_.warmup, settings_.minLrRatio,
                  (unsigned long long)settings_.seed,
                  resumed ? (", resumed from " + lastCheckpoint_).c_str() : "");
@@ -889,26 +886,25 @@ StatusOr<TrainResult> Trainer::run() {
   for (; step < end; ++step) {
     Clock::time_point stepStart = Clock::now();
     maybeInjectFault(step + 1);
-    GECKO_RETURN_IF_ERROR(fillBatch(
-        *data_, settings_.seed, step, inputs["input.tokens"],
-        inputs["input.targets"], int64_t(comm_->rank()) * batch));
+    GECKO_RETURN_IF_ERROR(
+        fillBatch(*data_, settings_.seed, step, inputs["input.tokens"],
+                  inputs["input.targets"], int64_t(comm_->rank()) * batch));
     double lr = schedule.at(step);
     if (sig_.lr)
       putScalar(inputs["input.lr"], lr);
     if (sig_.step)
       putScalar(inputs["input.step"], double(step + 1));
     bool stopNow = gStopRequested != 0;
-    StatusOr<TensorMap> out =
-        dp_ ? dataParallelStep(inputs, stopNow) : exe_.run(f_->name, model_, inputs);
+    StatusOr<TensorMap> out = dp_ ? dataParallelStep(inputs, stopNow)
+                                  : exe_.run(f_->name, model_, inputs);
     if (!out.isOk()) {
       endProgressLine();
       return out.status();
     }
     double loss = out->at("output.loss").elementAsDouble(0);
-    double gradNorm =
-        sig_.hasGradNorm && out->count("output.grad_norm")
-            ? out->at("output.grad_norm").elementAsDouble(0)
-            : NAN;
+    double gradNorm = sig_.hasGradNorm && out->count("output.grad_norm")
+                          ? out->at("output.grad_norm").elementAsDouble(0)
+                          : NAN;
     if (!std::isfinite(loss)) {
       endProgressLine();
       return failedPrecondition(

@@ -9,13 +9,13 @@
 
 #include "gecko/abi/artifact_format.h"
 #include "gecko/abi/version.h"
+#include "gecko/runtime/communicator.h"
 #include "gecko/runtime/device.h"
 #include "gecko/runtime/executable.h"
 #include "gecko/runtime/generate.h"
 #include "gecko/runtime/host_tensor.h"
 #include "gecko/runtime/init.h"
 #include "gecko/runtime/safetensors.h"
-#include "gecko/runtime/communicator.h"
 #include "gecko/runtime/training.h"
 
 #include <algorithm>
@@ -1431,12 +1431,12 @@ int runTrain(const std::vector<std::string> &args) {
   auto failRank = [&](const Status &st) {
     if (ranks == 1)
       return fail(st);
-    std::string who = "rank " + std::to_string(rank) + " of " +
-                      std::to_string(ranks);
-    (*comm)->abort(1, "gecko-run: error: " +
-                          (st.message().rfind(who, 0) == 0 ? std::string()
-                                                           : who + ": ") +
-                          st.message());
+    std::string who =
+        "rank " + std::to_string(rank) + " of " + std::to_string(ranks);
+    (*comm)->abort(
+        1, "gecko-run: error: " +
+               (st.message().rfind(who, 0) == 0 ? std::string() : who + ": ") +
+               st.message());
   };
   StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
   if (!exe.isOk())

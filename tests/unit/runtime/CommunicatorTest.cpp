@@ -73,13 +73,13 @@ TEST(Communicator, LocalIsOneRankAndLeavesDataAlone) {
   EXPECT_EQ(c->rank(), 0);
   EXPECT_EQ(c->size(), 1);
   std::vector<float> v = {1.5f, -2.0f, 3.25f};
-  ASSERT_TRUE(c->allReduce(v.data(), 3, ElementType::kF32, ReduceOp::kSum, "v")
-                  .isOk());
+  ASSERT_TRUE(
+      c->allReduce(v.data(), 3, ElementType::kF32, ReduceOp::kSum, "v").isOk());
   ASSERT_TRUE(c->allReduceMean(v.data(), 3, ElementType::kF32, "v").isOk());
   EXPECT_EQ(v, (std::vector<float>{1.5f, -2.0f, 3.25f}));
   int64_t i = 7;
-  EXPECT_TRUE(c->allReduce(&i, 1, ElementType::kI64, ReduceOp::kMax, "i")
-                  .isOk());
+  EXPECT_TRUE(
+      c->allReduce(&i, 1, ElementType::kI64, ReduceOp::kMax, "i").isOk());
   EXPECT_EQ(i, 7);
   EXPECT_TRUE(c->barrier("b").isOk());
   EXPECT_TRUE(c->broadcast(&i, sizeof(i), 0, "i").isOk());

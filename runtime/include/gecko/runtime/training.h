@@ -102,8 +102,7 @@ int64_t windowStart(uint64_t seed, int64_t step, int64_t row, int64_t size,
 /// B passes firstRow = r * B: its rows of the global batch. FailedPrecondition
 /// when the data has fewer than L+1 tokens.
 Status fillBatch(const TokenData &data, uint64_t seed, int64_t step,
-                 HostTensor &tokens, HostTensor &targets,
-                 int64_t firstRow = 0);
+                 HostTensor &tokens, HostTensor &targets, int64_t firstRow = 0);
 
 //===----------------------------------------------------------------------===//
 // Learning-rate schedule
