@@ -103,6 +103,12 @@ cl::opt<double> maxGradNorm(
     "max-grad-norm",
     cl::desc("With --mode train: global-norm clipping threshold (<= 0: off)"),
     cl::init(1.0), cl::cat(geckoCategory));
+cl::opt<bool> dataParallel(
+    "data-parallel",
+    cl::desc("With --mode train: also build apply_gradients (the optimizer "
+             "half, taking gradients that gecko-run all-reduces across "
+             "data-parallel ranks; docs/distributed.md)"),
+    cl::init(false), cl::cat(geckoCategory));
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage at which to stop and write the result"),
     cl::init(EmitKind::Mlir),
@@ -271,6 +277,10 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     if (train && !keepLoss)
       options.modes.push_back("loss");
   }
+  if (dataParallel && !train) {
+    llvm::errs() << "gecko-compile: --data-parallel needs --mode train\n";
+    return failure();
+  }
   options.debugOutputs = debugOutputs;
   options.prefillLen = prefillLen;
   ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
@@ -296,6 +306,13 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     autodiff.remat = remat;
     pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
     pm.addPass(mlir::gecko::createGeckoBuildTrainStep(step));
+    if (dataParallel) {
+      // The same optimizer, taking the all-reduced gradients as inputs.
+      mlir::gecko::GeckoBuildTrainStepOptions apply = step;
+      apply.target = "apply_gradients";
+      apply.gradientsAsInputs = true;
+      pm.addPass(mlir::gecko::createGeckoBuildTrainStep(apply));
+    }
     if (failed(pm.run(**module)))
       return failure();
     if (!keepLoss)
@@ -429,6 +446,11 @@ int main(int argc, char **argv) {
     }
     output->keep();
     return 0;
+  }
+  if (dataParallel && modelConfig.empty()) {
+    llvm::errs() << "gecko-compile: --data-parallel needs --model CONFIG.json "
+                    "and --mode train\n";
+    return 1;
   }
   if (!modes.empty() || batchSize.getNumOccurrences()) {
     llvm::errs() << "gecko-compile: --mode and --batch need --model "

@@ -155,6 +155,32 @@ FailureOr<abi::FunctionPlan> describeFunction(func::FuncOp func) {
             func.getArgAttrOfType<DenseI64ArrayAttr>(i, kRangeAttrName);
         range && range.size() == 2)
       arg.range = abi::ValueRange{range[0], range[1]};
+    if (auto collective =
+            func.getArgAttrOfType<DictionaryAttr>(i, kCollectiveAttrName)) {
+      // Inputs with the same collective form one plan entry, in arg order.
+      auto text = [&](StringRef key) -> std::string {
+        auto v = collective.getAs<StringAttr>(key);
+        return v ? v.str() : std::string();
+      };
+      std::string op = text("op"), reduction = text("reduction"),
+                  group = text("group");
+      if (op.empty() || reduction.empty() || group.empty() ||
+          collective.size() != 3)
+        return func.emitError()
+               << "argument " << i << " of @" << func.getName()
+               << " has a malformed " << kCollectiveAttrName << " "
+               << collective << " (expected {op, reduction, group} strings)";
+      abi::CollectiveSpec *spec = nullptr;
+      for (abi::CollectiveSpec &c : plan.collectives)
+        if (c.op == op && c.reduction == reduction && c.group == group)
+          spec = &c;
+      if (!spec) {
+        plan.collectives.push_back(
+            abi::CollectiveSpec{op, reduction, group, {}});
+        spec = &plan.collectives.back();
+      }
+      spec->tensors.push_back(arg.name);
+    }
     plan.args.push_back(std::move(arg));
   }
   for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {

@@ -3,7 +3,9 @@
 // gecko-build-train-step (see Passes.td): clones the gradient function,
 // appends the optimizer state and schedule inputs, clips by global norm and
 // applies gecko.adamw to every parameter. The result names tell the runtime
-// which argument each new value replaces (`next:<name>`).
+// which argument each new value replaces (`next:<name>`). With
+// gradients-as-inputs it builds the optimizer half alone (apply_gradients),
+// whose gradient inputs the runtime all-reduces across data-parallel ranks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,6 +60,37 @@ Value sumOfSquares(OpBuilder &b, Location loc, Value g) {
       .getResult(0);
 }
 
+DictionaryAttr named(MLIRContext *ctx, StringRef attr, StringRef name) {
+  return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, attr),
+                                                  StringAttr::get(ctx, name))});
+}
+
+/// One trained parameter: its name, its argument in the gradient function
+/// and the result index of its gradient there.
+struct Entry {
+  std::string name;
+  unsigned arg;
+  unsigned gradResult;
+};
+
+/// The results of the optimizer step and their `gecko.output` names.
+struct Results {
+  SmallVector<Value> values;
+  SmallVector<Type> types;
+  SmallVector<DictionaryAttr> attrs;
+  void add(MLIRContext *ctx, Value v, StringRef name) {
+    values.push_back(v);
+    types.push_back(v.getType());
+    attrs.push_back(named(ctx, kOutputAttrName, name));
+  }
+};
+
+/// Values the optimizer of one parameter works on.
+struct Update {
+  StringRef name;
+  Value param, grad, m, v;
+};
+
 struct GeckoBuildTrainStepPass
     : impl::GeckoBuildTrainStepBase<GeckoBuildTrainStepPass> {
   using Base::Base;
@@ -75,32 +108,30 @@ struct GeckoBuildTrainStepPass
                          << " already exists";
       return signalPassFailure();
     }
+    FailureOr<SmallVector<Entry>> entries = collectEntries(source);
+    if (failed(entries))
+      return signalPassFailure();
     OpBuilder moduleBuilder(source);
     moduleBuilder.setInsertionPointAfter(source);
+    if (gradientsAsInputs) {
+      if (failed(buildApply(moduleBuilder, source, *entries)))
+        return signalPassFailure();
+      return;
+    }
     auto step = cast<func::FuncOp>(moduleBuilder.clone(*source));
     step.setName(this->target);
-    if (failed(build(step))) {
+    if (failed(build(step, *entries))) {
       step.erase();
       return signalPassFailure();
     }
   }
 
-  LogicalResult build(func::FuncOp func) {
-    MLIRContext *ctx = &getContext();
-    Block &body = func.getBody().front();
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    Location loc = func.getLoc();
-
-    // Pair every gradient result with its parameter argument.
+  /// Pairs every gradient result of `func` with its parameter argument.
+  FailureOr<SmallVector<Entry>> collectEntries(func::FuncOp func) {
     llvm::StringMap<unsigned> paramIndex;
     for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
       if (auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName))
         paramIndex[name.getValue()] = i;
-    struct Entry {
-      std::string name;
-      unsigned arg;
-      Value grad;
-    };
     SmallVector<Entry> entries;
     for (unsigned r = 0, e = func.getNumResults(); r < e; ++r) {
       auto name = func.getResultAttrOfType<StringAttr>(r, kOutputAttrName);
@@ -112,45 +143,22 @@ struct GeckoBuildTrainStepPass
         return func.emitError()
                << "gecko-build-train-step: result '" << name.getValue()
                << "' has no parameter argument '" << param << "'";
-      entries.push_back({param, it->second, ret.getOperand(r)});
+      entries.push_back({param, it->second, r});
     }
     if (entries.empty() || func.getNumResults() < 1)
       return func.emitError() << "gecko-build-train-step: @" << this->source
                               << " returns no grad.<param> results";
-    Value loss = ret.getOperand(0);
+    return entries;
+  }
 
-    // New arguments: moments, then the schedule inputs.
-    auto named = [&](StringRef attr, StringRef name) {
-      return DictionaryAttr::get(ctx,
-                                 {NamedAttribute(StringAttr::get(ctx, attr),
-                                                 StringAttr::get(ctx, name))});
-    };
-    SmallVector<std::pair<Value, Value>> moments;
-    for (const Entry &e : entries) {
-      Type type = func.getArgument(e.arg).getType();
-      std::string m = "opt.m." + e.name, v = "opt.v." + e.name;
-      unsigned n = func.getNumArguments();
-      if (failed(func.insertArgument(n, type, named(kStateAttrName, m), loc)) ||
-          failed(
-              func.insertArgument(n + 1, type, named(kStateAttrName, v), loc)))
-        return failure();
-      moments.push_back({func.getArgument(n), func.getArgument(n + 1)});
-    }
-    unsigned n = func.getNumArguments();
-    auto f32Scalar = RankedTensorType::get({}, Float32Type::get(ctx));
-    auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
-    if (failed(func.insertArgument(n, f32Scalar,
-                                   named(kInputAttrName, "input.lr"), loc)) ||
-        failed(func.insertArgument(n + 1, i64Scalar,
-                                   named(kInputAttrName, "input.step"), loc)))
-      return failure();
-    Value lr = func.getArgument(n), stepArg = func.getArgument(n + 1);
-
-    OpBuilder b(ret);
-    // Global gradient norm and the clipping scale.
+  /// Global-norm clipping and gecko.adamw for every update; appends
+  /// `output.grad_norm` and the `next:` results.
+  void emitOptimizer(OpBuilder &b, Location loc, ArrayRef<Update> updates,
+                     Value lr, Value step, Results &out) {
+    MLIRContext *ctx = b.getContext();
     Value total;
-    for (const Entry &e : entries) {
-      Value sq = sumOfSquares(b, loc, e.grad);
+    for (const Update &u : updates) {
+      Value sq = sumOfSquares(b, loc, u.grad);
       total = total ? arith::AddFOp::create(b, loc, total, sq).getResult() : sq;
     }
     Value norm = math::SqrtOp::create(b, loc, total);
@@ -161,31 +169,136 @@ struct GeckoBuildTrainStepPass
           arith::AddFOp::create(b, loc, norm, scalar(b, loc, 1e-6)));
       scale = arith::MinimumFOp::create(b, loc, ratio, scalar(b, loc, 1.0));
     }
-
-    SmallVector<Value> results = {loss, norm};
-    SmallVector<Type> types = {loss.getType(), norm.getType()};
-    SmallVector<DictionaryAttr> attrs = {
-        func.getResultAttrDict(0), named(kOutputAttrName, "output.grad_norm")};
-    auto next = [&](Value v, const std::string &name) {
-      results.push_back(v);
-      types.push_back(v.getType());
-      attrs.push_back(named(kOutputAttrName, kNextPrefix + name));
-    };
-    for (auto [e, mv] : llvm::zip(entries, moments)) {
-      Value param = func.getArgument(e.arg);
-      int64_t rank = cast<RankedTensorType>(param.getType()).getRank();
+    out.add(ctx, norm, "output.grad_norm");
+    for (const Update &u : updates) {
+      int64_t rank = cast<RankedTensorType>(u.param.getType()).getRank();
       double decay = rank >= 2 ? weightDecay.getValue() : 0.0;
-      auto adamw = AdamWOp::create(
-          b, loc, param, e.grad, mv.first, mv.second, stepArg, lr, scale,
-          b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2),
-          b.getF64FloatAttr(eps), b.getF64FloatAttr(decay));
-      next(adamw.getNewParam(), e.name);
-      next(adamw.getNewM(), "opt.m." + e.name);
-      next(adamw.getNewV(), "opt.v." + e.name);
+      auto adamw =
+          AdamWOp::create(b, loc, u.param, u.grad, u.m, u.v, step, lr, scale,
+                          b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2),
+                          b.getF64FloatAttr(eps), b.getF64FloatAttr(decay));
+      std::string name = u.name.str();
+      out.add(ctx, adamw.getNewParam(), kNextPrefix + name);
+      out.add(ctx, adamw.getNewM(), kNextPrefix + ("opt.m." + name));
+      out.add(ctx, adamw.getNewV(), kNextPrefix + ("opt.v." + name));
     }
-    ret->setOperands(results);
-    func.setType(FunctionType::get(ctx, func.getArgumentTypes(), types));
-    func.setAllResultAttrs(attrs);
+  }
+
+  /// Appends the moments of every entry, then input.lr and input.step, to
+  /// `func`'s arguments. Returns false on failure.
+  LogicalResult addOptimizerArgs(func::FuncOp func, ArrayRef<Entry> entries,
+                                 ArrayRef<Type> paramTypes,
+                                 SmallVectorImpl<std::pair<Value, Value>> &mv,
+                                 Value &lr, Value &step) {
+    MLIRContext *ctx = &getContext();
+    Location loc = func.getLoc();
+    for (auto [e, type] : llvm::zip(entries, paramTypes)) {
+      std::string m = "opt.m." + e.name, v = "opt.v." + e.name;
+      unsigned n = func.getNumArguments();
+      if (failed(func.insertArgument(n, type, named(ctx, kStateAttrName, m),
+                                     loc)) ||
+          failed(func.insertArgument(n + 1, type, named(ctx, kStateAttrName, v),
+                                     loc)))
+        return failure();
+      mv.push_back({func.getArgument(n), func.getArgument(n + 1)});
+    }
+    unsigned n = func.getNumArguments();
+    auto f32Scalar = RankedTensorType::get({}, Float32Type::get(ctx));
+    auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
+    if (failed(func.insertArgument(
+            n, f32Scalar, named(ctx, kInputAttrName, "input.lr"), loc)) ||
+        failed(func.insertArgument(
+            n + 1, i64Scalar, named(ctx, kInputAttrName, "input.step"), loc)))
+      return failure();
+    lr = func.getArgument(n);
+    step = func.getArgument(n + 1);
+    return success();
+  }
+
+  /// The train step: `func` is a clone of the gradient function.
+  LogicalResult build(func::FuncOp func, ArrayRef<Entry> entries) {
+    MLIRContext *ctx = &getContext();
+    Block &body = func.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    Location loc = func.getLoc();
+    SmallVector<Type> paramTypes;
+    SmallVector<Value> grads;
+    for (const Entry &e : entries) {
+      paramTypes.push_back(func.getArgument(e.arg).getType());
+      grads.push_back(ret.getOperand(e.gradResult));
+    }
+    Value loss = ret.getOperand(0);
+    DictionaryAttr lossAttrs = func.getResultAttrDict(0);
+    SmallVector<std::pair<Value, Value>> moments;
+    Value lr, stepArg;
+    if (failed(
+            addOptimizerArgs(func, entries, paramTypes, moments, lr, stepArg)))
+      return failure();
+    SmallVector<Update> updates;
+    for (auto [e, g, mv] : llvm::zip(entries, grads, moments))
+      updates.push_back(
+          {e.name, func.getArgument(e.arg), g, mv.first, mv.second});
+
+    OpBuilder b(ret);
+    Results out;
+    out.values.push_back(loss);
+    out.types.push_back(loss.getType());
+    out.attrs.push_back(lossAttrs);
+    emitOptimizer(b, loc, updates, lr, stepArg, out);
+    ret->setOperands(out.values);
+    func.setType(FunctionType::get(ctx, func.getArgumentTypes(), out.types));
+    func.setAllResultAttrs(out.attrs);
+    return success();
+  }
+
+  /// The optimizer half alone (gradients-as-inputs): a new function.
+  LogicalResult buildApply(OpBuilder &moduleBuilder, func::FuncOp source,
+                           ArrayRef<Entry> entries) {
+    MLIRContext *ctx = &getContext();
+    Location loc = source.getLoc();
+    SmallVector<Type> paramTypes;
+    for (const Entry &e : entries)
+      paramTypes.push_back(source.getArgument(e.arg).getType());
+    SmallVector<Type> argTypes(paramTypes);
+    argTypes.append(paramTypes.begin(), paramTypes.end());
+    auto func = func::FuncOp::create(moduleBuilder, loc, this->target,
+                                     FunctionType::get(ctx, argTypes, {}));
+    Block *body = func.addEntryBlock();
+    auto collective = DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, "op"),
+                             StringAttr::get(ctx, "all_reduce")),
+              NamedAttribute(StringAttr::get(ctx, "reduction"),
+                             StringAttr::get(ctx, "mean")),
+              NamedAttribute(StringAttr::get(ctx, "group"),
+                             StringAttr::get(ctx, "data"))});
+    size_t n = entries.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (DictionaryAttr attrs = source.getArgAttrDict(entries[i].arg))
+        func.setArgAttrs(unsigned(i), attrs);
+      NamedAttrList gradAttrs;
+      gradAttrs.set(kInputAttrName,
+                    StringAttr::get(ctx, kGradPrefix.str() + entries[i].name));
+      gradAttrs.set(kCollectiveAttrName, collective);
+      func.setArgAttrs(unsigned(n + i), gradAttrs.getDictionary(ctx));
+    }
+    SmallVector<std::pair<Value, Value>> moments;
+    Value lr, stepArg;
+    if (failed(addOptimizerArgs(func, entries, paramTypes, moments, lr,
+                                stepArg))) {
+      func.erase();
+      return failure();
+    }
+    SmallVector<Update> updates;
+    for (size_t i = 0; i < n; ++i)
+      updates.push_back({entries[i].name, func.getArgument(unsigned(i)),
+                         func.getArgument(unsigned(n + i)), moments[i].first,
+                         moments[i].second});
+    OpBuilder b = OpBuilder::atBlockEnd(body);
+    Results out;
+    emitOptimizer(b, loc, updates, lr, stepArg, out);
+    func::ReturnOp::create(b, loc, out.values);
+    func.setType(FunctionType::get(ctx, func.getArgumentTypes(), out.types));
+    func.setAllResultAttrs(out.attrs);
     return success();
   }
 };

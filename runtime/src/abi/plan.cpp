@@ -185,6 +185,43 @@ Status checkFunction(const FunctionPlan &f) {
                              elementTypeName(arg->dtype) + " " +
                              shapeToString(arg->shape));
   }
+  std::set<std::string> reduced;
+  for (size_t i = 0; i < f.collectives.size(); ++i) {
+    const CollectiveSpec &c = f.collectives[i];
+    std::string what = fn + ": collectives[" + std::to_string(i) + "]";
+    if (c.op != "all_reduce")
+      return invalidArgument(what + ": unknown op " + quote(c.op) +
+                             " (expected 'all_reduce')");
+    if (c.reduction != "mean" && c.reduction != "sum")
+      return invalidArgument(what + ": unknown reduction " +
+                             quote(c.reduction) +
+                             " (expected 'mean' or 'sum')");
+    if (c.group != "data")
+      return invalidArgument(what + ": unknown group " + quote(c.group) +
+                             " (expected 'data')");
+    if (c.tensors.empty())
+      return invalidArgument(what + ": names no tensors");
+    for (const std::string &t : c.tensors) {
+      const ArgSpec *arg = nullptr;
+      for (const ArgSpec &a : f.args)
+        if (a.name == t)
+          arg = &a;
+      if (!arg)
+        return invalidArgument(what + ": tensor " + quote(t) +
+                               " is not an argument of the function");
+      if (arg->kind != ArgKind::kInput)
+        return invalidArgument(what + ": tensor " + quote(t) + " is a " +
+                               argKindName(arg->kind) +
+                               " arg; only input args are reduced");
+      if (!isFloatType(arg->dtype))
+        return invalidArgument(what + ": tensor " + quote(t) + " is " +
+                               elementTypeName(arg->dtype) +
+                               "; only float tensors are reduced");
+      if (!reduced.insert(t).second)
+        return invalidArgument(what + ": tensor " + quote(t) +
+                               " is reduced twice");
+    }
+  }
   const WorkspaceSpec &w = f.workspace;
   if (w.bytes > kMaxBytes)
     return invalidArgument(fn + ": workspace of " + std::to_string(w.bytes) +
@@ -368,9 +405,9 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
     return rd.fail(where + " is not a JSON object");
   GECKO_ASSIGN_OR_RETURN(f.name, rd.string(j, where, "name"));
   std::string fn = "function " + quote(f.name);
-  GECKO_RETURN_IF_ERROR(rd.onlyKeys(
-      j, fn,
-      {"name", "mode", "entry", "args", "results", "workspace", "buffers"}));
+  GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, fn,
+                                    {"name", "mode", "entry", "args", "results",
+                                     "workspace", "buffers", "collectives"}));
   GECKO_ASSIGN_OR_RETURN(f.mode, rd.string(j, fn, "mode"));
   GECKO_ASSIGN_OR_RETURN(f.entry, rd.string(j, fn, "entry"));
 
@@ -451,6 +488,34 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
       GECKO_ASSIGN_OR_RETURN(spec.offset, rd.unsignedInt(b, what, "offset"));
       GECKO_ASSIGN_OR_RETURN(spec.bytes, rd.unsignedInt(b, what, "bytes"));
       f.buffers.push_back(spec);
+    }
+  }
+
+  GECKO_ASSIGN_OR_RETURN(const Json *collectives,
+                         rd.field(j, fn, "collectives", /*required=*/false));
+  if (collectives) {
+    if (!collectives->is_array())
+      return rd.fail(fn + ": field 'collectives' is not an array");
+    for (size_t i = 0; i < collectives->size(); ++i) {
+      const Json &c = (*collectives)[i];
+      std::string what = fn + ": collectives[" + std::to_string(i) + "]";
+      if (!c.is_object())
+        return rd.fail(what + " is not a JSON object");
+      GECKO_RETURN_IF_ERROR(
+          rd.onlyKeys(c, what, {"op", "reduction", "group", "tensors"}));
+      CollectiveSpec spec;
+      GECKO_ASSIGN_OR_RETURN(spec.op, rd.string(c, what, "op"));
+      GECKO_ASSIGN_OR_RETURN(spec.reduction, rd.string(c, what, "reduction"));
+      GECKO_ASSIGN_OR_RETURN(spec.group, rd.string(c, what, "group"));
+      GECKO_ASSIGN_OR_RETURN(const Json *tensors, rd.field(c, what, "tensors"));
+      if (!tensors->is_array())
+        return rd.fail(what + ": field 'tensors' is not an array");
+      for (const Json &t : *tensors) {
+        if (!t.is_string())
+          return rd.fail(what + ": field 'tensors' holds a non-string");
+        spec.tensors.push_back(t.get<std::string>());
+      }
+      f.collectives.push_back(std::move(spec));
     }
   }
   return Status::ok();
@@ -736,6 +801,18 @@ StatusOr<std::string> planToJson(const ArtifactPlan &plan) {
       for (const BufferSpec &b : f.buffers)
         buffers.push_back({{"offset", b.offset}, {"bytes", b.bytes}});
       fj["buffers"] = std::move(buffers);
+      if (!f.collectives.empty()) {
+        OrderedJson collectives = OrderedJson::array();
+        for (const CollectiveSpec &c : f.collectives) {
+          OrderedJson cj = OrderedJson::object();
+          cj["op"] = c.op;
+          cj["reduction"] = c.reduction;
+          cj["group"] = c.group;
+          cj["tensors"] = c.tensors;
+          collectives.push_back(std::move(cj));
+        }
+        fj["collectives"] = std::move(collectives);
+      }
       functions.push_back(std::move(fj));
     }
     j["functions"] = std::move(functions);

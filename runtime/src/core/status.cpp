@@ -24,6 +24,8 @@ const char *statusCodeName(StatusCode code) {
     return "UNAVAILABLE";
   case StatusCode::kInternal:
     return "INTERNAL";
+  case StatusCode::kDeadlineExceeded:
+    return "DEADLINE_EXCEEDED";
   }
   return "UNKNOWN";
 }

@@ -12,10 +12,8 @@
 
 namespace gecko {
 
-namespace {
-
 /// CRC-32C over every tensor's name, dtype, shape and bytes, in name order.
-uint32_t tensorsCrc(const TensorMap &tensors) {
+uint32_t tensorsCrc32c(const TensorMap &tensors) {
   uint32_t crc = 0;
   for (const auto &[name, t] : tensors) {
     std::string head = name + '\0' + elementTypeName(t.dtype()) +
@@ -25,6 +23,8 @@ uint32_t tensorsCrc(const TensorMap &tensors) {
   }
   return crc;
 }
+
+namespace {
 
 std::string hex(uint64_t v, int digits) {
   char buf[24];
@@ -66,7 +66,7 @@ listCheckpoints(const std::string &dir) {
 
 Status writeCheckpointFile(const std::string &path, const TensorMap &tensors,
                            std::map<std::string, std::string> metadata) {
-  metadata["tensors_crc32c"] = hex(tensorsCrc(tensors), 8);
+  metadata["tensors_crc32c"] = hex(tensorsCrc32c(tensors), 8);
   return writeTensors(path, tensors, metadata);
 }
 
@@ -80,7 +80,7 @@ StatusOr<Checkpoint> readCheckpointFile(const std::string &path) {
   if (it == ck.metadata.end())
     return dataLoss(path + ": not a Gecko checkpoint (no tensors_crc32c in "
                            "the metadata)");
-  std::string want = hex(tensorsCrc(ck.tensors), 8);
+  std::string want = hex(tensorsCrc32c(ck.tensors), 8);
   if (it->second != want)
     return dataLoss(path + ": tensor checksum mismatch (stored " + it->second +
                     ", computed " + want + "): the checkpoint is corrupt");

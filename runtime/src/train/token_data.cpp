@@ -148,7 +148,7 @@ int64_t windowStart(uint64_t seed, int64_t step, int64_t row, int64_t size,
 }
 
 Status fillBatch(const TokenData &data, uint64_t seed, int64_t step,
-                 HostTensor &tokens, HostTensor &targets) {
+                 HostTensor &tokens, HostTensor &targets, int64_t firstRow) {
   if (tokens.shape().size() != 2 || tokens.shape() != targets.shape())
     return invalidArgument("batch tensors must both have shape [B, L]");
   int64_t batch = tokens.shape()[0], seqLen = tokens.shape()[1];
@@ -165,7 +165,7 @@ Status fillBatch(const TokenData &data, uint64_t seed, int64_t step,
       t.dataAs<int32_t>()[i] = int32_t(v);
   };
   for (int64_t b = 0; b < batch; ++b) {
-    int64_t start = windowStart(seed, step, b, data.size(), seqLen);
+    int64_t start = windowStart(seed, step, firstRow + b, data.size(), seqLen);
     for (int64_t j = 0; j < seqLen; ++j) {
       put(tokens, b * seqLen + j, data.at(start + j));
       put(targets, b * seqLen + j, data.at(start + j + 1));

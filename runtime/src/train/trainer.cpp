@@ -22,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace gecko {
@@ -219,6 +220,8 @@ public:
 
 private:
   void note(const std::string &msg) {
+    if (!leader_)
+      return;
     endProgressLine();
     std::fprintf(opt_.err, "gecko-run: %s\n", msg.c_str());
     std::fflush(opt_.err);
@@ -230,7 +233,12 @@ private:
     }
   }
   Status loadInitialState();
+  Status setUpDataParallel();
+  Status checkConsistency(int64_t stepsDone, const char *when);
+  Status parseFaultInjection();
+  void maybeInjectFault(int64_t step);
   Status resumeFromCheckpoint(bool &resumed);
+  StatusOr<TensorMap> dataParallelStep(TensorMap &inputs, bool &stop);
   Status saveCheckpoint(int64_t stepsDone, double lastLoss);
   Status openMetrics();
   void report(const StepRecord &r, bool force);
@@ -252,7 +260,227 @@ private:
   double lastDraw_ = -1;
   int64_t tokensPerStep_ = 0;
   double elapsed_ = 0;
+
+  // Data parallelism: the communicator (a local one when none is given),
+  // and with more than one rank the grad and apply_gradients functions and
+  // the tensors the plan says to all-reduce.
+  std::unique_ptr<Communicator> ownComm_;
+  Communicator *comm_ = nullptr;
+  bool leader_ = true; ///< Rank 0: the only one that writes and prints.
+  bool quiet_ = false;
+  bool dp_ = false;
+  const FunctionPlan *gradF_ = nullptr;
+  const FunctionPlan *applyF_ = nullptr;
+  std::vector<std::string> reduced_;
+  bool reduceMean_ = true;
+  std::string faultKind_; ///< "", "kill" or "hang".
+  int faultRank_ = -1;
+  int64_t faultStep_ = 0;
 };
+
+/// Finds `name` in `f`'s args.
+const ArgSpec *findArg(const FunctionPlan &f, const std::string &name) {
+  for (const ArgSpec &a : f.args)
+    if (a.name == name)
+      return &a;
+  return nullptr;
+}
+
+Status Trainer::setUpDataParallel() {
+  std::string src = exe_.source();
+  auto need = [&](const char *name) -> StatusOr<const FunctionPlan *> {
+    const FunctionPlan *f = exe_.plan().findFunction(name);
+    if (!f)
+      return failedPrecondition(
+          src + " has no function '" + name +
+          "', which data-parallel "
+          "training over " +
+          std::to_string(comm_->size()) +
+          " ranks needs; compile it with gecko-compile --mode train "
+          "--data-parallel");
+    return f;
+  };
+  GECKO_ASSIGN_OR_RETURN(gradF_, need("grad"));
+  GECKO_ASSIGN_OR_RETURN(applyF_, need("apply_gradients"));
+  std::string gfn = src + ": function 'grad'", afn = src + ": function "
+                                                           "'apply_gradients'";
+  // grad: the train step's tokens and targets, and its params.
+  for (const ArgSpec &a : gradF_->args) {
+    if (a.kind == ArgKind::kInput) {
+      const ArgSpec *mine = a.name == "input.tokens"    ? sig_.tokens
+                            : a.name == "input.targets" ? sig_.targets
+                                                        : nullptr;
+      if (!mine)
+        return invalidArgument(gfn + ": input " + quote(a.name) +
+                               " cannot be provided by the trainer");
+      if (mine->dtype != a.dtype || mine->shape != a.shape)
+        return invalidArgument(gfn + ": " + quote(a.name) +
+                               " differs from the train step's");
+    } else if (!findArg(*f_, a.name)) {
+      return invalidArgument(gfn + ": " + argKindName(a.kind) + " " +
+                             quote(a.name) + " is not an argument of " +
+                             quote(f_->name));
+    }
+  }
+  // apply_gradients: one collective over the gradients, lr, step, and the
+  // train step's params and state.
+  if (applyF_->collectives.size() != 1)
+    return invalidArgument(afn +
+                           " must have exactly one collective (the "
+                           "gradient all-reduce), not " +
+                           std::to_string(applyF_->collectives.size()));
+  const CollectiveSpec &c = applyF_->collectives[0];
+  if (c.op != "all_reduce" || c.group != "data")
+    return invalidArgument(afn + ": collective " + c.op + " over group " +
+                           c.group + " is not supported by the trainer");
+  reduceMean_ = c.reduction == "mean";
+  reduced_ = c.tensors;
+  for (const ArgSpec &a : applyF_->args) {
+    bool isReduced =
+        std::find(reduced_.begin(), reduced_.end(), a.name) != reduced_.end();
+    if (a.kind != ArgKind::kInput) {
+      if (!findArg(*f_, a.name))
+        return invalidArgument(afn + ": " + argKindName(a.kind) + " " +
+                               quote(a.name) + " is not an argument of " +
+                               quote(f_->name));
+      continue;
+    }
+    if (a.name == "input.lr" || a.name == "input.step") {
+      const ArgSpec *mine = a.name == "input.lr" ? sig_.lr : sig_.step;
+      if (!mine || mine->dtype != a.dtype || !a.shape.empty())
+        return invalidArgument(afn + ": " + quote(a.name) +
+                               " differs from the train step's");
+      continue;
+    }
+    if (!isReduced)
+      return invalidArgument(afn + ": input " + quote(a.name) +
+                             " is neither reduced nor provided by the "
+                             "trainer");
+    const TensorSpec *r = nullptr;
+    for (const TensorSpec &t : gradF_->results)
+      if (t.name == a.name)
+        r = &t;
+    if (!r || r->dtype != a.dtype || r->shape != a.shape)
+      return invalidArgument(afn + ": the reduced input " + quote(a.name) +
+                             " is not a result of 'grad' with its dtype and "
+                             "shape");
+  }
+  return Status::ok();
+}
+
+/// Compares a CRC-32C of the params and state across ranks: every rank
+/// contributes its CRC at its own slot of a vector summed over the ranks.
+Status Trainer::checkConsistency(int64_t stepsDone, const char *when) {
+  if (comm_->size() == 1)
+    return Status::ok();
+  TensorMap view;
+  for (const ArgSpec *a : sig_.persistent)
+    view[a->name] = std::move(model_[a->name]);
+  uint32_t crc = tensorsCrc32c(view);
+  for (auto &kv : view)
+    model_[kv.first] = std::move(kv.second);
+  std::vector<double> crcs(size_t(comm_->size()), 0.0);
+  crcs[size_t(comm_->rank())] = double(crc);
+  GECKO_RETURN_IF_ERROR(comm_->allReduce(
+      crcs.data(), int64_t(crcs.size()), ElementType::kF64, ReduceOp::kSum,
+      std::string("the weight checksums (") + when + ")"));
+  std::string differ, all;
+  for (size_t r = 0; r < crcs.size(); ++r) {
+    char buf[48];
+    std::snprintf(buf, sizeof(buf), "%srank %zu %08llx", r ? ", " : "", r,
+                  (unsigned long long)crcs[r]);
+    all += buf;
+    if (crcs[r] != crcs[0])
+      differ += (differ.empty() ? "" : ", ") + std::to_string(r);
+  }
+  if (!differ.empty())
+    return internalError("the params and optimizer state diverged across "
+                         "data-parallel ranks " +
+                         std::string(when) + " (after step " +
+                         std::to_string(stepsDone) + "): rank" +
+                         (differ.find(',') == std::string::npos ? " " : "s ") +
+                         differ + " differ from rank 0 (CRC-32C: " + all + ")");
+  return Status::ok();
+}
+
+/// grad on this rank's rows, the bucketed all-reduce of the gradients (plus
+/// the loss and the stop flag), then apply_gradients. Returns
+/// apply_gradients' results and the mean loss as "output.loss"; `stop`
+/// becomes true on every rank when any rank asked to stop.
+StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
+  GECKO_ASSIGN_OR_RETURN(TensorMap grads,
+                         exe_.run(gradF_->name, model_, inputs));
+  std::vector<BucketTensor> buckets;
+  for (const std::string &name : reduced_) {
+    HostTensor &t = grads.at(name);
+    buckets.push_back({t.data(), t.numel(), t.dtype()});
+  }
+  GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets, opt_.bucketBytes,
+                                          reduceMean_, "the gradients")
+                            .status());
+  // The loss is a mean over the rank's B x L positions, so the mean over
+  // ranks is the mean over the global batch.
+  double stats[2] = {grads.at("output.loss").elementAsDouble(0),
+                     stop ? 1.0 : 0.0};
+  GECKO_RETURN_IF_ERROR(comm_->allReduce(
+      stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
+  stop = stats[1] > 0;
+  double loss = stats[0] / double(comm_->size());
+  // The reduced gradients join the step's inputs (lr, step) for the call.
+  TensorMap out;
+  if (std::isfinite(loss)) {
+    for (const std::string &name : reduced_)
+      inputs[name] = std::move(grads.at(name));
+    StatusOr<TensorMap> applied = exe_.run(applyF_->name, model_, inputs);
+    for (const std::string &name : reduced_)
+      inputs.erase(name);
+    GECKO_ASSIGN_OR_RETURN(out, std::move(applied));
+  }
+  GECKO_ASSIGN_OR_RETURN(HostTensor lossTensor,
+                         HostTensor::zeros(ElementType::kF64, {}));
+  *lossTensor.dataAs<double>() = loss;
+  out["output.loss"] = std::move(lossTensor);
+  return out;
+}
+
+Status Trainer::parseFaultInjection() {
+  const std::string &spec = opt_.faultInject;
+  if (spec.empty())
+    return Status::ok();
+  size_t a = spec.find(':'),
+         b = a == std::string::npos ? std::string::npos : spec.find(':', a + 1);
+  char *end = nullptr;
+  if (b != std::string::npos) {
+    faultKind_ = spec.substr(0, a);
+    std::string rank = spec.substr(a + 1, b - a - 1), step = spec.substr(b + 1);
+    faultRank_ = int(std::strtol(rank.c_str(), &end, 10));
+    bool rankOk = !rank.empty() && end && !*end;
+    faultStep_ = std::strtoll(step.c_str(), &end, 10);
+    bool stepOk = !step.empty() && end && !*end && faultStep_ >= 1;
+    if ((faultKind_ == "kill" || faultKind_ == "hang") && rankOk && stepOk &&
+        faultRank_ >= 0)
+      return Status::ok();
+  }
+  faultKind_.clear();
+  return invalidArgument("GECKO_FAULT_INJECT='" + spec +
+                         "' is not kill:RANK:STEP or hang:RANK:STEP");
+}
+
+void Trainer::maybeInjectFault(int64_t step) {
+  if (faultKind_.empty() || faultRank_ != comm_->rank() || faultStep_ != step)
+    return;
+  std::fprintf(opt_.err,
+               "gecko-run: rank %d: GECKO_FAULT_INJECT: %s before step %lld\n",
+               comm_->rank(),
+               faultKind_ == "kill" ? "killing this rank (SIGKILL)"
+                                    : "this rank stops calling collectives",
+               (long long)step);
+  std::fflush(opt_.err);
+  if (faultKind_ == "kill")
+    ::raise(SIGKILL);
+  for (;;)
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+}
 
 Status Trainer::resumeFromCheckpoint(bool &resumed) {
   resumed = false;
@@ -395,6 +623,12 @@ Status Trainer::loadInitialState() {
 }
 
 Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
+  if (!leader_) {
+    // Rank 0 writes; the others only track where it is.
+    lastCheckpoint_ = opt_.checkpointDir + "/" + checkpointFileName(stepsDone);
+    lastCheckpointStep_ = stepsDone;
+    return Status::ok();
+  }
   std::map<std::string, std::string> md = {
       {"format", "gecko-train-checkpoint"},
       {"format_version", "1"},
@@ -415,6 +649,7 @@ Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
                     "counter=(step, row); next step " +
                         std::to_string(stepsDone)},
       {"loss", num(lastLoss)},
+      {"data_parallel_ranks", std::to_string(comm_->size())},
   };
   // Only the plan's params and state: write them without copying.
   TensorMap subset;
@@ -437,7 +672,7 @@ Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
 }
 
 Status Trainer::openMetrics() {
-  if (opt_.metricsPath.empty())
+  if (opt_.metricsPath.empty() || !leader_)
     return Status::ok();
   // On resume keep the records up to the checkpoint (later ones belong to
   // steps that are about to be redone) and collect them for the plot.
@@ -468,7 +703,7 @@ Status Trainer::openMetrics() {
 }
 
 void Trainer::report(const StepRecord &r, bool force) {
-  if (opt_.quiet)
+  if (quiet_)
     return;
   int64_t total = settings_.steps;
   int64_t doneThisRun = r.step - startStep_;
@@ -515,6 +750,17 @@ StatusOr<TrainResult> Trainer::run() {
   GECKO_ASSIGN_OR_RETURN(f_, exe_.function(opt_.function));
   GECKO_ASSIGN_OR_RETURN(sig_, checkSignature(exe_, *f_));
   modelHash_ = modelSignatureHash(exe_.plan(), *f_);
+  comm_ = opt_.comm;
+  if (!comm_) {
+    ownComm_ = createLocalCommunicator();
+    comm_ = ownComm_.get();
+  }
+  leader_ = comm_->rank() == 0;
+  quiet_ = opt_.quiet || !leader_;
+  dp_ = comm_->size() > 1;
+  if (dp_)
+    GECKO_RETURN_IF_ERROR(setUpDataParallel());
+  GECKO_RETURN_IF_ERROR(parseFaultInjection());
   if (opt_.checkpointDir.empty())
     return invalidArgument("a checkpoint directory is required");
 
@@ -528,7 +774,8 @@ StatusOr<TrainResult> Trainer::run() {
                                     ")");
     }
   int64_t batch = sig_.tokens->shape[0], seqLen = sig_.tokens->shape[1];
-  tokensPerStep_ = batch * seqLen;
+  int64_t ranks = comm_->size();
+  tokensPerStep_ = ranks * batch * seqLen;
   if (data_->size() < seqLen + 1)
     return failedPrecondition(
         data_->path() + ": " + std::to_string(data_->size()) +
@@ -561,6 +808,22 @@ StatusOr<TrainResult> Trainer::run() {
     return invalidArgument("the number of steps must be positive");
   if (!resumed)
     GECKO_RETURN_IF_ERROR(loadInitialState());
+  if (dp_) {
+    // Every rank must start from the same step and the same weights.
+    int64_t minMax[2] = {startStep_, startStep_};
+    GECKO_RETURN_IF_ERROR(comm_->allReduce(&minMax[0], 1, ElementType::kI64,
+                                           ReduceOp::kMin, "the start step"));
+    GECKO_RETURN_IF_ERROR(comm_->allReduce(&minMax[1], 1, ElementType::kI64,
+                                           ReduceOp::kMax, "the start step"));
+    if (minMax[0] != minMax[1])
+      return failedPrecondition(
+          "the data-parallel ranks start from different steps (" +
+          std::to_string(minMax[0]) + " to " + std::to_string(minMax[1]) +
+          "; this rank " + std::to_string(startStep_) +
+          "): every rank must see the same --checkpoint-dir (a shared "
+          "file system) and the same options");
+    GECKO_RETURN_IF_ERROR(checkConsistency(startStep_, "at the start"));
+  }
   GECKO_RETURN_IF_ERROR(openMetrics());
   struct CloseMetrics {
     std::FILE *&f;
@@ -595,15 +858,24 @@ StatusOr<TrainResult> Trainer::run() {
   int64_t end = settings_.steps;
   if (opt_.stopAt > 0)
     end = std::min(end, opt_.stopAt);
-  if (!opt_.quiet)
+  if (!quiet_ && dp_)
+    std::fprintf(opt_.out,
+                 "data parallel over %lld ranks (%s): grad + all-reduce "
+                 "(%s, %zu-byte buckets) + apply_gradients, per-rank batch "
+                 "%lld, global batch %lld\n",
+                 (long long)ranks, comm_->backend(),
+                 reduceMean_ ? "mean" : "sum", opt_.bucketBytes,
+                 (long long)batch, (long long)(ranks * batch));
+  if (!quiet_)
     std::fprintf(opt_.out,
                  "training %s (%s) on %s: %lld %s tokens, batch %lld x %lld, "
                  "steps %lld..%lld of %lld, lr %.3g (warmup %lld, min ratio "
                  "%.3g), seed %llu%s\n",
                  exe_.source().c_str(), f_->name.c_str(), data_->path().c_str(),
                  (long long)data_->size(), data_->formatName(),
-                 (long long)batch, (long long)seqLen, (long long)startStep_ + 1,
-                 (long long)end, (long long)settings_.steps, settings_.lr,
+                 (long long)(ranks * batch), (long long)seqLen,
+                 (long long)startStep_ + 1, (long long)end,
+                 (long long)settings_.steps, settings_.lr,
                  (long long)settings_.warmup, settings_.minLrRatio,
                  (unsigned long long)settings_.seed,
                  resumed ? (", resumed from " + lastCheckpoint_).c_str() : "");
@@ -613,22 +885,26 @@ StatusOr<TrainResult> Trainer::run() {
   int64_t step = startStep_;
   for (; step < end; ++step) {
     Clock::time_point stepStart = Clock::now();
-    GECKO_RETURN_IF_ERROR(fillBatch(*data_, settings_.seed, step,
-                                    inputs["input.tokens"],
-                                    inputs["input.targets"]));
+    maybeInjectFault(step + 1);
+    GECKO_RETURN_IF_ERROR(
+        fillBatch(*data_, settings_.seed, step, inputs["input.tokens"],
+                  inputs["input.targets"], int64_t(comm_->rank()) * batch));
     double lr = schedule.at(step);
     if (sig_.lr)
       putScalar(inputs["input.lr"], lr);
     if (sig_.step)
       putScalar(inputs["input.step"], double(step + 1));
-    StatusOr<TensorMap> out = exe_.run(f_->name, model_, inputs);
+    bool stopNow = gStopRequested != 0;
+    StatusOr<TensorMap> out = dp_ ? dataParallelStep(inputs, stopNow)
+                                  : exe_.run(f_->name, model_, inputs);
     if (!out.isOk()) {
       endProgressLine();
       return out.status();
     }
     double loss = out->at("output.loss").elementAsDouble(0);
-    double gradNorm =
-        sig_.hasGradNorm ? out->at("output.grad_norm").elementAsDouble(0) : NAN;
+    double gradNorm = sig_.hasGradNorm && out->count("output.grad_norm")
+                          ? out->at("output.grad_norm").elementAsDouble(0)
+                          : NAN;
     if (!std::isfinite(loss)) {
       endProgressLine();
       return failedPrecondition(
@@ -655,7 +931,7 @@ StatusOr<TrainResult> Trainer::run() {
     rec.gradNorm = gradNorm;
     rec.lr = lr;
     rec.tokensPerSecond =
-        stepSeconds > 0 ? double(batch * seqLen) / stepSeconds : 0;
+        stepSeconds > 0 ? double(tokensPerStep_) / stepSeconds : 0;
     rec.elapsedSeconds = elapsed_;
     curve_.emplace_back(double(rec.step), loss);
     if (metrics_) {
@@ -676,6 +952,14 @@ StatusOr<TrainResult> Trainer::run() {
     if (opt_.onStep)
       opt_.onStep(rec);
     int64_t done = step + 1;
+    if (dp_ && opt_.consistencyCheckEvery > 0 &&
+        done % opt_.consistencyCheckEvery == 0 && done != end) {
+      Status s = checkConsistency(done, "at a periodic check");
+      if (!s.isOk()) {
+        endProgressLine();
+        return s;
+      }
+    }
     if (opt_.checkpointEvery > 0 && done % opt_.checkpointEvery == 0 &&
         done != end) {
       Status s = saveCheckpoint(done, loss);
@@ -684,25 +968,27 @@ StatusOr<TrainResult> Trainer::run() {
         return s;
       }
     }
-    if (gStopRequested && done < end) {
+    if ((dp_ ? stopNow : gStopRequested != 0) && done < end) {
       result.interrupted = true;
       ++step;
       break;
     }
   }
   endProgressLine();
+  if (dp_)
+    GECKO_RETURN_IF_ERROR(checkConsistency(step, "at the end"));
   if (step != lastCheckpointStep_)
     GECKO_RETURN_IF_ERROR(saveCheckpoint(step, lastLoss));
   result.endStep = step;
   result.lastLoss = lastLoss;
   result.lastCheckpoint = lastCheckpoint_;
 
-  if (!opt_.plotPath.empty() && !curve_.empty()) {
+  if (!opt_.plotPath.empty() && !curve_.empty() && leader_) {
     std::string svg = lossCurveSvg(curve_, "training loss: " + exe_.source());
     GECKO_RETURN_IF_ERROR(
         writeFileAtomically(opt_.plotPath, svg.data(), svg.size()));
   }
-  if (!opt_.quiet) {
+  if (!quiet_) {
     int64_t ran = step - startStep_;
     std::fprintf(
         opt_.out,
@@ -711,7 +997,7 @@ StatusOr<TrainResult> Trainer::run() {
         result.interrupted ? "interrupted" : "done", (long long)step,
         (long long)settings_.steps, (long long)ran, ran == 1 ? "" : "s",
         duration(elapsed_).c_str(),
-        rate(elapsed_ > 0 ? double(ran * batch * seqLen) / elapsed_ : 0)
+        rate(elapsed_ > 0 ? double(ran * tokensPerStep_) / elapsed_ : 0)
             .c_str(),
         lastLoss);
     std::fprintf(opt_.out, "checkpoint %s\n", lastCheckpoint_.c_str());

@@ -9,6 +9,7 @@
 
 #include "gecko/abi/artifact_format.h"
 #include "gecko/abi/version.h"
+#include "gecko/runtime/communicator.h"
 #include "gecko/runtime/device.h"
 #include "gecko/runtime/executable.h"
 #include "gecko/runtime/generate.h"
@@ -74,7 +75,8 @@ COMMANDS:
         [--resume] [--lr 3e-4] [--min-lr-ratio 0.1] [--warmup 0]
         [--weights INIT.safetensors] [--metrics FILE.jsonl]
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
-        [--function train_step]
+        [--function train_step] [--dist auto|local|mpi] [--bucket-mb 25]
+        [--collective-timeout S] [--consistency-check-every 50]
                  Train with the artifact's train_step function (forward,
                  backward and optimizer run in compiled code). DATA is a
                  GECKOTOK token file or text (byte-level: token = byte).
@@ -88,6 +90,12 @@ COMMANDS:
                  to --plot (default DIR/loss.svg). A NaN/Inf loss stops with
                  exit 1; Ctrl-C stops after the current step, writes a
                  checkpoint and exits 130. docs/training.md has the details.
+                 Under mpirun/srun (--dist auto finds the launcher) each of
+                 N ranks trains on its rows of an N x B global batch with
+                 the artifact's grad + all-reduce + apply_gradients
+                 (gecko-compile --data-parallel); rank 0 writes. A rank
+                 that dies or hangs ends the job within the collective
+                 timeout. docs/distributed.md has the details.
   help           Print this message.
 
 OPTIONS:
@@ -311,6 +319,16 @@ int runInspect(const std::vector<std::string> &args) {
                 (unsigned long long)f.workspace.bytes,
                 (unsigned long long)f.workspace.alignment, f.buffers.size(),
                 f.buffers.size() == 1 ? "" : "s");
+    for (const CollectiveSpec &c : f.collectives) {
+      std::string names;
+      for (const std::string &t : c.tensors)
+        names += (names.empty() ? "" : ", ") + t;
+      std::printf("  collective before the call: %s (%s) over group '%s' of "
+                  "%zu input%s: %s\n",
+                  c.op.c_str(), c.reduction.c_str(), c.group.c_str(),
+                  c.tensors.size(), c.tensors.size() == 1 ? "" : "s",
+                  names.c_str());
+    }
   }
   return 0;
 }
@@ -1298,7 +1316,8 @@ int runTrain(const std::vector<std::string> &args) {
                 {"--data", "--steps", "--checkpoint-dir", "--checkpoint-every",
                  "--keep-checkpoints", "--seed", "--lr", "--min-lr-ratio",
                  "--warmup", "--weights", "--metrics", "--plot", "--stop-at",
-                 "--log-every", "--function"},
+                 "--log-every", "--function", "--dist", "--bucket-mb",
+                 "--collective-timeout", "--consistency-check-every"},
                 pa, {"--resume", "--quiet"});
   if (!err.empty())
     return usageError("train: " + err);
@@ -1373,15 +1392,59 @@ int runTrain(const std::vector<std::string> &args) {
   opt.plotPath = pa.options.count("--plot") ? pa.options["--plot"]
                                             : opt.checkpointDir + "/loss.svg";
   opt.progressBar = ::isatty(::fileno(stdout)) != 0;
+  if (pa.options.count("--bucket-mb")) {
+    if (!parseDouble(pa.options["--bucket-mb"], d) || d <= 0 || d > 4096)
+      return usageError("--bucket-mb needs a number in (0, 4096]");
+    opt.bucketBytes = std::max<size_t>(8, size_t(d * 1048576.0));
+  }
+  if (pa.options.count("--consistency-check-every")) {
+    if (!parseInt64(pa.options["--consistency-check-every"], v, 0))
+      return usageError(
+          "--consistency-check-every needs a non-negative integer");
+    opt.consistencyCheckEvery = v;
+  }
+  double timeout = 0;
+  if (pa.options.count("--collective-timeout")) {
+    if (!parseDouble(pa.options["--collective-timeout"], timeout) ||
+        timeout <= 0)
+      return usageError("--collective-timeout needs a positive number of "
+                        "seconds");
+  }
+  if (const char *fault = std::getenv("GECKO_FAULT_INJECT"))
+    opt.faultInject = fault;
+  std::string dist = pa.options.count("--dist") ? pa.options["--dist"] : "auto";
+  if (dist != "auto" && dist != "local" && dist != "mpi")
+    return usageError("--dist must be auto, local or mpi");
   const std::string &path = pa.positional[0];
 
+  StatusOr<std::unique_ptr<Communicator>> comm = createCommunicator(dist);
+  if (!comm.isOk())
+    return fail(comm.status());
+  if (timeout > 0)
+    (*comm)->setTimeoutSeconds(timeout);
+  opt.comm = comm->get();
+  int rank = (*comm)->rank(), ranks = (*comm)->size();
+  if (ranks > 1)
+    opt.progressBar = false; // the launcher's pipes are not a terminal
+  // With several ranks an error must end every rank: a rank that merely
+  // returned would leave the others waiting in a collective.
+  auto failRank = [&](const Status &st) {
+    if (ranks == 1)
+      return fail(st);
+    std::string who =
+        "rank " + std::to_string(rank) + " of " + std::to_string(ranks);
+    (*comm)->abort(
+        1, "gecko-run: error: " +
+               (st.message().rfind(who, 0) == 0 ? std::string() : who + ": ") +
+               st.message());
+  };
   StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
   if (!exe.isOk())
-    return fail(exe.status());
+    return failRank(exe.status());
   installTrainingSigintHandler();
   StatusOr<TrainResult> r = train(**exe, opt);
   if (!r.isOk())
-    return fail(r.status());
+    return failRank(r.status());
   if (r->interrupted) {
     std::fprintf(stderr,
                  "gecko-run: interrupted after step %lld; checkpoint %s\n",

@@ -57,6 +57,8 @@ TEST(Status, ToStringNamesTheCode) {
   EXPECT_STREQ(statusCodeName(StatusCode::kResourceExhausted),
                "RESOURCE_EXHAUSTED");
   EXPECT_STREQ(statusCodeName(StatusCode::kInternal), "INTERNAL");
+  EXPECT_STREQ(statusCodeName(StatusCode::kDeadlineExceeded),
+               "DEADLINE_EXCEEDED");
 }
 
 TEST(Status, WithContextPrefixesAndKeepsCode) {

@@ -75,10 +75,27 @@ def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
     disables clipping). Weight decay applies to parameters of rank >= 2
     (matrices and embeddings), not to norms, biases or EMA parameters, the
     usual practice the reference's training code (Megalodon) follows.
+
+    With gradients-as-inputs (data parallelism, docs/distributed.md) the
+    target does not compute gradients: it is the optimizer half alone,
+
+      args:    per parameter p the param, then per p an input `grad.<p>`
+               carrying `gecko.collective = {op = "all_reduce", reduction =
+               "mean", group = "data"}` (the runtime averages it over the
+               data-parallel ranks before the call), then the moments,
+               `input.lr` and `input.step` as above
+      results: `output.grad_norm` and the `next:` results as above
+
+    so `grad` on every rank, the all-reduce, then this function give the
+    same update as the train step on the global batch.
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"grad\"",
            "The gradient function (from gecko-autodiff)">,
+    Option<"gradientsAsInputs", "gradients-as-inputs", "bool",
+           /*default=*/"false",
+           "Take the gradients as all-reduced inputs instead of computing "
+           "them (the apply_gradients function of data parallelism)">,
     Option<"target", "target", "std::string", /*default=*/"\"train_step\"",
            "The name of the training-step function to create">,
     Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,

@@ -178,6 +178,17 @@ struct BufferSpec {
   uint64_t bytes = 0;
 };
 
+/// A collective the runtime performs on some of a function's input args
+/// before each call (distributed training, docs/distributed.md): e.g. the
+/// gradients of `apply_gradients` are averaged over the data-parallel ranks.
+struct CollectiveSpec {
+  std::string op = "all_reduce"; ///< Only "all_reduce" so far.
+  std::string reduction;         ///< "mean" or "sum".
+  std::string group = "data";    ///< The rank group; only "data" so far.
+  /// Names of float input args of the function, each in one collective.
+  std::vector<std::string> tensors;
+};
+
 struct FunctionPlan {
   std::string name;  ///< Unique; what `gecko-run --function` selects.
   std::string mode;  ///< "forward", "loss", "train_step", ... (free-form).
@@ -186,6 +197,8 @@ struct FunctionPlan {
   std::vector<TensorSpec> results;
   WorkspaceSpec workspace;
   std::vector<BufferSpec> buffers;
+  /// Optional; written to the JSON only when non-empty.
+  std::vector<CollectiveSpec> collectives;
 };
 
 /// Where the code runs. "cpu": the code section is a host shared object

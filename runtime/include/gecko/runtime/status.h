@@ -27,6 +27,7 @@ enum class StatusCode {
   kResourceExhausted,  ///< Out of memory (host or device).
   kUnavailable,        ///< A device or library is absent on this machine.
   kInternal,           ///< A bug in Gecko: an invariant broke.
+  kDeadlineExceeded,   ///< An operation (a collective) did not finish in time.
 };
 
 /// Returns a short stable name such as "INVALID_ARGUMENT".
@@ -81,6 +82,9 @@ inline Status unavailable(std::string msg) {
 }
 inline Status internalError(std::string msg) {
   return Status(StatusCode::kInternal, std::move(msg));
+}
+inline Status deadlineExceeded(std::string msg) {
+  return Status(StatusCode::kDeadlineExceeded, std::move(msg));
 }
 
 /// Either a value or a non-OK Status.

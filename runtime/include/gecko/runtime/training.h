@@ -13,6 +13,7 @@
 #define GECKO_RUNTIME_TRAINING_H
 
 #include "gecko/abi/artifact_format.h"
+#include "gecko/runtime/communicator.h"
 #include "gecko/runtime/executable.h"
 #include "gecko/runtime/host_tensor.h"
 #include "gecko/runtime/status.h"
@@ -95,11 +96,13 @@ int64_t windowStart(uint64_t seed, int64_t step, int64_t row, int64_t size,
                     int64_t seqLen);
 
 /// Fills `tokens` and `targets` (integer tensors of shape [B, L]) for `step`:
-/// row b holds the window of L+1 tokens at windowStart(seed, step, b, ...),
-/// tokens = window[:-1], targets = window[1:]. FailedPrecondition when the
-/// data has fewer than L+1 tokens.
+/// row b holds the window of L+1 tokens at
+/// windowStart(seed, step, firstRow + b, ...), tokens = window[:-1],
+/// targets = window[1:]. A data-parallel rank r of a job with per-rank batch
+/// B passes firstRow = r * B: its rows of the global batch. FailedPrecondition
+/// when the data has fewer than L+1 tokens.
 Status fillBatch(const TokenData &data, uint64_t seed, int64_t step,
-                 HostTensor &tokens, HostTensor &targets);
+                 HostTensor &tokens, HostTensor &targets, int64_t firstRow = 0);
 
 //===----------------------------------------------------------------------===//
 // Learning-rate schedule
@@ -144,6 +147,10 @@ struct Checkpoint {
 /// Reads `path` and verifies its structure and "tensors_crc32c" (DataLoss
 /// when it does not match).
 StatusOr<Checkpoint> readCheckpointFile(const std::string &path);
+
+/// CRC-32C over the tensors' names, dtypes, shapes and bytes, in name order
+/// (the checkpoint's "tensors_crc32c").
+uint32_t tensorsCrc32c(const TensorMap &tensors);
 
 /// A hash identifying a model for checkpoint compatibility: the model config
 /// and every param and state arg (name, dtype, shape) of `function`. The
@@ -193,6 +200,24 @@ struct TrainOptions {
   FILE *err = stderr;
   /// Called after every step (tests request a stop from here).
   std::function<void(const StepRecord &)> onStep;
+
+  /// Data parallelism (docs/distributed.md). With a communicator of more
+  /// than one rank every step runs `grad` on this rank's rows of the global
+  /// batch (size x B rows), all-reduces the gradients named by the plan's
+  /// collectives of `apply_gradients` in buckets, and runs apply_gradients.
+  /// Rank 0 alone writes checkpoints, metrics, the plot and progress.
+  /// nullptr or one rank: `function` (train_step) as without it.
+  Communicator *comm = nullptr;
+  /// Bytes per all-reduce bucket (the gradients are flattened into them).
+  size_t bucketBytes = size_t(25) << 20;
+  /// Compare a checksum of the params and optimizer state across ranks
+  /// every this many steps (also at the start and the end); 0: only at the
+  /// start and the end. Diverged ranks are an error naming them.
+  int64_t consistencyCheckEvery = 50;
+  /// Fault injection for tests ("kill:RANK:STEP" or "hang:RANK:STEP": that
+  /// rank kills itself with SIGKILL, or stops calling collectives, before
+  /// step STEP). gecko-run passes GECKO_FAULT_INJECT.
+  std::string faultInject;
 };
 
 struct TrainResult {

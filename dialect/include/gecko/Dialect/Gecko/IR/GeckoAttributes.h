@@ -40,6 +40,11 @@ inline constexpr const char *kNextPrefix = "next:";
 /// Op: the index of the model block it belongs to (the rematerialization
 /// unit of gecko-autodiff).
 inline constexpr const char *kBlockAttrName = "gecko.block";
+/// Input argument: a collective the runtime applies to it across ranks
+/// before the call, a dictionary {op = "all_reduce", reduction = "mean",
+/// group = "data"} (docs/distributed.md). The CPU artifact lists these in
+/// the function's plan `collectives`.
+inline constexpr const char *kCollectiveAttrName = "gecko.collective";
 /// Integer input: its valid range [lo, hi) as a dense i64 array.
 inline constexpr const char *kRangeAttrName = "gecko.range";
 

@@ -1,0 +1,107 @@
+//===- communicator.h - Collectives between the ranks of a job --*- C++ -*-===//
+//
+// The runtime's view of a distributed job: its rank, its size, and the
+// collectives the trainer needs (all-reduce, broadcast, barrier) on host
+// buffers. Every collective has a timeout: a rank that dies or stops calling
+// collectives makes the others fail with DeadlineExceeded naming the rank,
+// the collective and what it carried, never a silent hang. abort() then ends
+// the whole job. docs/distributed.md describes launching and the env vars.
+//
+// Implementations: "local" (one rank, no communication) and "mpi" (one
+// process per rank, launched by mpirun or srun; built with
+// GECKO_ENABLE_MPI).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GECKO_RUNTIME_COMMUNICATOR_H
+#define GECKO_RUNTIME_COMMUNICATOR_H
+
+#include "gecko/abi/artifact_format.h"
+#include "gecko/runtime/status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gecko {
+
+/// The reduction of an all-reduce.
+enum class ReduceOp { kSum, kMax, kMin };
+/// "sum", "max", "min".
+const char *reduceOpName(ReduceOp op);
+
+class Communicator {
+public:
+  virtual ~Communicator();
+
+  /// "local" or "mpi".
+  virtual const char *backend() const = 0;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  /// Reduces `count` elements of `data` (f32 or f64; also i64 for kMax and
+  /// kMin) over all ranks, in place: every rank ends with the result.
+  /// `what` names the payload in errors ("gradients bucket 2/5").
+  virtual Status allReduce(void *data, int64_t count, ElementType dtype,
+                           ReduceOp op, const std::string &what) = 0;
+  /// Copies `bytes` bytes from rank `root` to every rank.
+  virtual Status broadcast(void *data, size_t bytes, int root,
+                           const std::string &what) = 0;
+  virtual Status barrier(const std::string &what) = 0;
+  /// Ends every rank of the job with `exitCode` (after printing `message` on
+  /// this rank's stderr). Does not return.
+  [[noreturn]] virtual void abort(int exitCode, const std::string &message) = 0;
+
+  /// All-reduce with kSum, then divide by size(): the mean over ranks.
+  Status allReduceMean(void *data, int64_t count, ElementType dtype,
+                       const std::string &what);
+
+  /// The longest any collective may wait for the other ranks (seconds,
+  /// > 0). Default: GECKO_COLLECTIVE_TIMEOUT or 300.
+  double timeoutSeconds() const { return timeoutSeconds_; }
+  void setTimeoutSeconds(double seconds) { timeoutSeconds_ = seconds; }
+
+  /// Collectives started so far (the sequence number errors report).
+  uint64_t collectivesStarted() const { return sequence_; }
+
+protected:
+  Communicator();
+  double timeoutSeconds_ = 300;
+  uint64_t sequence_ = 0;
+};
+
+/// One rank, no communication: every collective returns its input.
+std::unique_ptr<Communicator> createLocalCommunicator();
+
+/// True when this process looks like one rank of a job started by mpirun
+/// or srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK or SLURM_NTASKS > 1).
+bool launchedByMpi();
+/// True when this build has the MPI communicator.
+bool haveMpi();
+
+/// `backend`: "local", "mpi", or "auto" (mpi when launchedByMpi(), else
+/// local). "mpi" initializes MPI (once per process); Unavailable when the
+/// build has no MPI.
+StatusOr<std::unique_ptr<Communicator>>
+createCommunicator(const std::string &backend);
+
+/// Reduces float tensors in buckets: the tensors are flattened, in order,
+/// into a staging buffer of at most `bucketBytes` bytes (a tensor may span
+/// buckets), each full bucket is all-reduced (mean or sum) and copied back.
+/// Tensors of different dtypes go to separate buckets. `what` names the
+/// payload in errors. Returns the number of buckets reduced.
+struct BucketTensor {
+  void *data = nullptr;
+  int64_t count = 0;
+  ElementType dtype = ElementType::kF32;
+};
+StatusOr<int64_t> bucketedAllReduce(Communicator &comm,
+                                    const std::vector<BucketTensor> &tensors,
+                                    size_t bucketBytes, bool mean,
+                                    const std::string &what);
+
+} // namespace gecko
+
+#endif // GECKO_RUNTIME_COMMUNICATOR_H

@@ -1,0 +1,243 @@
+//===- communicator.cpp - The communicator interface and the local one ----===//
+//
+// The parts every backend shares: the timeout default, the mean helper, the
+// bucketed all-reduce, backend selection, and the one-rank communicator.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/runtime/communicator.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+namespace gecko {
+
+#ifdef GECKO_HAVE_MPI
+StatusOr<std::unique_ptr<Communicator>> createMpiCommunicator();
+#endif
+
+const char *reduceOpName(ReduceOp op) {
+  switch (op) {
+  case ReduceOp::kSum:
+    return "sum";
+  case ReduceOp::kMax:
+    return "max";
+  case ReduceOp::kMin:
+    return "min";
+  }
+  return "?";
+}
+
+Communicator::Communicator() {
+  if (const char *env = std::getenv("GECKO_COLLECTIVE_TIMEOUT")) {
+    char *end = nullptr;
+    double v = std::strtod(env, &end);
+    if (end != env && *end == '\0' && v > 0)
+      timeoutSeconds_ = v;
+    else
+      std::fprintf(stderr,
+                   "gecko: note: ignoring GECKO_COLLECTIVE_TIMEOUT='%s' (not "
+                   "a positive number of seconds); using %g\n",
+                   env, timeoutSeconds_);
+  }
+}
+
+Communicator::~Communicator() = default;
+
+Status Communicator::allReduceMean(void *data, int64_t count, ElementType dtype,
+                                   const std::string &what) {
+  if (dtype != ElementType::kF32 && dtype != ElementType::kF64)
+    return invalidArgument("mean all-reduce of " + what + ": dtype " +
+                           elementTypeName(dtype) +
+                           " is not supported (f32 or f64)");
+  GECKO_RETURN_IF_ERROR(allReduce(data, count, dtype, ReduceOp::kSum, what));
+  int n = size();
+  if (n == 1)
+    return Status::ok();
+  if (dtype == ElementType::kF32) {
+    float *p = static_cast<float *>(data);
+    for (int64_t i = 0; i < count; ++i)
+      p[i] /= float(n);
+  } else {
+    double *p = static_cast<double *>(data);
+    for (int64_t i = 0; i < count; ++i)
+      p[i] /= double(n);
+  }
+  return Status::ok();
+}
+
+namespace {
+
+class LocalCommunicator final : public Communicator {
+public:
+  const char *backend() const override { return "local"; }
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  Status allReduce(void *, int64_t count, ElementType dtype, ReduceOp op,
+                   const std::string &what) override {
+    ++sequence_;
+    if (count < 0)
+      return invalidArgument("all-reduce of " + what + ": negative count");
+    if (dtype != ElementType::kF32 && dtype != ElementType::kF64 &&
+        !(dtype == ElementType::kI64 && op != ReduceOp::kSum))
+      return invalidArgument("all-reduce (" + std::string(reduceOpName(op)) +
+                             ") of " + what + ": dtype " +
+                             elementTypeName(dtype) + " is not supported");
+    return Status::ok();
+  }
+  Status broadcast(void *, size_t, int root, const std::string &what) override {
+    ++sequence_;
+    if (root != 0)
+      return invalidArgument("broadcast of " + what + " from rank " +
+                             std::to_string(root) + ": the job has 1 rank");
+    return Status::ok();
+  }
+  Status barrier(const std::string &) override {
+    ++sequence_;
+    return Status::ok();
+  }
+  [[noreturn]] void abort(int exitCode, const std::string &message) override {
+    std::fprintf(stderr, "%s\n", message.c_str());
+    std::fflush(stderr);
+    std::_Exit(exitCode);
+  }
+};
+
+bool envSet(const char *name) {
+  const char *v = std::getenv(name);
+  return v && *v;
+}
+
+} // namespace
+
+std::unique_ptr<Communicator> createLocalCommunicator() {
+  return std::make_unique<LocalCommunicator>();
+}
+
+bool launchedByMpi() {
+  if (envSet("OMPI_COMM_WORLD_SIZE") || envSet("PMI_SIZE") ||
+      envSet("PMIX_RANK"))
+    return true;
+  const char *tasks = std::getenv("SLURM_NTASKS");
+  return tasks && std::atoi(tasks) > 1 && envSet("SLURM_PROCID");
+}
+
+bool haveMpi() {
+#ifdef GECKO_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+StatusOr<std::unique_ptr<Communicator>>
+createCommunicator(const std::string &backend) {
+  std::string kind = backend;
+  if (kind == "auto")
+    kind = launchedByMpi() ? "mpi" : "local";
+  if (kind == "local")
+    return createLocalCommunicator();
+  if (kind == "mpi") {
+#ifdef GECKO_HAVE_MPI
+    return createMpiCommunicator();
+#else
+    return unavailable("this gecko-run was built without MPI "
+                       "(GECKO_ENABLE_MPI=OFF); install an MPI library "
+                       "(Debian: libopenmpi-dev) and rebuild, or run with "
+                       "--dist local");
+#endif
+  }
+  return invalidArgument("unknown communicator backend '" + backend +
+                         "' (auto, local or mpi)");
+}
+
+StatusOr<int64_t> bucketedAllReduce(Communicator &comm,
+                                    const std::vector<BucketTensor> &tensors,
+                                    size_t bucketBytes, bool mean,
+                                    const std::string &what) {
+  if (bucketBytes < 8)
+    return invalidArgument("the all-reduce bucket size must be at least 8 "
+                           "bytes, not " +
+                           std::to_string(bucketBytes));
+  // Group by dtype, keeping the order within each dtype.
+  std::map<ElementType, std::vector<const BucketTensor *>> byType;
+  int64_t buckets = 0;
+  for (const BucketTensor &t : tensors) {
+    if (t.dtype != ElementType::kF32 && t.dtype != ElementType::kF64)
+      return invalidArgument("all-reduce of " + what + ": dtype " +
+                             elementTypeName(t.dtype) +
+                             " is not supported (f32 or f64)");
+    if (t.count > 0)
+      byType[t.dtype].push_back(&t);
+  }
+  // Count the buckets first so errors can say "bucket i/n".
+  int64_t total = 0;
+  for (auto &kv : byType) {
+    size_t width = elementTypeSize(kv.first);
+    int64_t perBucket = int64_t(bucketBytes / width);
+    int64_t elements = 0;
+    for (const BucketTensor *t : kv.second)
+      elements += t->count;
+    total += (elements + perBucket - 1) / perBucket;
+  }
+  if (comm.size() == 1)
+    return total;
+  std::vector<unsigned char> staging;
+  for (auto &kv : byType) {
+    ElementType dtype = kv.first;
+    size_t width = elementTypeSize(dtype);
+    int64_t perBucket = int64_t(bucketBytes / width);
+    staging.resize(size_t(perBucket) * width);
+    // Spans (tensor, offset, count) packed into the current bucket.
+    struct Span {
+      const BucketTensor *t;
+      int64_t offset, count;
+    };
+    std::vector<Span> spans;
+    int64_t filled = 0;
+    auto flush = [&]() -> Status {
+      if (filled == 0)
+        return Status::ok();
+      ++buckets;
+      std::string name = what + " bucket " + std::to_string(buckets) + "/" +
+                         std::to_string(total);
+      Status s = mean ? comm.allReduceMean(staging.data(), filled, dtype, name)
+                      : comm.allReduce(staging.data(), filled, dtype,
+                                       ReduceOp::kSum, name);
+      GECKO_RETURN_IF_ERROR(s);
+      int64_t at = 0;
+      for (const Span &sp : spans) {
+        std::memcpy(static_cast<unsigned char *>(sp.t->data) +
+                        size_t(sp.offset) * width,
+                    staging.data() + size_t(at) * width,
+                    size_t(sp.count) * width);
+        at += sp.count;
+      }
+      spans.clear();
+      filled = 0;
+      return Status::ok();
+    };
+    for (const BucketTensor *t : kv.second) {
+      int64_t offset = 0;
+      while (offset < t->count) {
+        int64_t n = std::min(t->count - offset, perBucket - filled);
+        std::memcpy(staging.data() + size_t(filled) * width,
+                    static_cast<const unsigned char *>(t->data) +
+                        size_t(offset) * width,
+                    size_t(n) * width);
+        spans.push_back({t, offset, n});
+        filled += n;
+        offset += n;
+        if (filled == perBucket)
+          GECKO_RETURN_IF_ERROR(flush());
+      }
+    }
+    GECKO_RETURN_IF_ERROR(flush());
+  }
+  return buckets;
+}
+
+} // namespace gecko
