@@ -8,6 +8,7 @@ packages=(
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   clang-format-22
   libgtest-dev nlohmann-json3-dev
+  libsentencepiece-dev sentencepiece  # --tokenizer sentencepiece:MODEL; spm_train for its tests
   bible-kjv  # the public-domain King James text the demo trains on
 )
 
