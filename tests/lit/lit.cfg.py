@@ -2,6 +2,7 @@
 # lit configuration for the gecko compiler tests.
 
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -26,6 +27,9 @@ llvm_config.with_environment("PATH", config.gecko_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 if config.gecko_enable_cuda:
     config.available_features.add("cuda-build")
+# SentencePiece tests train their model with spm_train (package sentencepiece).
+if config.gecko_have_sentencepiece and shutil.which("spm_train"):
+    config.available_features.add("sentencepiece")
 # Golden parity tests need the reference outputs in ../shared/golden.
 if os.path.exists(os.path.join(config.gecko_shared_dir, "golden",
                                "golden_tiny_a.safetensors")):
