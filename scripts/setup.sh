@@ -9,6 +9,7 @@ packages=(
   clang-format-22
   libgtest-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin  # CPU ranks of distributed training and its tests
+  libsentencepiece-dev sentencepiece  # --tokenizer sentencepiece:MODEL; spm_train for its tests
   bible-kjv  # the public-domain King James text the demo trains on
 )
 

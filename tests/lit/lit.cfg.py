@@ -2,6 +2,7 @@
 # lit configuration for the gecko compiler tests.
 
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -33,6 +34,9 @@ if os.access(ptxas, os.X_OK):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
     config.environment["CUDA_HOME"] = cuda_home
+# SentencePiece tests train their model with spm_train (package sentencepiece).
+if config.gecko_have_sentencepiece and shutil.which("spm_train"):
+    config.available_features.add("sentencepiece")
 # Golden parity tests need the reference outputs in ../shared/golden.
 if os.path.exists(os.path.join(config.gecko_shared_dir, "golden",
                                "golden_tiny_a.safetensors")):

@@ -437,6 +437,8 @@ StatusOr<GenerateResult> generate(Stream &stream,
         "nothing to generate from: give a prompt (or a stream state saved "
         "after at least one token)");
   std::vector<int64_t> next(static_cast<size_t>(batch));
+  std::vector<bool> ended(static_cast<size_t>(batch), false);
+  int64_t endedRows = 0;
   for (int64_t i = 0; i < options.maxTokens; ++i) {
     const std::vector<float> &logits = stream.lastLogits();
     for (int64_t b = 0; b < batch; ++b) {
@@ -452,10 +454,17 @@ StatusOr<GenerateResult> generate(Stream &stream,
           row, vocab, options.sampling,
           samplingUniform(options.sampling.seed, stream.position(), b));
       result.tokens[size_t(b)].push_back(next[size_t(b)]);
+      if (options.stopToken >= 0 && next[size_t(b)] == options.stopToken &&
+          !ended[size_t(b)]) {
+        ended[size_t(b)] = true;
+        ++endedRows;
+      }
     }
     GECKO_RETURN_IF_ERROR(
         stream.call(StreamCallKind::kDecode, next.data(), 1, 1));
     if (options.onTokens && !options.onTokens(i, next))
+      break;
+    if (endedRows == batch)
       break;
   }
   result.generateSeconds =

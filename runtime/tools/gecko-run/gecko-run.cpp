@@ -16,6 +16,7 @@
 #include "gecko/runtime/host_tensor.h"
 #include "gecko/runtime/init.h"
 #include "gecko/runtime/safetensors.h"
+#include "gecko/runtime/tokenizer.h"
 #include "gecko/runtime/training.h"
 
 #include <algorithm>
@@ -28,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -247,15 +249,16 @@ int runDevices() {
 }
 
 int runVersion() {
-  std::printf("gecko-run %s (artifact format v%d, kernel ABI v%d, cuda %s)\n",
+  std::printf("gecko-run %s (artifact format v%d, kernel ABI v%d, cuda %s, "
+              "sentencepiece %s)\n",
               GECKO_VERSION_STRING, GECKO_ARTIFACT_FORMAT_VERSION,
               GECKO_KERNEL_ABI_VERSION,
 #ifdef GECKO_HAVE_CUDA
-              "enabled"
+              "enabled",
 #else
-              "disabled"
+              "disabled",
 #endif
-  );
+              sentencePieceSupported() ? "enabled" : "disabled");
   return 0;
 }
 
@@ -716,6 +719,30 @@ void printStreamStats(const StreamStats &s) {
                s.decodeSeconds, rate(s.decodeTokens, s.decodeSeconds));
 }
 
+/// Notes on stderr where a tokenizer and the artifact's model disagree: a
+/// tokenizer vocabulary larger than the model's (prompts may hit ids the
+/// model lacks; generated ids never do), or a BOS id other than the model
+/// config's `bos_id` (which marks documents for `multi_segments` models).
+void noteTokenizerMismatch(const Tokenizer &tok, const Executable &exe,
+                           int64_t modelVocab, bool addedBos) {
+  if (tok.vocabSize() > modelVocab)
+    std::fprintf(stderr,
+                 "note: the tokenizer's vocabulary (%lld pieces) is larger "
+                 "than the model's (%lld)\n",
+                 (long long)tok.vocabSize(), (long long)modelVocab);
+  const std::string &model = exe.plan().modelJson;
+  if (!addedBos || model.empty())
+    return;
+  nlohmann::json j = nlohmann::json::parse(model, nullptr, false);
+  if (j.is_object() && j.contains("bos_id") &&
+      j["bos_id"].is_number_integer() &&
+      j["bos_id"].get<int64_t>() != tok.bosId())
+    std::fprintf(stderr,
+                 "note: the tokenizer's BOS id %lld (prepended to the "
+                 "prompt) differs from the model config's bos_id %lld\n",
+                 (long long)tok.bosId(), (long long)j["bos_id"].get<int64_t>());
+}
+
 int runGenerate(const std::vector<std::string> &args) {
   ParsedArgs pa;
   std::string err =
@@ -723,7 +750,7 @@ int runGenerate(const std::vector<std::string> &args) {
                 {"--weights", "--prompt", "--prompt-file", "--prompt-ids",
                  "--max-tokens", "--temperature", "--top-k", "--top-p",
                  "--seed", "--state-in", "--state-out", "--tokenizer"},
-                pa, {"--quiet"});
+                pa, {"--quiet", "--no-bos"});
   if (!err.empty())
     return usageError("generate: " + err);
   if (pa.positional.size() != 1)
@@ -739,14 +766,12 @@ int runGenerate(const std::vector<std::string> &args) {
   if (prompts == 0 && !pa.options.count("--state-in"))
     return usageError("generate needs --prompt, --prompt-file or --prompt-ids "
                       "(optional only with --state-in)");
+  std::string tokenizerSpec = "byte";
   if (pa.options.count("--tokenizer")) {
-    const std::string &t = pa.options["--tokenizer"];
-    if (t.rfind("sentencepiece:", 0) == 0)
-      return fail("--tokenizer " + t +
-                  ": SentencePiece is not supported yet (this gecko-run has "
-                  "only the built-in byte-level tokenizer, --tokenizer byte; "
-                  "tokenize elsewhere and pass --prompt-ids)");
-    if (t != "byte")
+    tokenizerSpec = pa.options["--tokenizer"];
+    if (tokenizerSpec != "byte" &&
+        (tokenizerSpec.rfind("sentencepiece:", 0) != 0 ||
+         tokenizerSpec.size() == std::strlen("sentencepiece:")))
       return usageError("--tokenizer must be 'byte' or 'sentencepiece:MODEL'");
   }
   GenerateOptions go;
@@ -782,13 +807,24 @@ int runGenerate(const std::vector<std::string> &args) {
     go.sampling.seed = uint64_t(seed);
   }
   const bool quiet = pa.options.count("--quiet") > 0;
+  const bool resuming = pa.options.count("--state-in") > 0;
 
-  // The prompt: bytes of the text (byte-level tokenizer) or explicit ids.
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      createTokenizer(tokenizerSpec);
+  if (!tokenizer.isOk())
+    return fail("--tokenizer " + tokenizerSpec + ": " +
+                tokenizer.status().message());
+  const Tokenizer &tok = **tokenizer;
+  const bool byteTokenizer = tokenizerSpec == "byte";
+
+  // The prompt: the tokenized text, or explicit ids. A tokenizer with a BOS
+  // (SentencePiece) starts a fresh stream with it, as its models were
+  // trained; a resumed stream continues its text without one.
   std::vector<int64_t> prompt;
-  bool bytePrompt = true;
+  bool textPrompt = true, addedBos = false;
+  std::string text;
   if (pa.options.count("--prompt")) {
-    for (char c : pa.options["--prompt"])
-      prompt.push_back(static_cast<unsigned char>(c));
+    text = pa.options["--prompt"];
   } else if (pa.options.count("--prompt-file")) {
     const std::string &pf = pa.options["--prompt-file"];
     FILE *f = std::fopen(pf.c_str(), "rb");
@@ -796,13 +832,23 @@ int runGenerate(const std::vector<std::string> &args) {
       return fail(pf + ": " + std::strerror(errno));
     int c;
     while ((c = std::fgetc(f)) != EOF)
-      prompt.push_back(c);
+      text += char(c);
     std::fclose(f);
   } else if (pa.options.count("--prompt-ids")) {
-    bytePrompt = false;
+    textPrompt = false;
     if (!parseIdList(pa.options["--prompt-ids"], prompt))
       return usageError("--prompt-ids needs non-negative integers separated "
                         "by commas");
+  }
+  if (textPrompt && prompts > 0) {
+    StatusOr<std::vector<int64_t>> ids = tok.encode(text);
+    if (!ids.isOk())
+      return fail(ids.status());
+    if (tok.bosId() >= 0 && !resuming && !pa.options.count("--no-bos")) {
+      prompt.push_back(tok.bosId());
+      addedBos = true;
+    }
+    prompt.insert(prompt.end(), ids->begin(), ids->end());
   }
 
   const std::string &path = pa.positional[0];
@@ -814,22 +860,20 @@ int runGenerate(const std::vector<std::string> &args) {
   if (!stream.isOk())
     return fail(stream.status());
   Stream &s = **stream;
-  for (size_t i = 0; i < prompt.size(); ++i)
-    if (prompt[i] >= s.vocab()) {
-      char what[64];
-      if (bytePrompt)
-        std::snprintf(what, sizeof(what), "prompt byte 0x%02llX at offset %zu",
-                      (unsigned long long)prompt[i], i);
-      else
-        std::snprintf(what, sizeof(what), "prompt token %lld at index %zu",
-                      (long long)prompt[i], i);
-      return fail(std::string(what) +
-                  " is outside the model's vocabulary [0, " +
-                  std::to_string(s.vocab()) + ")" +
-                  (bytePrompt ? "; the byte-level tokenizer needs a vocabulary "
-                                "of at least 256 (or pass --prompt-ids)"
-                              : ""));
-    }
+  if (textPrompt) {
+    Status st = tok.checkFits(prompt, s.vocab());
+    if (!st.isOk())
+      return fail(st.message() + " (or pass --prompt-ids)");
+  } else {
+    for (size_t i = 0; i < prompt.size(); ++i)
+      if (prompt[i] >= s.vocab())
+        return fail("prompt token " + std::to_string(prompt[i]) + " at index " +
+                    std::to_string(i) +
+                    " is outside the model's vocabulary [0, " +
+                    std::to_string(s.vocab()) + ")");
+  }
+  if (!byteTokenizer && !quiet)
+    noteTokenizerMismatch(tok, **exe, s.vocab(), addedBos);
   if (pa.options.count("--state-in")) {
     Status st = s.loadState(pa.options["--state-in"]);
     if (!st.isOk())
@@ -839,30 +883,40 @@ int runGenerate(const std::vector<std::string> &args) {
                    (long long)s.position(), pa.options["--state-in"].c_str());
   }
 
-  Utf8Printer printer;
-  std::vector<std::vector<int64_t>> rows(size_t(s.batch()));
+  // Row 0 prints as it is generated, up to its end-of-sequence token.
+  go.stopToken = tok.eosId();
+  std::unique_ptr<TextDecoder> printer = tok.newDecoder(prompt);
+  bool row0Ended = false;
   go.onTokens = [&](int64_t, const std::vector<int64_t> &tokens) {
-    std::string text = printer.push(tokens[0]);
-    if (!text.empty()) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
+    if (row0Ended)
+      return true;
+    row0Ended = go.stopToken >= 0 && tokens[0] == go.stopToken;
+    std::string out = row0Ended ? printer->flush() : printer->push(tokens[0]);
+    if (!out.empty()) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
       std::fflush(stdout);
     }
     return true;
   };
   StatusOr<GenerateResult> r = generate(s, prompt, int64_t(prompt.size()), go);
-  std::string tail = printer.flush();
-  std::fwrite(tail.data(), 1, tail.size(), stdout);
+  if (!row0Ended) {
+    std::string tail = printer->flush();
+    std::fwrite(tail.data(), 1, tail.size(), stdout);
+  }
   if (!r.isOk()) {
     std::fflush(stdout);
     return fail(r.status());
   }
   for (int64_t b = 1; b < s.batch(); ++b) {
-    Utf8Printer p;
-    std::string text = "\n--- row " + std::to_string(b) + " ---\n";
-    for (int64_t t : r->tokens[size_t(b)])
-      text += p.push(t);
-    text += p.flush();
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::unique_ptr<TextDecoder> p = tok.newDecoder(prompt);
+    std::string out = "\n--- row " + std::to_string(b) + " ---\n";
+    for (int64_t t : r->tokens[size_t(b)]) {
+      if (t == go.stopToken)
+        break;
+      out += p->push(t);
+    }
+    out += p->flush();
+    std::fwrite(out.data(), 1, out.size(), stdout);
   }
   if (go.maxTokens > 0)
     std::fputc('\n', stdout);
@@ -888,6 +942,15 @@ int runGenerate(const std::vector<std::string> &args) {
                      ? double(n * s.batch()) / r->generateSeconds
                      : 0.0,
                  (long long)s.batch(), (long long)s.position());
+    bool stopped = go.stopToken >= 0 && n > 0;
+    for (const std::vector<int64_t> &row : r->tokens)
+      stopped = stopped &&
+                std::find(row.begin(), row.end(), go.stopToken) != row.end();
+    if (stopped)
+      std::fprintf(stderr,
+                   "stopped at the end-of-sequence token %lld (every row "
+                   "generated it)\n",
+                   (long long)go.stopToken);
     printStreamStats(s.stats());
     if (pa.options.count("--state-out"))
       std::fprintf(stderr, "wrote stream state %s\n",

@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -474,6 +475,68 @@ TEST(Generate, GreedyFollowsTheArgmaxAndUpdatesTheState) {
   r = generate(*s2, prompt, 13, o);
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(r->tokens[0].size(), 3u);
+}
+
+TEST(Generate, StopsAfterTheStopToken) {
+  const int V = 256;
+  auto exe = load(streamTestPlan(V, 1, 8));
+  std::vector<int64_t> prompt = textTokens(13, V);
+  GenerateOptions o;
+  o.maxTokens = 10;
+  auto s = makeStream(*exe, V);
+  StatusOr<GenerateResult> full = generate(*s, prompt, 13, o);
+  ASSERT_TRUE(full.isOk()) << full.status().toString();
+  // Stop at the 4th greedy token (its first occurrence): 4 tokens, the
+  // stop token last and fed back (the state covers it).
+  const int64_t stop = full->tokens[0][3];
+  size_t first =
+      size_t(std::find(full->tokens[0].begin(), full->tokens[0].end(), stop) -
+             full->tokens[0].begin());
+  o.stopToken = stop;
+  auto s2 = makeStream(*exe, V);
+  StatusOr<GenerateResult> r = generate(*s2, prompt, 13, o);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r->tokens[0].size(), first + 1);
+  EXPECT_EQ(r->tokens[0].back(), stop);
+  EXPECT_EQ(s2->position(), 13 + int64_t(first) + 1);
+  // A stop token never sampled changes nothing.
+  o.stopToken = V + 5;
+  auto s3 = makeStream(*exe, V);
+  r = generate(*s3, prompt, 13, o);
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->tokens, full->tokens);
+}
+
+TEST(Generate, StopTokenWaitsForEveryRow) {
+  const int V = 16;
+  auto exe = load(streamTestPlan(V, 2, 8));
+  std::vector<int64_t> prompt = textTokens(11, V);
+  GenerateOptions o;
+  o.maxTokens = 24;
+  o.sampling = {1.0, 0, 1.0, 3}; // rows draw independently
+  auto s = makeStream(*exe, V);
+  StatusOr<GenerateResult> full = generate(*s, prompt, 11, o);
+  ASSERT_TRUE(full.isOk()) << full.status().toString();
+  // A token both rows generate, first at different steps: generation runs
+  // until the later row has it too.
+  const std::vector<int64_t> &a = full->tokens[0], &b = full->tokens[1];
+  int64_t stop = -1;
+  size_t inA = 0, inB = 0;
+  for (size_t i = 0; i < a.size() && stop < 0; ++i) {
+    inA = size_t(std::find(a.begin(), a.end(), a[i]) - a.begin());
+    inB = size_t(std::find(b.begin(), b.end(), a[i]) - b.begin());
+    if (inA == i && inB < b.size() && inB != inA)
+      stop = a[i];
+  }
+  ASSERT_GE(stop, 0) << "seed 3 gives the rows a shared token";
+  o.stopToken = stop;
+  auto s2 = makeStream(*exe, V);
+  StatusOr<GenerateResult> r = generate(*s2, prompt, 11, o);
+  ASSERT_TRUE(r.isOk());
+  const size_t n = std::max(inA, inB) + 1;
+  ASSERT_EQ(r->tokens[0].size(), n) << stop;
+  EXPECT_EQ(r->tokens[0], std::vector<int64_t>(a.begin(), a.begin() + long(n)));
+  EXPECT_EQ(r->tokens[1], std::vector<int64_t>(b.begin(), b.begin() + long(n)));
 }
 
 TEST(Generate, SeededSamplingIsDeterministicAndResumable) {

@@ -193,6 +193,11 @@ struct GenerateOptions {
   /// tokens; return false to stop.
   std::function<bool(int64_t index, const std::vector<int64_t> &tokens)>
       onTokens;
+  /// The token that ends a text (the tokenizer's EOS; -1: none). Generation
+  /// stops after the step in which the last row samples it; a row that
+  /// ended earlier keeps sampling in lock step, so its tokens after the
+  /// first stopToken are not part of its text.
+  int64_t stopToken = -1;
 };
 
 struct GenerateResult {
