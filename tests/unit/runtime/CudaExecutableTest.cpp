@@ -342,8 +342,10 @@ TEST(CudaExecutable, ImageFormatMustMatchThePlan) {
                  {"device image (fatbin)", "does not start with the fatbin "
                                            "magic"});
   // The CPU test kernel exports no device image.
+  ArtifactPlan plan = testKernelPlan();
+  plan.target = cudaTestPlan().target;
   StatusOr<std::vector<uint8_t>> image =
-      serializeArtifact(cudaTestPlan(), testKernelCode());
+      serializeArtifact(plan, testKernelCode());
   ASSERT_TRUE(image.isOk());
   exe = Executable::loadFromBytes(*image, "nodev.gkm");
   ASSERT_FALSE(exe.isOk());
