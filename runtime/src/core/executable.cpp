@@ -363,18 +363,18 @@ Status checkChip(const std::string &source, const TargetSpec &t,
   std::string dev = "cuda:" + std::to_string(d.ordinal) + " (" + d.name +
                     ") has compute capability " + ccText(have);
   if (suffix == 'a' && have != want)
-    return failedPrecondition(prefix + ", which runs only on compute "
-                                       "capability " +
+    return failedPrecondition(prefix +
+                              ", which runs only on compute "
+                              "capability " +
                               ccText(want) + "; " + dev);
   bool sameMajor = have / 10 == want / 10;
   if ((suffix == 'f' || t.deviceImageFormat == "cubin") &&
       !(sameMajor && have >= want))
-    return failedPrecondition(prefix + " as a " +
-                              (suffix == 'f' ? std::string("family-specific")
-                                             : t.deviceImageFormat) +
-                              " image, which runs on compute capability " +
-                              ccText(want) + " up to " +
-                              std::to_string(want / 10) + ".9; " + dev);
+    return failedPrecondition(
+        prefix + " as a " +
+        (suffix == 'f' ? std::string("family-specific") : t.deviceImageFormat) +
+        " image, which runs on compute capability " + ccText(want) + " up to " +
+        std::to_string(want / 10) + ".9; " + dev);
   if (have < want)
     return failedPrecondition(prefix + ", which needs compute capability " +
                               ccText(want) + " or newer; " + dev);
@@ -401,10 +401,10 @@ Status checkImage(const std::string &what, const std::string &format,
     std::memcpy(&headerSize, image + 6, 2);
     std::memcpy(&fatSize, image + 8, 8);
     if (uint64_t(headerSize) + fatSize > size)
-      return failedPrecondition(
-          what + ": the fatbin header records " +
-          std::to_string(uint64_t(headerSize) + fatSize) +
-          " bytes but gecko_device_image_size is " + std::to_string(size));
+      return failedPrecondition(what + ": the fatbin header records " +
+                                std::to_string(uint64_t(headerSize) + fatSize) +
+                                " bytes but gecko_device_image_size is " +
+                                std::to_string(size));
   } else if (format == "cubin") {
     if (size < sizeof(Elf64_Ehdr) || std::memcmp(image, ELFMAG, SELFMAG) != 0)
       return failedPrecondition(what + " is declared 'cubin' but is not an "
@@ -412,13 +412,15 @@ Status checkImage(const std::string &what, const std::string &format,
     Elf64_Ehdr eh;
     std::memcpy(&eh, image, sizeof(eh));
     if (eh.e_machine != 190 /* EM_CUDA */)
-      return failedPrecondition(what + " is declared 'cubin' but is an ELF "
-                                       "for " +
+      return failedPrecondition(what +
+                                " is declared 'cubin' but is an ELF "
+                                "for " +
                                 machineName(eh.e_machine));
     uint64_t end = eh.e_shoff + uint64_t(eh.e_shnum) * eh.e_shentsize;
     if (eh.e_shoff > size || end > size)
-      return failedPrecondition(what + ": the cubin's section headers end at "
-                                       "byte " +
+      return failedPrecondition(what +
+                                ": the cubin's section headers end at "
+                                "byte " +
                                 std::to_string(end) +
                                 " but gecko_device_image_size is " +
                                 std::to_string(size));
@@ -457,20 +459,21 @@ Executable::loadFromBytes(const std::vector<uint8_t> &bytes,
   Device *device = options.device;
   if (target.kind == "cpu") {
     if (device && device->info().kind != DeviceKind::kCpu)
-      return failedPrecondition(
-          source + ": artifact targets cpu and cannot run on " +
-          deviceKindName(device->info().kind) + ":" +
-          std::to_string(device->info().ordinal) +
-          " (compile it with --target cuda for a GPU)");
+      return failedPrecondition(source +
+                                ": artifact targets cpu and cannot run on " +
+                                deviceKindName(device->info().kind) + ":" +
+                                std::to_string(device->info().ordinal) +
+                                " (compile it with --target cuda for a GPU)");
   } else if (target.kind == "cuda") {
-    std::string prefix = source + ": artifact targets cuda (" + target.chip +
-                         ")";
+    std::string prefix =
+        source + ": artifact targets cuda (" + target.chip + ")";
     auto state = std::make_unique<CudaState>();
     if (!device) {
       StatusOr<std::unique_ptr<Device>> gpu = createCudaDevice(0);
       if (!gpu.isOk())
-        return unavailable(prefix + "; this machine has no usable CUDA "
-                                    "device: " +
+        return unavailable(prefix +
+                           "; this machine has no usable CUDA "
+                           "device: " +
                            gpu.status().message());
       state->ownedDevice = std::move(gpu).value();
       device = state->ownedDevice.get();
@@ -508,10 +511,10 @@ Status Executable::loadDeviceImage(const std::vector<uint8_t> &code) {
   void *sizeSym = ::dlsym(handle_, GECKO_DEVICE_IMAGE_SIZE_SYMBOL);
   void *imports = ::dlsym(handle_, GECKO_HOST_IMPORTS_SYMBOL);
   std::string missing;
-  for (auto [sym, name] : {std::pair<void *, const char *>{image,
-                                                          GECKO_DEVICE_IMAGE_SYMBOL},
-                           {sizeSym, GECKO_DEVICE_IMAGE_SIZE_SYMBOL},
-                           {imports, GECKO_HOST_IMPORTS_SYMBOL}})
+  for (auto [sym, name] :
+       {std::pair<void *, const char *>{image, GECKO_DEVICE_IMAGE_SYMBOL},
+        {sizeSym, GECKO_DEVICE_IMAGE_SIZE_SYMBOL},
+        {imports, GECKO_HOST_IMPORTS_SYMBOL}})
     if (!sym)
       missing += (missing.empty() ? "" : ", ") + quote(name);
   if (!missing.empty())
@@ -546,9 +549,9 @@ Status Executable::loadDeviceImage(const std::vector<uint8_t> &code) {
   if (!module.isOk()) {
     const DeviceInfo &d = st.device->info();
     return module.status().withContext(
-        imageWhat + " for " + t.chip + " cannot be loaded on cuda:" +
-        std::to_string(d.ordinal) + " (" + d.name + ", compute capability " +
-        ccText(d.computeCapability) + ")");
+        imageWhat + " for " + t.chip +
+        " cannot be loaded on cuda:" + std::to_string(d.ordinal) + " (" +
+        d.name + ", compute capability " + ccText(d.computeCapability) + ")");
   }
   st.module = *module;
   std::string absent;
@@ -859,7 +862,8 @@ Executable::bind(const std::string &functionName) const {
     place(a.byteSize(), kArenaAlignment);
   for (const TensorSpec &r : f->results)
     place(r.byteSize(), kArenaAlignment);
-  uint64_t wsAlign = std::max<uint64_t>(f->workspace.alignment, kArenaAlignment);
+  uint64_t wsAlign =
+      std::max<uint64_t>(f->workspace.alignment, kArenaAlignment);
   place(f->workspace.bytes, wsAlign);
   impl->sizes.back() = f->workspace.bytes;
   // The block's own alignment is kArenaAlignment; over-allocate to align a
@@ -883,9 +887,9 @@ Executable::bind(const std::string &functionName) const {
     GECKO_RETURN_IF_ERROR(cuda_->ctx->synchronizeStream(cuda_->stream));
     base = reinterpret_cast<uintptr_t>(impl->deviceArena.data());
   } else {
-    impl->hostArena.reset(std::aligned_alloc(
-        size_t(kArenaAlignment),
-        size_t(alignUp(total + slack, kArenaAlignment))));
+    impl->hostArena.reset(
+        std::aligned_alloc(size_t(kArenaAlignment),
+                           size_t(alignUp(total + slack, kArenaAlignment))));
     if (!impl->hostArena)
       return resourceExhausted(what + "cannot allocate " +
                                std::to_string(total + slack) + " bytes");
@@ -972,8 +976,9 @@ Status BoundCall::captureGraph() {
   GECKO_RETURN_IF_ERROR(impl_->wait());
   st->ctx->destroyGraphExec(impl_->graph);
   impl_->graph = nullptr;
-  GECKO_RETURN_IF_ERROR(st->ctx->beginCapture(st->stream).withContext(
-      impl_->where() + ": capturing a CUDA graph"));
+  GECKO_RETURN_IF_ERROR(
+      st->ctx->beginCapture(st->stream)
+          .withContext(impl_->where() + ": capturing a CUDA graph"));
   st->capturing = true;
   Status s = impl_->enqueueEntry();
   st->capturing = false;
@@ -1055,9 +1060,7 @@ StatusOr<std::vector<double>> BoundCall::time(int warmup, int iters,
                                               bool useGraph) {
   if (useGraph && !impl_->graph)
     GECKO_RETURN_IF_ERROR(captureGraph());
-  auto once = [&]() -> Status {
-    return useGraph ? replayGraph() : enqueue();
-  };
+  auto once = [&]() -> Status { return useGraph ? replayGraph() : enqueue(); };
   for (int i = 0; i < warmup; ++i) {
     GECKO_RETURN_IF_ERROR(once());
     GECKO_RETURN_IF_ERROR(synchronize());
@@ -1084,9 +1087,8 @@ StatusOr<std::vector<double>> BoundCall::time(int warmup, int iters,
     GECKO_RETURN_IF_ERROR(once());
     GECKO_RETURN_IF_ERROR(st->ctx->recordEvent(impl_->eventEnd, st->stream));
     GECKO_RETURN_IF_ERROR(impl_->wait());
-    GECKO_ASSIGN_OR_RETURN(float t,
-                           st->ctx->elapsedMs(impl_->eventStart,
-                                              impl_->eventEnd));
+    GECKO_ASSIGN_OR_RETURN(
+        float t, st->ctx->elapsedMs(impl_->eventStart, impl_->eventEnd));
     ms.push_back(double(t));
   }
   return ms;
@@ -1115,9 +1117,9 @@ StatusOr<TensorMap> Executable::runCuda(const FunctionPlan &f,
   }
   // Results arrive zero-filled (kernel_abi.h), as on the CPU.
   for (size_t r = 0; r < f.results.size(); ++r)
-    GECKO_RETURN_IF_ERROR(st.ctx->memsetAsync(
-        call.args[f.args.size() + r], 0,
-        size_t(call.sizes[f.args.size() + r]), st.stream));
+    GECKO_RETURN_IF_ERROR(
+        st.ctx->memsetAsync(call.args[f.args.size() + r], 0,
+                            size_t(call.sizes[f.args.size() + r]), st.stream));
   if (stats && !call.eventStart) {
     GECKO_ASSIGN_OR_RETURN(call.eventStart, st.ctx->createEvent());
     GECKO_ASSIGN_OR_RETURN(call.eventEnd, st.ctx->createEvent());

@@ -56,9 +56,9 @@ struct DriverApi {
   CUresult (*cuModuleUnload)(CUmodule) = nullptr;
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule,
                                   const char *) = nullptr;
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **) = nullptr;
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **) = nullptr;
   CUresult (*cuStreamCreate)(CUstream *, unsigned) = nullptr;
   CUresult (*cuStreamDestroy)(CUstream) = nullptr;
   CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
@@ -127,22 +127,17 @@ StatusOr<const DriverApi *> loadDriver() {
         resolve(lib, {"cuMemGetInfo_v2"}, a.cuMemGetInfo, missing) &&
         resolve(lib, {"cuMemcpyHtoD_v2"}, a.cuMemcpyHtoD, missing) &&
         resolve(lib, {"cuMemcpyDtoH_v2"}, a.cuMemcpyDtoH, missing) &&
-        resolve(lib, {"cuMemcpyHtoDAsync_v2"}, a.cuMemcpyHtoDAsync,
-                missing) &&
-        resolve(lib, {"cuMemcpyDtoHAsync_v2"}, a.cuMemcpyDtoHAsync,
-                missing) &&
-        resolve(lib, {"cuMemcpyDtoDAsync_v2"}, a.cuMemcpyDtoDAsync,
-                missing) &&
+        resolve(lib, {"cuMemcpyHtoDAsync_v2"}, a.cuMemcpyHtoDAsync, missing) &&
+        resolve(lib, {"cuMemcpyDtoHAsync_v2"}, a.cuMemcpyDtoHAsync, missing) &&
+        resolve(lib, {"cuMemcpyDtoDAsync_v2"}, a.cuMemcpyDtoDAsync, missing) &&
         resolve(lib, {"cuMemsetD8Async"}, a.cuMemsetD8Async, missing) &&
         resolve(lib, {"cuModuleLoadDataEx"}, a.cuModuleLoadDataEx, missing) &&
         resolve(lib, {"cuModuleUnload"}, a.cuModuleUnload, missing) &&
-        resolve(lib, {"cuModuleGetFunction"}, a.cuModuleGetFunction,
-                missing) &&
+        resolve(lib, {"cuModuleGetFunction"}, a.cuModuleGetFunction, missing) &&
         resolve(lib, {"cuLaunchKernel"}, a.cuLaunchKernel, missing) &&
         resolve(lib, {"cuStreamCreate"}, a.cuStreamCreate, missing) &&
         resolve(lib, {"cuStreamDestroy_v2"}, a.cuStreamDestroy, missing) &&
-        resolve(lib, {"cuStreamSynchronize"}, a.cuStreamSynchronize,
-                missing) &&
+        resolve(lib, {"cuStreamSynchronize"}, a.cuStreamSynchronize, missing) &&
         resolve(lib, {"cuEventCreate"}, a.cuEventCreate, missing) &&
         resolve(lib, {"cuEventDestroy_v2"}, a.cuEventDestroy, missing) &&
         resolve(lib, {"cuEventRecord"}, a.cuEventRecord, missing) &&
@@ -235,8 +230,7 @@ public:
     if (dstOffset > dst.size() || size > dst.size() - dstOffset)
       return invalidArgument("cuda: host-to-device copy overruns the buffer");
     GECKO_RETURN_IF_ERROR(makeCurrent());
-    GECKO_CU_CHECK(api_, cuMemcpyHtoD, dptr(dst.data()) + dstOffset, src,
-                   size);
+    GECKO_CU_CHECK(api_, cuMemcpyHtoD, dptr(dst.data()) + dstOffset, src, size);
     return Status::ok();
   }
 
@@ -245,8 +239,7 @@ public:
     if (srcOffset > src.size() || size > src.size() - srcOffset)
       return invalidArgument("cuda: device-to-host copy overruns the buffer");
     GECKO_RETURN_IF_ERROR(makeCurrent());
-    GECKO_CU_CHECK(api_, cuMemcpyDtoH, dst, dptr(src.data()) + srcOffset,
-                   size);
+    GECKO_CU_CHECK(api_, cuMemcpyDtoH, dst, dptr(src.data()) + srcOffset, size);
     return Status::ok();
   }
 
@@ -273,14 +266,12 @@ public:
                             CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *values[2] = {log, reinterpret_cast<void *>(uintptr_t(sizeof(log)))};
     CUmodule module = nullptr;
-    CUresult rc =
-        api_.cuModuleLoadDataEx(&module, image, 2, opts, values);
+    CUresult rc = api_.cuModuleLoadDataEx(&module, image, 2, opts, values);
     if (rc != CUDA_SUCCESS) {
       Status s = driverError(api_, rc, "cuModuleLoadData");
       log[sizeof(log) - 1] = '\0';
       if (log[0])
-        s = Status(s.code(),
-                   s.message() + "; JIT log: " + std::string(log));
+        s = Status(s.code(), s.message() + "; JIT log: " + std::string(log));
       return s;
     }
     return static_cast<void *>(module);
@@ -291,8 +282,7 @@ public:
       (void)api_.cuModuleUnload(static_cast<CUmodule>(module));
   }
 
-  StatusOr<void *> getFunction(void *module,
-                               const std::string &name) override {
+  StatusOr<void *> getFunction(void *module, const std::string &name) override {
     GECKO_RETURN_IF_ERROR(makeCurrent());
     CUfunction fn = nullptr;
     CUresult rc = api_.cuModuleGetFunction(&fn, static_cast<CUmodule>(module),

@@ -278,7 +278,8 @@ StatusOr<std::unique_ptr<Executable>> loadExecutable(const std::string &path) {
     if (gDeviceSpec == "cpu") {
       gDevice = createCpuDevice();
     } else {
-      int ordinal = gDeviceSpec == "cuda" ? 0 : std::atoi(gDeviceSpec.c_str() + 5);
+      int ordinal =
+          gDeviceSpec == "cuda" ? 0 : std::atoi(gDeviceSpec.c_str() + 5);
       StatusOr<std::unique_ptr<Device>> gpu = createCudaDevice(ordinal);
       if (!gpu.isOk())
         return gpu.status().withContext("--device " + gDeviceSpec);
@@ -1471,7 +1472,6 @@ int runTrain(const std::vector<std::string> &args) {
   return 0;
 }
 
-
 /// Deterministic bench data for `a`: integer args uniformly in their range
 /// (scalars without one are 1, other integers 0), f32/f64 args uniform in
 /// [-0.1, 0.1), other float dtypes zero.
@@ -1510,8 +1510,9 @@ StatusOr<HostTensor> benchTensor(const ArgSpec &a, uint64_t &rng) {
 
 int runBench(const std::vector<std::string> &args) {
   ParsedArgs pa;
-  std::string err = parseArgs(
-      args, {"--function", "--warmup", "--iters", "--weights"}, pa, {"--graph"});
+  std::string err =
+      parseArgs(args, {"--function", "--warmup", "--iters", "--weights"}, pa,
+                {"--graph"});
   if (!err.empty())
     return usageError("bench: " + err);
   if (pa.positional.size() != 1)

@@ -34,9 +34,9 @@ namespace {
   } while (false)
 
 std::vector<uint8_t> hostCode(const std::string &format) {
-  std::vector<uint8_t> code = readBinaryFile(
-      format == "ptx" ? GECKO_TEST_CUDA_PTX_HOST_PATH
-                      : GECKO_TEST_CUDA_FATBIN_HOST_PATH);
+  std::vector<uint8_t> code =
+      readBinaryFile(format == "ptx" ? GECKO_TEST_CUDA_PTX_HOST_PATH
+                                     : GECKO_TEST_CUDA_FATBIN_HOST_PATH);
   EXPECT_FALSE(code.empty());
   return code;
 }
@@ -293,13 +293,12 @@ TEST(CudaExecutable, ChipMismatchIsALoadError) {
   ArtifactPlan plan = cudaTestPlan("fatbin", other);
   LoadOptions options;
   options.device = gpu->get();
-  StatusOr<std::unique_ptr<Executable>> exe =
-      loadPlan(plan, "fatbin", options);
+  StatusOr<std::unique_ptr<Executable>> exe = loadPlan(plan, "fatbin", options);
   ASSERT_FALSE(exe.isOk());
   EXPECT_EQ(exe.status().code(), StatusCode::kFailedPrecondition);
-  expectContains(exe.status(), {"artifact targets cuda (" + other + ")",
-                                "which runs only on compute capability",
-                                "cuda:0"});
+  expectContains(exe.status(),
+                 {"artifact targets cuda (" + other + ")",
+                  "which runs only on compute capability", "cuda:0"});
   // A future plain chip needs a newer device.
   exe = loadPlan(cudaTestPlan("ptx", "sm_990"), "ptx", options);
   ASSERT_FALSE(exe.isOk());
@@ -318,7 +317,8 @@ TEST(CudaExecutable, TargetAndDeviceMustAgree) {
   StatusOr<std::unique_ptr<Executable>> exe =
       Executable::loadFromBytes(*cpuImage, "cpu.gkm", onGpu);
   ASSERT_FALSE(exe.isOk());
-  expectContains(exe.status(), {"artifact targets cpu and cannot run on cuda:0"});
+  expectContains(exe.status(),
+                 {"artifact targets cpu and cannot run on cuda:0"});
   std::unique_ptr<Device> cpu = createCpuDevice();
   LoadOptions onCpu;
   onCpu.device = cpu.get();
@@ -364,7 +364,7 @@ TEST(CudaExecutable, ZzTrappingKernelIsReportedNotAborted) {
   StatusOr<TensorMap> out =
       exe->run("trap", paramsY(ramp(1)), inputsX(ramp(1)));
   ASSERT_FALSE(out.isOk());
-  expectContains(out.status(), {"function 'trap'", "kernel 'gecko_test_trap'",
-                                "failed while executing",
-                                "cuStreamSynchronize failed"});
+  expectContains(out.status(),
+                 {"function 'trap'", "kernel 'gecko_test_trap'",
+                  "failed while executing", "cuStreamSynchronize failed"});
 }

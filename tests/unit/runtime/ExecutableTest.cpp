@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "gecko/runtime/device.h"
 #include "gecko/runtime/executable.h"
+#include "gecko/runtime/device.h"
 #include "gecko/runtime/host_tensor.h"
 
 #include "TestArtifact.h"

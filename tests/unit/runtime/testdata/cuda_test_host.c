@@ -13,24 +13,26 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
+#define IMAGE_PATH STR(GECKO_TEST_DEVICE_IMAGE)
+
 /* gecko_device_image / gecko_device_image_size, exported. */
-__asm__(".section .rodata\n"
-        ".balign 64\n"
-        ".globl gecko_device_image\n"
-        ".type gecko_device_image, @object\n"
-        "gecko_device_image:\n"
-        ".incbin \"" STR(GECKO_TEST_DEVICE_IMAGE) "\"\n"
-        "gecko_device_image_end:\n"
-        ".byte 0\n"
-        ".size gecko_device_image, gecko_device_image_end - "
-        "gecko_device_image\n"
-        ".balign 8\n"
-        ".globl gecko_device_image_size\n"
-        ".type gecko_device_image_size, @object\n"
-        "gecko_device_image_size:\n"
-        ".quad gecko_device_image_end - gecko_device_image\n"
-        ".size gecko_device_image_size, 8\n"
-        ".text\n");
+__asm__(
+    ".section .rodata\n"
+    ".balign 64\n"
+    ".globl gecko_device_image\n"
+    ".type gecko_device_image, @object\n"
+    "gecko_device_image:\n"
+    ".incbin \"" IMAGE_PATH "\"\n"
+    "gecko_device_image_end:\n"
+    ".byte 0\n"
+    ".size gecko_device_image, gecko_device_image_end - gecko_device_image\n"
+    ".balign 8\n"
+    ".globl gecko_device_image_size\n"
+    ".type gecko_device_image_size, @object\n"
+    "gecko_device_image_size:\n"
+    ".quad gecko_device_image_end - gecko_device_image\n"
+    ".size gecko_device_image_size, 8\n"
+    ".text\n");
 
 /* kernel_abi.h's typedef has the symbol's name, so C code names the
  * variable differently and gives it the symbol name with an asm label. */
