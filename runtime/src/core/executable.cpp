@@ -180,6 +180,9 @@ struct FreeDeleter {
 /// alignment), above GECKO_KERNEL_BUFFER_ALIGNMENT.
 constexpr uint64_t kArenaAlignment = 256;
 
+/// Dynamic shared memory a kernel may use without opting in.
+constexpr unsigned kDefaultDynamicShared = 48 * 1024;
+
 uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 std::string dims3(unsigned x, unsigned y, unsigned z) {
@@ -205,7 +208,9 @@ struct Executable::CudaState {
   detail::CudaContext *ctx = nullptr;
   void *module = nullptr;
   void *stream = nullptr;
-  std::vector<void *> kernels;           ///< CUfunction per target kernel.
+  std::vector<void *> kernels; ///< CUfunction per target kernel.
+  /// The dynamic shared memory limit raised so far, per kernel.
+  std::vector<unsigned> sharedLimit;
   const std::vector<std::string> *names; ///< target.kernels.
   std::string source;
   bool syncEveryLaunch = false;
@@ -272,22 +277,33 @@ struct Executable::CudaState {
       return 1;
     }
     st->lastKernel = int(kernel);
-    std::string what = [&] {
+    // Described only on failure: this is the per-launch hot path.
+    auto what = [&] {
       return "launch " + std::to_string(n) + " of kernel " +
              st->kernelName(int(kernel)) + " (grid " + dims3(gx, gy, gz) +
              ", block " + dims3(bx, by, bz) + ", " + std::to_string(shared) +
              " shared bytes)";
-    }();
+    };
+    // Above the default 48 KiB, a kernel must opt in to its dynamic shared
+    // memory size once (the compiler's launches say how much they need).
+    if (shared > kDefaultDynamicShared && shared > st->sharedLimit[kernel]) {
+      Status a = st->ctx->setMaxDynamicSharedBytes(st->kernels[kernel], shared);
+      if (!a.isOk()) {
+        st->fail(a.withContext(what()));
+        return 1;
+      }
+      st->sharedLimit[kernel] = shared;
+    }
     Status s = st->ctx->launch(st->kernels[kernel], gx, gy, gz, bx, by, bz,
                                shared, st->stream, params);
     if (!s.isOk()) {
-      st->fail(s.withContext(what));
+      st->fail(s.withContext(what()));
       return 1;
     }
     if (st->syncEveryLaunch && !st->capturing) {
       Status e = st->ctx->synchronizeStream(st->stream);
       if (!e.isOk()) {
-        st->fail(e.withContext(what + " failed while executing"));
+        st->fail(e.withContext(what() + " failed while executing"));
         return 1;
       }
     }
@@ -568,6 +584,7 @@ Status Executable::loadDeviceImage(const std::vector<uint8_t> &code) {
   if (!absent.empty())
     return notFound(imageWhat + " has no kernel(s) " + absent +
                     " listed in target.kernels");
+  st.sharedLimit.assign(st.kernels.size(), kDefaultDynamicShared);
   GECKO_ASSIGN_OR_RETURN(st.stream, st.ctx->createStream());
   auto *hostImports = static_cast<gecko_host_imports *>(imports);
   hostImports->context = &st;
@@ -877,10 +894,18 @@ Executable::bind(const std::string &functionName) const {
   if (cuda_) {
     std::lock_guard<std::recursive_mutex> lock(cuda_->mu);
     StatusOr<Buffer> buf = cuda_->device->allocate(size_t(total + slack));
-    if (!buf.isOk())
+    if (!buf.isOk()) {
+      uint64_t freeBytes = 0, totalBytes = 0;
+      std::string mem;
+      if (cuda_->ctx->memoryInfo(&freeBytes, &totalBytes).isOk())
+        mem = " (" + std::to_string(freeBytes) + " of " +
+              std::to_string(totalBytes) + " bytes free)";
       return buf.status().withContext(
           what + "allocating " + std::to_string(total + slack) +
-          " bytes of device memory for its arguments, results and workspace");
+          " bytes of device memory for its arguments, results and "
+          "workspace" +
+          mem);
+    }
     impl->deviceArena = std::move(buf).value();
     GECKO_RETURN_IF_ERROR(cuda_->ctx->memsetAsync(
         impl->deviceArena.data(), 0, size_t(total + slack), cuda_->stream));

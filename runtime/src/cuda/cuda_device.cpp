@@ -56,6 +56,8 @@ struct DriverApi {
   CUresult (*cuModuleUnload)(CUmodule) = nullptr;
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule,
                                   const char *) = nullptr;
+  CUresult (*cuFuncSetAttribute)(CUfunction, CUfunction_attribute,
+                                 int) = nullptr;
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **) = nullptr;
@@ -134,6 +136,7 @@ StatusOr<const DriverApi *> loadDriver() {
         resolve(lib, {"cuModuleLoadDataEx"}, a.cuModuleLoadDataEx, missing) &&
         resolve(lib, {"cuModuleUnload"}, a.cuModuleUnload, missing) &&
         resolve(lib, {"cuModuleGetFunction"}, a.cuModuleGetFunction, missing) &&
+        resolve(lib, {"cuFuncSetAttribute"}, a.cuFuncSetAttribute, missing) &&
         resolve(lib, {"cuLaunchKernel"}, a.cuLaunchKernel, missing) &&
         resolve(lib, {"cuStreamCreate"}, a.cuStreamCreate, missing) &&
         resolve(lib, {"cuStreamDestroy_v2"}, a.cuStreamDestroy, missing) &&
@@ -319,6 +322,12 @@ public:
     GECKO_CU_CHECK(api_, cuLaunchKernel, static_cast<CUfunction>(function),
                    gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
                    asStream(stream), params, nullptr);
+    return Status::ok();
+  }
+
+  Status setMaxDynamicSharedBytes(void *function, unsigned bytes) override {
+    GECKO_CU_CHECK(api_, cuFuncSetAttribute, static_cast<CUfunction>(function),
+                   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes));
     return Status::ok();
   }
 

@@ -52,6 +52,10 @@ public:
                         unsigned blockZ, unsigned sharedBytes, void *stream,
                         void **params) = 0;
 
+  /// Lets `function` use more than the default 48 KiB of dynamic shared
+  /// memory (cuFuncSetAttribute, MAX_DYNAMIC_SHARED_SIZE_BYTES).
+  virtual Status setMaxDynamicSharedBytes(void *function, unsigned bytes) = 0;
+
   virtual Status memsetAsync(void *dst, uint8_t value, size_t bytes,
                              void *stream) = 0;
   virtual Status copyToDeviceAsync(void *dst, const void *src, size_t bytes,

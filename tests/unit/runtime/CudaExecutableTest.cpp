@@ -145,6 +145,18 @@ TEST(CudaExecutable, WorkspaceAndLaunchOrder) {
     ASSERT_EQ(z[i], 2.0f * (x[i] + y[i])) << "element " << i;
 }
 
+TEST(CudaExecutable, LargeDynamicSharedMemory) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  std::vector<float> x = ramp(1.0f), y = ramp(0.5f);
+  for (int i = 0; i < 2; ++i) { // The second call finds the limit raised.
+    StatusOr<TensorMap> out = exe->run("vadd_smem", paramsY(y), inputsX(x));
+    ASSERT_TRUE(out.isOk()) << out.status().toString();
+    EXPECT_EQ(out->at("output.z").dataAs<float>()[999], x[999] + y[999]);
+  }
+}
+
 TEST(CudaExecutable, BindingErrorsBeforeAnyCopy) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();

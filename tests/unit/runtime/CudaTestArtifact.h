@@ -9,6 +9,7 @@
 //   bad_index  launches kernel 99, then kernel 0 (which must be skipped)
 //   bad_block  launches with 4096 threads per block (cuLaunchKernel fails)
 //   trap       launches a kernel that executes `trap`
+//   vadd_smem  vadd with 96 KiB of dynamic shared memory (above 48 KiB)
 //   step       state x, result next:x = x + 1
 //
 //===----------------------------------------------------------------------===//
@@ -48,7 +49,8 @@ inline ArtifactPlan cudaTestPlan(const std::string &format = "fatbin",
     f.results = {makeResult("output.z", ElementType::kF32, {n})};
     return f;
   };
-  for (const char *name : {"vadd", "vadd2x", "bad_index", "bad_block", "trap"})
+  for (const char *name :
+       {"vadd", "vadd2x", "bad_index", "bad_block", "trap", "vadd_smem"})
     plan.functions.push_back(binary(name));
   plan.functions[1].workspace.bytes = uint64_t(n) * 4;
   plan.functions[1].workspace.alignment = 1024;

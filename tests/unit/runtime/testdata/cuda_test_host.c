@@ -80,6 +80,15 @@ void gecko_entry_bad_block(void **args) {
   launch1d(kVadd, 4096, params);
 }
 
+/* vadd asking for 96 KiB of dynamic shared memory: more than the default
+ * 48 KiB, so the runtime must raise the kernel's limit first. */
+void gecko_entry_vadd_smem(void **args) {
+  int n = N;
+  void *params[] = {&args[0], &args[1], &args[2], &n};
+  imports.launch(imports.context, kVadd, GRID, 1, 1, BLOCK, 1, 1, 96 * 1024,
+                 params);
+}
+
 /* A kernel that traps: the error appears when the stream is synchronized. */
 void gecko_entry_trap(void **args) {
   (void)args;
