@@ -25,6 +25,19 @@ ctest --test-dir "$build" -L 'unit|gpu|golden' -LE build --output-on-failure \
 rc=${PIPESTATUS[0]}
 set -e
 python3 "$root/scripts/summarize-junit.py" "$out/ctest.xml"
+# The GPU tests once more in one process, for a readable log (the CUDA test
+# artifact: run, graphs, launch errors; CudaExecutableTest.cpp).
+"$build/bin/gecko_runtime_gpu_tests" --gtest_brief=1 >"$out/gpu-tests.log" 2>&1 \
+  || rc=1
+tail -4 "$out/gpu-tests.log"
+# gecko-run bench on the CUDA test artifact that ctest wrote (eager, graph).
+cuda_gkm="$build/tests/unit/runtime/gecko-run-cuda-cli/cuda.gkm"
+if [ -f "$cuda_gkm" ]; then
+  for fn in vadd vadd2x; do
+    "$build/bin/gecko-run" bench "$cuda_gkm" --function $fn --iters 20 || rc=1
+    "$build/bin/gecko-run" bench "$cuda_gkm" --function $fn --iters 20 --graph || rc=1
+  done
+fi
 
 # CPU artifacts compiled on the development machine (carried in
 # .deps/artifacts by scripts/device/prepare.sh when present) run on this

@@ -901,6 +901,12 @@ StatusOr<ArtifactPlan> planFromJson(const std::string &text,
                          "] is not a string");
         plan.target.kernels.push_back((*kernels)[i].get<std::string>());
       }
+    } else {
+      // The cuda-only fields must not ride along unread on another target.
+      for (const char *key : {"chip", "device_image_format", "kernels"})
+        if (target->contains(key))
+          return rd.fail(std::string("field 'target.") + key +
+                         "' is only allowed on a 'cuda' target");
     }
     GECKO_ASSIGN_OR_RETURN(const Json *model,
                            rd.field(j, "top level", "model", false));

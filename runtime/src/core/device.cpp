@@ -2,6 +2,8 @@
 
 #include "gecko/runtime/device.h"
 
+#include "../cuda/cuda_internal.h"
+
 namespace gecko {
 
 const char *deviceKindName(DeviceKind kind) {
@@ -65,6 +67,7 @@ StatusOr<int> cudaDeviceCount() {
 StatusOr<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
   return cudaDeviceCount().status();
 }
+detail::CudaContext *detail::cudaContextOf(Device *) { return nullptr; }
 #endif
 
 } // namespace gecko

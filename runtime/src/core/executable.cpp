@@ -1,4 +1,4 @@
-//===- executable.cpp - Load and run .gkm artifacts on the CPU ------------===//
+//===- executable.cpp - Load and run .gkm artifacts -----------------------===//
 //
 // This file loads a verified artifact's code section into the process and
 // calls its kernels through kernel ABI v1. The code is an ELF shared object
@@ -6,11 +6,22 @@
 // temporary file) and dlopen'ed from /proc/self/fd/N; its ELF header is
 // checked against the host first so a foreign artifact gives a clear error.
 //
+// For a "cuda" artifact the same host object also exports the device image
+// and gecko_host_imports (kernel_abi.h): the image is loaded on the CUDA
+// device, every kernel of target.kernels resolved, and the imports' launch
+// hook routes the host code's launches to cuLaunchKernel on the
+// executable's stream. The CUDA driver is reached only through
+// src/cuda/cuda_internal.h, so this file has no CUDA build dependency.
+//
 //===----------------------------------------------------------------------===//
 
 #include "gecko/runtime/executable.h"
+#include "gecko/runtime/device.h"
+
+#include "../cuda/cuda_internal.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +29,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -122,36 +134,470 @@ bool findOutOfRange(const HostTensor &t, const ValueRange &r,
   return false;
 }
 
+/// Appends the problems of binding `t` to `arg` (dtype, shape, range).
+void checkArg(const ArgSpec &arg, const HostTensor &t,
+              std::vector<std::string> &problems) {
+  std::string what = std::string(argKindName(arg.kind)) + " " + quote(arg.name);
+  bool ok = true;
+  if (t.dtype() != arg.dtype) {
+    problems.push_back(what + " has dtype " + elementTypeName(t.dtype()) +
+                       ", expected " + elementTypeName(arg.dtype));
+    ok = false;
+  }
+  if (t.shape() != arg.shape) {
+    problems.push_back(what + " has shape " + shapeToString(t.shape()) +
+                       ", expected " + shapeToString(arg.shape));
+    ok = false;
+  }
+  std::string problem;
+  if (ok && arg.range && findOutOfRange(t, *arg.range, problem))
+    problems.push_back(what + ": " + problem);
+}
+
 } // namespace
 
 Executable::~Executable() {
+  // The CUDA state (module, stream, device buffers) goes before the host
+  // object that holds gecko_host_imports.
+  cuda_.reset();
   if (handle_)
     ::dlclose(handle_);
   for (int fd : fds_)
     ::close(fd);
 }
 
+//===----------------------------------------------------------------------===//
+// CUDA state
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+
+/// Every buffer of a BoundCall starts at a multiple of this (cuMemAlloc's own
+/// alignment), above GECKO_KERNEL_BUFFER_ALIGNMENT.
+constexpr uint64_t kArenaAlignment = 256;
+
+/// Dynamic shared memory a kernel may use without opting in.
+constexpr unsigned kDefaultDynamicShared = 48 * 1024;
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+std::string dims3(unsigned x, unsigned y, unsigned z) {
+  return "[" + std::to_string(x) + ", " + std::to_string(y) + ", " +
+         std::to_string(z) + "]";
+}
+
+bool envFlag(const char *name) {
+  const char *v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+} // namespace
+
+/// The CUDA side of a loaded cuda artifact: the device (owned when load()
+/// opened it), the module and its kernels, the stream every launch goes to,
+/// the launch bookkeeping of the call in progress, and run()'s cached
+/// per-function BoundCalls. Calls are serialized by `mu` (recursive: run()
+/// holds it around BoundCall methods that take it too).
+struct Executable::CudaState {
+  std::unique_ptr<Device> ownedDevice; // Destroyed last.
+  Device *device = nullptr;
+  detail::CudaContext *ctx = nullptr;
+  void *module = nullptr;
+  void *stream = nullptr;
+  std::vector<void *> kernels; ///< CUfunction per target kernel.
+  /// The dynamic shared memory limit raised so far, per kernel.
+  std::vector<unsigned> sharedLimit;
+  const std::vector<std::string> *names; ///< target.kernels.
+  std::string source;
+  bool syncEveryLaunch = false;
+  std::recursive_mutex mu;
+
+  // The entry call in progress.
+  bool capturing = false;
+  std::string function;
+  size_t launches = 0;
+  int lastKernel = -1;
+  bool failed = false;
+  Status error;
+
+  /// run()'s buffers: one BoundCall per function, made on first use.
+  std::vector<std::unique_ptr<BoundCall>> cached;
+
+  ~CudaState() {
+    cached.clear();
+    if (ctx) {
+      if (stream) {
+        (void)ctx->synchronizeStream(stream);
+        ctx->destroyStream(stream);
+      }
+      ctx->unloadModule(module);
+    }
+  }
+
+  std::string kernelName(int k) const {
+    return k >= 0 && size_t(k) < names->size() ? "'" + (*names)[size_t(k)] + "'"
+                                               : "#" + std::to_string(k);
+  }
+
+  void beginCall(const std::string &fn) {
+    function = fn;
+    launches = 0;
+    lastKernel = -1;
+    failed = false;
+    error = Status::ok();
+  }
+
+  void fail(Status s) {
+    if (failed)
+      return;
+    failed = true;
+    error = s.withContext(source + ": function '" + function + "'");
+  }
+
+  /// gecko_host_imports.launch (kernel_abi.h).
+  static int launch(void *context, unsigned kernel, unsigned gx, unsigned gy,
+                    unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                    unsigned shared, void **params) {
+    auto *st = static_cast<CudaState *>(context);
+    if (!st)
+      return 1;
+    if (st->failed)
+      return 1; // The first failure is reported; later launches are skipped.
+    size_t n = ++st->launches;
+    if (kernel >= st->kernels.size()) {
+      st->fail(internalError(
+          "launch " + std::to_string(n) + " asks for kernel index " +
+          std::to_string(kernel) + ", but the plan lists " +
+          std::to_string(st->kernels.size()) +
+          " kernel(s) (host code and target.kernels disagree)"));
+      return 1;
+    }
+    st->lastKernel = int(kernel);
+    // Described only on failure: this is the per-launch hot path.
+    auto what = [&] {
+      return "launch " + std::to_string(n) + " of kernel " +
+             st->kernelName(int(kernel)) + " (grid " + dims3(gx, gy, gz) +
+             ", block " + dims3(bx, by, bz) + ", " + std::to_string(shared) +
+             " shared bytes)";
+    };
+    // Above the default 48 KiB, a kernel must opt in to its dynamic shared
+    // memory size once (the compiler's launches say how much they need).
+    if (shared > kDefaultDynamicShared && shared > st->sharedLimit[kernel]) {
+      Status a = st->ctx->setMaxDynamicSharedBytes(st->kernels[kernel], shared);
+      if (!a.isOk()) {
+        st->fail(a.withContext(what()));
+        return 1;
+      }
+      st->sharedLimit[kernel] = shared;
+    }
+    Status s = st->ctx->launch(st->kernels[kernel], gx, gy, gz, bx, by, bz,
+                               shared, st->stream, params);
+    if (!s.isOk()) {
+      st->fail(s.withContext(what()));
+      return 1;
+    }
+    if (st->syncEveryLaunch && !st->capturing) {
+      Status e = st->ctx->synchronizeStream(st->stream);
+      if (!e.isOk()) {
+        st->fail(e.withContext(what() + " failed while executing"));
+        return 1;
+      }
+    }
+    return 0;
+  }
+
+  /// Runs `entry` (which only queues launches) and returns the first launch
+  /// failure.
+  Status callEntry(const std::string &fn, gecko_kernel_entry_fn entry,
+                   void **args) {
+    GECKO_RETURN_IF_ERROR(ctx->makeCurrent());
+    beginCall(fn);
+    entry(args);
+    return failed ? error : Status::ok();
+  }
+
+  /// Waits for the stream; an execution error names the call's kernels.
+  Status wait(const std::string &fn) {
+    Status s = ctx->synchronizeStream(stream);
+    if (s.isOk())
+      return s;
+    std::string ctxMsg = source + ": function '" + fn + "'";
+    if (function == fn && launches > 0)
+      ctxMsg += ": executing its " + std::to_string(launches) +
+                " kernel launch(es) failed (last queued: kernel " +
+                kernelName(lastKernel) + ")" +
+                (syncEveryLaunch ? ""
+                                 : "; set GECKO_CUDA_SYNC_LAUNCHES=1 to find "
+                                   "the failing kernel");
+    return s.withContext(ctxMsg);
+  }
+};
+
+namespace {
+
+/// "sm_90a" -> 90 and 'a'; false when unparsable.
+bool parseChip(const std::string &chip, int &cc, char &suffix) {
+  if (chip.rfind("sm_", 0) != 0)
+    return false;
+  size_t i = 3;
+  cc = 0;
+  while (i < chip.size() && std::isdigit(static_cast<unsigned char>(chip[i])))
+    cc = cc * 10 + (chip[i++] - '0');
+  if (i == 3 || cc < 10)
+    return false;
+  suffix = 0;
+  if (i < chip.size()) {
+    suffix = chip[i++];
+    if ((suffix != 'a' && suffix != 'f') || i != chip.size())
+      return false;
+  }
+  return true;
+}
+
+std::string ccText(int cc) {
+  return std::to_string(cc / 10) + "." + std::to_string(cc % 10);
+}
+
+/// Whether a device of compute capability `have` runs an image for `chip`:
+/// sm_XYa only on exactly X.Y; sm_XYf on X.Z with Z >= Y; sm_XY as a cubin
+/// on the same major with a minor >= Y; sm_XY as PTX or a fatbin on any
+/// capability >= X.Y (the driver JITs PTX; a fatbin without PTX for this
+/// device then fails at cuModuleLoadData, with its own message).
+Status checkChip(const std::string &source, const TargetSpec &t,
+                 const DeviceInfo &d) {
+  int want = 0;
+  char suffix = 0;
+  std::string prefix = source + ": artifact targets cuda (" + t.chip + ")";
+  if (!parseChip(t.chip, want, suffix))
+    return failedPrecondition(prefix + ": unrecognized chip (expected "
+                                       "sm_<major><minor>[a|f], e.g. sm_90a)");
+  int have = d.computeCapability;
+  std::string dev = "cuda:" + std::to_string(d.ordinal) + " (" + d.name +
+                    ") has compute capability " + ccText(have);
+  if (suffix == 'a' && have != want)
+    return failedPrecondition(prefix +
+                              ", which runs only on compute "
+                              "capability " +
+                              ccText(want) + "; " + dev);
+  bool sameMajor = have / 10 == want / 10;
+  if ((suffix == 'f' || t.deviceImageFormat == "cubin") &&
+      !(sameMajor && have >= want))
+    return failedPrecondition(
+        prefix + " as a " +
+        (suffix == 'f' ? std::string("family-specific") : t.deviceImageFormat) +
+        " image, which runs on compute capability " + ccText(want) + " up to " +
+        std::to_string(want / 10) + ".9; " + dev);
+  if (have < want)
+    return failedPrecondition(prefix + ", which needs compute capability " +
+                              ccText(want) + " or newer; " + dev);
+  return Status::ok();
+}
+
+/// Checks the embedded image against target.device_image_format and its own
+/// size fields.
+Status checkImage(const std::string &what, const std::string &format,
+                  const uint8_t *image, uint64_t size) {
+  auto rd32 = [&](size_t off) {
+    uint32_t v;
+    std::memcpy(&v, image + off, 4);
+    return v;
+  };
+  if (format == "fatbin") {
+    // struct fatBinaryHeader { u32 magic; u16 version; u16 headerSize;
+    //                          u64 fatSize; } (fatbinary_section.h)
+    if (size < 16 || rd32(0) != 0xBA55ED50u)
+      return failedPrecondition(what + " is declared 'fatbin' but does not "
+                                       "start with the fatbin magic");
+    uint16_t headerSize;
+    uint64_t fatSize;
+    std::memcpy(&headerSize, image + 6, 2);
+    std::memcpy(&fatSize, image + 8, 8);
+    if (uint64_t(headerSize) + fatSize > size)
+      return failedPrecondition(what + ": the fatbin header records " +
+                                std::to_string(uint64_t(headerSize) + fatSize) +
+                                " bytes but gecko_device_image_size is " +
+                                std::to_string(size));
+  } else if (format == "cubin") {
+    if (size < sizeof(Elf64_Ehdr) || std::memcmp(image, ELFMAG, SELFMAG) != 0)
+      return failedPrecondition(what + " is declared 'cubin' but is not an "
+                                       "ELF file");
+    Elf64_Ehdr eh;
+    std::memcpy(&eh, image, sizeof(eh));
+    if (eh.e_machine != 190 /* EM_CUDA */)
+      return failedPrecondition(what +
+                                " is declared 'cubin' but is an ELF "
+                                "for " +
+                                machineName(eh.e_machine));
+    uint64_t end = eh.e_shoff + uint64_t(eh.e_shnum) * eh.e_shentsize;
+    if (eh.e_shoff > size || end > size)
+      return failedPrecondition(what +
+                                ": the cubin's section headers end at "
+                                "byte " +
+                                std::to_string(end) +
+                                " but gecko_device_image_size is " +
+                                std::to_string(size));
+  } else { // ptx
+    const char *text = reinterpret_cast<const char *>(image);
+    if (std::memchr(text, '\0', size_t(size)) != nullptr &&
+        std::strlen(text) + 1 < size)
+      return failedPrecondition(what + " is declared 'ptx' but holds a NUL "
+                                       "byte before its end (binary data?)");
+    std::string head(text, size_t(std::min<uint64_t>(size, 4096)));
+    if (head.find(".version") == std::string::npos)
+      return failedPrecondition(what + " is declared 'ptx' but has no "
+                                       "'.version' directive");
+  }
+  return Status::ok();
+}
+
+} // namespace
+
 StatusOr<std::unique_ptr<Executable>>
-Executable::load(const std::string &path) {
+Executable::load(const std::string &path, const LoadOptions &options) {
   GECKO_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, readFileBytes(path));
-  return loadFromBytes(bytes, path);
+  return loadFromBytes(bytes, path, options);
 }
 
 StatusOr<std::unique_ptr<Executable>>
 Executable::loadFromBytes(const std::vector<uint8_t> &bytes,
-                          const std::string &source) {
+                          const std::string &source,
+                          const LoadOptions &options) {
   GECKO_ASSIGN_OR_RETURN(ParsedArtifact parsed, parseArtifact(bytes, source));
   std::unique_ptr<Executable> exe(new Executable());
   exe->source_ = source;
   exe->header_ = parsed.header;
   exe->plan_ = std::move(parsed.plan);
-  if (exe->plan_.target.kind != "cpu")
-    return unimplemented(source + ": target kind " +
-                         quote(exe->plan_.target.kind) +
-                         " is not supported by the CPU executor");
+  const TargetSpec &target = exe->plan_.target;
+  Device *device = options.device;
+  if (target.kind == "cpu") {
+    if (device && device->info().kind != DeviceKind::kCpu)
+      return failedPrecondition(source +
+                                ": artifact targets cpu and cannot run on " +
+                                deviceKindName(device->info().kind) + ":" +
+                                std::to_string(device->info().ordinal) +
+                                " (compile it with --target cuda for a GPU)");
+  } else if (target.kind == "cuda") {
+    std::string prefix =
+        source + ": artifact targets cuda (" + target.chip + ")";
+    auto state = std::make_unique<CudaState>();
+    if (!device) {
+      StatusOr<std::unique_ptr<Device>> gpu = createCudaDevice(0);
+      if (!gpu.isOk())
+        return unavailable(prefix +
+                           "; this machine has no usable CUDA "
+                           "device: " +
+                           gpu.status().message());
+      state->ownedDevice = std::move(gpu).value();
+      device = state->ownedDevice.get();
+    } else if (device->info().kind != DeviceKind::kCuda) {
+      return failedPrecondition(prefix + " and cannot run on the " +
+                                deviceKindName(device->info().kind) +
+                                " device");
+    }
+    state->device = device;
+    state->ctx = detail::cudaContextOf(device);
+    if (!state->ctx)
+      return unavailable(prefix + "; this build of Gecko has no CUDA support");
+    GECKO_RETURN_IF_ERROR(checkChip(source, target, device->info()));
+    state->source = source;
+    state->names = &exe->plan_.target.kernels;
+    state->syncEveryLaunch =
+        options.syncEveryLaunch || envFlag("GECKO_CUDA_SYNC_LAUNCHES");
+    exe->cuda_ = std::move(state);
+  } else {
+    return unimplemented(source + ": target kind " + quote(target.kind) +
+                         " is not supported by this runtime");
+  }
   GECKO_RETURN_IF_ERROR(checkElf(parsed.code, source));
   GECKO_RETURN_IF_ERROR(exe->loadCode(parsed.code));
+  if (exe->cuda_)
+    GECKO_RETURN_IF_ERROR(exe->loadDeviceImage(parsed.code));
   return exe;
+}
+
+Status Executable::loadDeviceImage(const std::vector<uint8_t> &code) {
+  CudaState &st = *cuda_;
+  std::string what = source_ + ": code section";
+  const TargetSpec &t = plan_.target;
+  void *image = ::dlsym(handle_, GECKO_DEVICE_IMAGE_SYMBOL);
+  void *sizeSym = ::dlsym(handle_, GECKO_DEVICE_IMAGE_SIZE_SYMBOL);
+  void *imports = ::dlsym(handle_, GECKO_HOST_IMPORTS_SYMBOL);
+  std::string missing;
+  for (auto [sym, name] :
+       {std::pair<void *, const char *>{image, GECKO_DEVICE_IMAGE_SYMBOL},
+        {sizeSym, GECKO_DEVICE_IMAGE_SIZE_SYMBOL},
+        {imports, GECKO_HOST_IMPORTS_SYMBOL}})
+    if (!sym)
+      missing += (missing.empty() ? "" : ", ") + quote(name);
+  if (!missing.empty())
+    return notFound(what + " does not export " + missing +
+                    " (a cuda artifact's host object exports the device "
+                    "image, its size and gecko_host_imports; kernel_abi.h)");
+  unsigned long long size;
+  std::memcpy(&size, sizeSym, sizeof(size));
+  std::string imageWhat = what + ": device image (" + t.deviceImageFormat + ")";
+  if (size == 0)
+    return failedPrecondition(what + ": " GECKO_DEVICE_IMAGE_SIZE_SYMBOL
+                                     " is 0");
+  if (size > code.size())
+    return failedPrecondition(
+        what + ": " GECKO_DEVICE_IMAGE_SIZE_SYMBOL " is " +
+        std::to_string(size) + " bytes, more than the whole code section (" +
+        std::to_string(code.size()) + " bytes)");
+  const uint8_t *bytes = static_cast<const uint8_t *>(image);
+  GECKO_RETURN_IF_ERROR(
+      checkImage(imageWhat, t.deviceImageFormat, bytes, size));
+  // PTX must reach the driver NUL-terminated, whether or not the object
+  // stored the terminator.
+  std::string ptx;
+  const void *toLoad = bytes;
+  if (t.deviceImageFormat == "ptx") {
+    ptx.assign(reinterpret_cast<const char *>(bytes), size_t(size));
+    while (!ptx.empty() && ptx.back() == '\0')
+      ptx.pop_back();
+    toLoad = ptx.c_str();
+  }
+  StatusOr<void *> module = st.ctx->loadModule(toLoad);
+  if (!module.isOk()) {
+    const DeviceInfo &d = st.device->info();
+    return module.status().withContext(
+        imageWhat + " for " + t.chip +
+        " cannot be loaded on cuda:" + std::to_string(d.ordinal) + " (" +
+        d.name + ", compute capability " + ccText(d.computeCapability) + ")");
+  }
+  st.module = *module;
+  std::string absent;
+  for (const std::string &name : t.kernels) {
+    StatusOr<void *> fn = st.ctx->getFunction(st.module, name);
+    if (!fn.isOk()) {
+      if (fn.status().code() != StatusCode::kNotFound)
+        return fn.status().withContext(imageWhat);
+      absent += (absent.empty() ? "" : ", ") + quote(name);
+      continue;
+    }
+    st.kernels.push_back(*fn);
+  }
+  if (!absent.empty())
+    return notFound(imageWhat + " has no kernel(s) " + absent +
+                    " listed in target.kernels");
+  st.sharedLimit.assign(st.kernels.size(), kDefaultDynamicShared);
+  GECKO_ASSIGN_OR_RETURN(st.stream, st.ctx->createStream());
+  auto *hostImports = static_cast<gecko_host_imports_t *>(imports);
+  hostImports->context = &st;
+  hostImports->launch = &CudaState::launch;
+  return Status::ok();
+}
+
+std::string Executable::deviceDescription() const {
+  if (!cuda_)
+    return "cpu";
+  const DeviceInfo &d = cuda_->device->info();
+  return "cuda:" + std::to_string(d.ordinal) + " (" + d.name + ", sm_" +
+         std::to_string(d.computeCapability) + ")";
 }
 
 Status Executable::loadCode(const std::vector<uint8_t> &code) {
@@ -263,21 +709,7 @@ Status Executable::checkBindings(const FunctionPlan &function,
                          " " + shapeToString(arg.shape) + ")");
       continue;
     }
-    const HostTensor &t = it->second;
-    bool ok = true;
-    if (t.dtype() != arg.dtype) {
-      problems.push_back(what + " has dtype " + elementTypeName(t.dtype()) +
-                         ", expected " + elementTypeName(arg.dtype));
-      ok = false;
-    }
-    if (t.shape() != arg.shape) {
-      problems.push_back(what + " has shape " + shapeToString(t.shape()) +
-                         ", expected " + shapeToString(arg.shape));
-      ok = false;
-    }
-    std::string problem;
-    if (ok && arg.range && findOutOfRange(t, *arg.range, problem))
-      problems.push_back(what + ": " + problem);
+    checkArg(arg, it->second, problems);
   }
   if (problems.empty())
     return Status::ok();
@@ -297,6 +729,13 @@ StatusOr<TensorMap> Executable::run(const std::string &functionName,
   Clock::time_point start = Clock::now();
   GECKO_ASSIGN_OR_RETURN(const FunctionPlan *f, function(functionName));
   GECKO_RETURN_IF_ERROR(checkBindings(*f, params, inputs));
+  if (cuda_) {
+    StatusOr<TensorMap> out = runCuda(*f, params, inputs, stats);
+    if (out.isOk() && stats)
+      stats->totalSeconds =
+          std::chrono::duration<double>(Clock::now() - start).count();
+    return out;
+  }
   size_t index = size_t(f - plan_.functions.data());
   gecko_kernel_entry_fn entry = entries_[index];
   if (!entry)
@@ -318,9 +757,6 @@ StatusOr<TensorMap> Executable::run(const std::string &functionName,
     args.push_back(t->data());
     results.push_back(std::move(t).value());
   }
-  struct FreeDeleter {
-    void operator()(void *p) const { std::free(p); }
-  };
   std::unique_ptr<void, FreeDeleter> workspace;
   if (f->workspace.bytes > 0) {
     uint64_t align = std::max<uint64_t>(f->workspace.alignment,
@@ -347,6 +783,400 @@ StatusOr<TensorMap> Executable::run(const std::string &functionName,
   TensorMap out;
   for (size_t i = 0; i < results.size(); ++i)
     out.emplace(f->results[i].name, std::move(results[i]));
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// BoundCall
+//===----------------------------------------------------------------------===//
+
+struct BoundCall::Impl {
+  const Executable *exe = nullptr;
+  const FunctionPlan *f = nullptr;
+  gecko_kernel_entry_fn entry = nullptr;
+  Executable::CudaState *cuda = nullptr; ///< nullptr on the CPU.
+  Buffer deviceArena;                    ///< CUDA: every buffer, one block.
+  std::unique_ptr<void, FreeDeleter> hostArena; ///< CPU: the same.
+  /// Entry arguments: args, results, workspace (kernel_abi.h).
+  std::vector<void *> args;
+  std::vector<uint64_t> sizes; ///< Byte size of args[i] (0 for workspace).
+  void *graph = nullptr;
+  void *eventStart = nullptr, *eventEnd = nullptr;
+
+  ~Impl() {
+    if (cuda) {
+      std::lock_guard<std::recursive_mutex> lock(cuda->mu);
+      cuda->ctx->destroyGraphExec(graph);
+      cuda->ctx->destroyEvent(eventStart);
+      cuda->ctx->destroyEvent(eventEnd);
+    }
+  }
+
+  std::string where() const {
+    return exe->source() + ": function '" + f->name + "'";
+  }
+
+  /// Index into `args` of arg or result `name`, or -1.
+  int indexOf(const std::string &name) const {
+    for (size_t i = 0; i < f->args.size(); ++i)
+      if (f->args[i].name == name)
+        return int(i);
+    for (size_t i = 0; i < f->results.size(); ++i)
+      if (f->results[i].name == name)
+        return int(f->args.size() + i);
+    return -1;
+  }
+
+  Status copyIn(size_t i, const HostTensor &t) {
+    if (!cuda) {
+      std::memcpy(args[i], t.data(), t.byteSize());
+      return Status::ok();
+    }
+    return cuda->ctx->copyToDeviceAsync(args[i], t.data(), t.byteSize(),
+                                        cuda->stream);
+  }
+
+  Status enqueueEntry() {
+    if (!cuda) {
+      entry(args.data());
+      return Status::ok();
+    }
+    return cuda->callEntry(f->name, entry, args.data());
+  }
+
+  Status wait() { return cuda ? cuda->wait(f->name) : Status::ok(); }
+};
+
+BoundCall::BoundCall(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BoundCall::~BoundCall() = default;
+
+const FunctionPlan &BoundCall::function() const { return *impl_->f; }
+
+StatusOr<std::unique_ptr<BoundCall>>
+Executable::bind(const std::string &functionName) const {
+  GECKO_ASSIGN_OR_RETURN(const FunctionPlan *f, function(functionName));
+  size_t index = size_t(f - plan_.functions.data());
+  auto impl = std::make_unique<BoundCall::Impl>();
+  impl->exe = this;
+  impl->f = f;
+  impl->entry = entries_[index];
+  impl->cuda = cuda_.get();
+  if (!impl->entry)
+    return internalError(source_ + ": function " + quote(f->name) +
+                         " has no resolved entry");
+  // One block for everything: each tensor at a multiple of 256 bytes (at
+  // least 256 bytes each, so no two alias), then the workspace at its
+  // alignment.
+  std::vector<uint64_t> offsets;
+  uint64_t total = 0;
+  auto place = [&](uint64_t bytes, uint64_t align) {
+    total = alignUp(total, align);
+    offsets.push_back(total);
+    impl->sizes.push_back(bytes);
+    total += alignUp(std::max<uint64_t>(bytes, 1), kArenaAlignment);
+  };
+  for (const ArgSpec &a : f->args)
+    place(a.byteSize(), kArenaAlignment);
+  for (const TensorSpec &r : f->results)
+    place(r.byteSize(), kArenaAlignment);
+  uint64_t wsAlign =
+      std::max<uint64_t>(f->workspace.alignment, kArenaAlignment);
+  place(f->workspace.bytes, wsAlign);
+  impl->sizes.back() = f->workspace.bytes;
+  // The block's own alignment is kArenaAlignment; over-allocate to align a
+  // larger workspace alignment by hand.
+  uint64_t slack = wsAlign > kArenaAlignment ? wsAlign : 0;
+  if (total + slack > SIZE_MAX)
+    return resourceExhausted(source_ + ": function " + quote(f->name) +
+                             ": buffers too large");
+  std::string what = source_ + ": function " + quote(f->name) + ": ";
+  uintptr_t base = 0;
+  if (cuda_) {
+    std::lock_guard<std::recursive_mutex> lock(cuda_->mu);
+    StatusOr<Buffer> buf = cuda_->device->allocate(size_t(total + slack));
+    if (!buf.isOk()) {
+      uint64_t freeBytes = 0, totalBytes = 0;
+      std::string mem;
+      if (cuda_->ctx->memoryInfo(&freeBytes, &totalBytes).isOk())
+        mem = " (" + std::to_string(freeBytes) + " of " +
+              std::to_string(totalBytes) + " bytes free)";
+      return buf.status().withContext(
+          what + "allocating " + std::to_string(total + slack) +
+          " bytes of device memory for its arguments, results and "
+          "workspace" +
+          mem);
+    }
+    impl->deviceArena = std::move(buf).value();
+    GECKO_RETURN_IF_ERROR(cuda_->ctx->memsetAsync(
+        impl->deviceArena.data(), 0, size_t(total + slack), cuda_->stream));
+    GECKO_RETURN_IF_ERROR(cuda_->ctx->synchronizeStream(cuda_->stream));
+    base = reinterpret_cast<uintptr_t>(impl->deviceArena.data());
+  } else {
+    impl->hostArena.reset(
+        std::aligned_alloc(size_t(kArenaAlignment),
+                           size_t(alignUp(total + slack, kArenaAlignment))));
+    if (!impl->hostArena)
+      return resourceExhausted(what + "cannot allocate " +
+                               std::to_string(total + slack) + " bytes");
+    std::memset(impl->hostArena.get(), 0, size_t(total + slack));
+    base = reinterpret_cast<uintptr_t>(impl->hostArena.get());
+  }
+  uintptr_t aligned = uintptr_t(alignUp(base, wsAlign)) - base;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    bool isWorkspace = i + 1 == offsets.size();
+    uint64_t off = offsets[i] + (isWorkspace && slack ? aligned : 0);
+    impl->args.push_back(reinterpret_cast<void *>(base + off));
+  }
+  if (f->workspace.bytes == 0)
+    impl->args.back() = nullptr;
+  return std::unique_ptr<BoundCall>(new BoundCall(std::move(impl)));
+}
+
+StatusOr<void *> BoundCall::buffer(const std::string &name) const {
+  int i = impl_->indexOf(name);
+  if (i < 0)
+    return notFound(impl_->where() + " has no arg or result '" + name + "'");
+  return impl_->args[size_t(i)];
+}
+
+Status BoundCall::setArg(const std::string &name, const HostTensor &tensor) {
+  int i = impl_->indexOf(name);
+  if (i < 0 || size_t(i) >= impl_->f->args.size())
+    return notFound(impl_->where() + " has no arg '" + name + "'");
+  std::vector<std::string> problems;
+  checkArg(impl_->f->args[size_t(i)], tensor, problems);
+  if (!problems.empty())
+    return invalidArgument(impl_->where() + ": " + problems[0]);
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda)
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+  GECKO_RETURN_IF_ERROR(impl_->copyIn(size_t(i), tensor));
+  return impl_->wait();
+}
+
+Status BoundCall::setArgs(const TensorMap &params, const TensorMap &inputs) {
+  const FunctionPlan &f = *impl_->f;
+  GECKO_RETURN_IF_ERROR(impl_->exe->checkBindings(f, params, inputs));
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda)
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+  for (size_t i = 0; i < f.args.size(); ++i) {
+    const TensorMap &from = f.args[i].kind == ArgKind::kInput ? inputs : params;
+    GECKO_RETURN_IF_ERROR(impl_->copyIn(i, from.find(f.args[i].name)->second));
+  }
+  // The host tensors may go away when this returns.
+  return impl_->wait();
+}
+
+Status BoundCall::run() {
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda)
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+  Status s = impl_->enqueueEntry();
+  Status w = impl_->wait();
+  return s.isOk() ? w : s;
+}
+
+Status BoundCall::enqueue() {
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda)
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+  return impl_->enqueueEntry();
+}
+
+Status BoundCall::synchronize() {
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda)
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+  return impl_->wait();
+}
+
+Status BoundCall::captureGraph() {
+  Executable::CudaState *st = impl_->cuda;
+  if (!st)
+    return unimplemented(impl_->where() +
+                         ": CUDA graphs need a cuda artifact on a CUDA device");
+  std::lock_guard<std::recursive_mutex> lock(st->mu);
+  // Nothing else may be queued on the stream while it is captured.
+  GECKO_RETURN_IF_ERROR(impl_->wait());
+  st->ctx->destroyGraphExec(impl_->graph);
+  impl_->graph = nullptr;
+  GECKO_RETURN_IF_ERROR(
+      st->ctx->beginCapture(st->stream)
+          .withContext(impl_->where() + ": capturing a CUDA graph"));
+  st->capturing = true;
+  Status s = impl_->enqueueEntry();
+  st->capturing = false;
+  StatusOr<void *> graph = st->ctx->endCapture(st->stream, s.isOk());
+  if (!s.isOk())
+    return s.withContext("while capturing a CUDA graph");
+  if (!graph.isOk())
+    return graph.status().withContext(impl_->where() +
+                                      ": capturing a CUDA graph");
+  impl_->graph = *graph;
+  return Status::ok();
+}
+
+bool BoundCall::hasGraph() const { return impl_->graph != nullptr; }
+
+Status BoundCall::replayGraph() {
+  Executable::CudaState *st = impl_->cuda;
+  if (!impl_->graph)
+    return failedPrecondition(impl_->where() +
+                              ": no CUDA graph captured (captureGraph first)");
+  std::lock_guard<std::recursive_mutex> lock(st->mu);
+  return st->ctx->launchGraph(impl_->graph, st->stream)
+      .withContext(impl_->where() + ": replaying its CUDA graph");
+}
+
+StatusOr<HostTensor> BoundCall::result(const std::string &name) const {
+  int i = impl_->indexOf(name);
+  const FunctionPlan &f = *impl_->f;
+  if (i < 0 || size_t(i) < f.args.size())
+    return notFound(impl_->where() + " has no result '" + name + "'");
+  const TensorSpec &r = f.results[size_t(i) - f.args.size()];
+  GECKO_ASSIGN_OR_RETURN(HostTensor t, HostTensor::zeros(r.dtype, r.shape));
+  if (!impl_->cuda) {
+    std::memcpy(t.data(), impl_->args[size_t(i)], t.byteSize());
+    return t;
+  }
+  std::lock_guard<std::recursive_mutex> lock(impl_->cuda->mu);
+  GECKO_RETURN_IF_ERROR(impl_->wait());
+  GECKO_RETURN_IF_ERROR(impl_->cuda->ctx->copyToHostAsync(
+      t.data(), impl_->args[size_t(i)], t.byteSize(), impl_->cuda->stream));
+  GECKO_RETURN_IF_ERROR(impl_->wait());
+  return t;
+}
+
+StatusOr<TensorMap> BoundCall::results() const {
+  TensorMap out;
+  for (const TensorSpec &r : impl_->f->results) {
+    GECKO_ASSIGN_OR_RETURN(HostTensor t, result(r.name));
+    out.emplace(r.name, std::move(t));
+  }
+  return out;
+}
+
+Status BoundCall::applyNextResults() {
+  const FunctionPlan &f = *impl_->f;
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda)
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+  for (size_t r = 0; r < f.results.size(); ++r) {
+    std::string target = nextResultTarget(f.results[r].name);
+    if (target.empty())
+      continue;
+    int a = impl_->indexOf(target);
+    if (a < 0)
+      continue; // validatePlan guarantees the target exists.
+    void *dst = impl_->args[size_t(a)];
+    void *src = impl_->args[f.args.size() + r];
+    size_t bytes = size_t(f.results[r].byteSize());
+    if (!impl_->cuda)
+      std::memcpy(dst, src, bytes);
+    else
+      GECKO_RETURN_IF_ERROR(impl_->cuda->ctx->copyDeviceAsync(
+          dst, src, bytes, impl_->cuda->stream));
+  }
+  return Status::ok();
+}
+
+StatusOr<std::vector<double>> BoundCall::time(int warmup, int iters,
+                                              bool useGraph) {
+  if (useGraph && !impl_->graph)
+    GECKO_RETURN_IF_ERROR(captureGraph());
+  auto once = [&]() -> Status { return useGraph ? replayGraph() : enqueue(); };
+  for (int i = 0; i < warmup; ++i) {
+    GECKO_RETURN_IF_ERROR(once());
+    GECKO_RETURN_IF_ERROR(synchronize());
+  }
+  std::vector<double> ms;
+  Executable::CudaState *st = impl_->cuda;
+  if (!st) {
+    using Clock = std::chrono::steady_clock;
+    for (int i = 0; i < iters; ++i) {
+      Clock::time_point t0 = Clock::now();
+      impl_->entry(impl_->args.data());
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    return ms;
+  }
+  std::lock_guard<std::recursive_mutex> lock(st->mu);
+  if (!impl_->eventStart) {
+    GECKO_ASSIGN_OR_RETURN(impl_->eventStart, st->ctx->createEvent());
+    GECKO_ASSIGN_OR_RETURN(impl_->eventEnd, st->ctx->createEvent());
+  }
+  for (int i = 0; i < iters; ++i) {
+    GECKO_RETURN_IF_ERROR(st->ctx->recordEvent(impl_->eventStart, st->stream));
+    GECKO_RETURN_IF_ERROR(once());
+    GECKO_RETURN_IF_ERROR(st->ctx->recordEvent(impl_->eventEnd, st->stream));
+    GECKO_RETURN_IF_ERROR(impl_->wait());
+    GECKO_ASSIGN_OR_RETURN(
+        float t, st->ctx->elapsedMs(impl_->eventStart, impl_->eventEnd));
+    ms.push_back(double(t));
+  }
+  return ms;
+}
+
+//===----------------------------------------------------------------------===//
+// run() on CUDA
+//===----------------------------------------------------------------------===//
+
+StatusOr<TensorMap> Executable::runCuda(const FunctionPlan &f,
+                                        const TensorMap &params,
+                                        const TensorMap &inputs,
+                                        RunStats *stats) const {
+  CudaState &st = *cuda_;
+  std::lock_guard<std::recursive_mutex> lock(st.mu);
+  size_t index = size_t(&f - plan_.functions.data());
+  if (st.cached.size() < plan_.functions.size())
+    st.cached.resize(plan_.functions.size());
+  if (!st.cached[index]) {
+    GECKO_ASSIGN_OR_RETURN(st.cached[index], bind(f.name));
+  }
+  BoundCall::Impl &call = *st.cached[index]->impl_;
+  for (size_t i = 0; i < f.args.size(); ++i) {
+    const TensorMap &from = f.args[i].kind == ArgKind::kInput ? inputs : params;
+    GECKO_RETURN_IF_ERROR(call.copyIn(i, from.find(f.args[i].name)->second));
+  }
+  // Results arrive zero-filled (kernel_abi.h), as on the CPU.
+  for (size_t r = 0; r < f.results.size(); ++r)
+    GECKO_RETURN_IF_ERROR(
+        st.ctx->memsetAsync(call.args[f.args.size() + r], 0,
+                            size_t(call.sizes[f.args.size() + r]), st.stream));
+  if (stats && !call.eventStart) {
+    GECKO_ASSIGN_OR_RETURN(call.eventStart, st.ctx->createEvent());
+    GECKO_ASSIGN_OR_RETURN(call.eventEnd, st.ctx->createEvent());
+  }
+  if (stats)
+    GECKO_RETURN_IF_ERROR(st.ctx->recordEvent(call.eventStart, st.stream));
+  Status launched = call.enqueueEntry();
+  if (stats && launched.isOk())
+    GECKO_RETURN_IF_ERROR(st.ctx->recordEvent(call.eventEnd, st.stream));
+  Status done = call.wait();
+  GECKO_RETURN_IF_ERROR(launched);
+  GECKO_RETURN_IF_ERROR(done);
+  if (stats) {
+    GECKO_ASSIGN_OR_RETURN(float ms,
+                           st.ctx->elapsedMs(call.eventStart, call.eventEnd));
+    stats->kernelSeconds = double(ms) / 1e3;
+  }
+  std::vector<HostTensor> results;
+  for (size_t r = 0; r < f.results.size(); ++r) {
+    StatusOr<HostTensor> t =
+        HostTensor::zeros(f.results[r].dtype, f.results[r].shape);
+    if (!t.isOk())
+      return t.status().withContext(source_ + ": result " +
+                                    quote(f.results[r].name));
+    GECKO_RETURN_IF_ERROR(st.ctx->copyToHostAsync(
+        t->data(), call.args[f.args.size() + r], t->byteSize(), st.stream));
+    results.push_back(std::move(t).value());
+  }
+  GECKO_RETURN_IF_ERROR(call.wait());
+  TensorMap out;
+  for (size_t r = 0; r < results.size(); ++r)
+    out.emplace(f.results[r].name, std::move(results[r]));
   return out;
 }
 

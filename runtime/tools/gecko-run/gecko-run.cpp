@@ -53,7 +53,7 @@ COMMANDS:
                  the code, so it works on artifacts for other machines.
   forward MODEL.gkm --weights W.safetensors --tokens T.safetensors
           [--out OUT.safetensors] [--function NAME]
-                 Run a function on the CPU: every `param` argument is bound
+                 Run a function: every `param` argument is bound
                  by name from W, every `input` argument by name from T (the
                  tokens are `input.tokens` or T's only tensor). Prints the
                  result shapes and tokens/s; --out writes every result under
@@ -98,10 +98,22 @@ COMMANDS:
                  (gecko-compile --data-parallel); rank 0 writes. A rank
                  that dies or hangs ends the job within the collective
                  timeout. docs/distributed.md has the details.
+  bench MODEL.gkm [--function NAME] [--warmup 3] [--iters 10]
+        [--weights W.safetensors] [--graph]
+                 Time one function with its buffers bound once (on the GPU
+                 for a cuda artifact): params/state from W or synthetic,
+                 inputs synthetic (integer ids inside their declared range).
+                 Prints the median, min and max milliseconds per call over
+                 the iterations, each waited for (CUDA events on a GPU,
+                 steady_clock on the CPU); --graph replays a CUDA graph of
+                 the call instead of launching eagerly.
   help           Print this message.
 
 OPTIONS:
   -h, --help     Print this message (also after a command).
+  --device       cpu, cuda or cuda:N: where forward, check, train, generate,
+                 stream and bench run (default: the artifact's target, so a
+                 cpu artifact on the CPU and a cuda artifact on cuda:0).
   --function     The plan function to run (default: `forward` if the
                  artifact has one, else its only function).
 
@@ -228,6 +240,67 @@ StatusOr<const FunctionPlan *> selectFunction(const ArtifactPlan &plan,
 }
 
 //===----------------------------------------------------------------------===//
+// --device
+//===----------------------------------------------------------------------===//
+
+/// The value of --device (any command that runs code), "" when absent.
+std::string gDeviceSpec;
+/// The device --device opened; it outlives every Executable.
+std::unique_ptr<Device> gDevice;
+
+/// Removes `--device X` / `--device=X` from `args` into gDeviceSpec.
+std::string takeDeviceOption(std::vector<std::string> &args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value;
+    size_t n = 1;
+    if (args[i] == "--device") {
+      if (i + 1 >= args.size())
+        return "option '--device' needs a value";
+      value = args[i + 1];
+      n = 2;
+    } else if (args[i].rfind("--device=", 0) == 0) {
+      value = args[i].substr(9);
+    } else {
+      continue;
+    }
+    if (!gDeviceSpec.empty())
+      return "option '--device' given twice";
+    bool ok = value == "cpu" || value == "cuda";
+    if (!ok && value.rfind("cuda:", 0) == 0 && value.size() > 5) {
+      ok = true;
+      for (size_t k = 5; k < value.size(); ++k)
+        ok = ok && std::isdigit(static_cast<unsigned char>(value[k]));
+    }
+    if (!ok)
+      return "--device takes cpu, cuda or cuda:N, not '" + value + "'";
+    gDeviceSpec = value;
+    args.erase(args.begin() + long(i), args.begin() + long(i + n));
+    --i;
+  }
+  return "";
+}
+
+/// Loads `path` on --device, or where its target says (cpu artifacts on the
+/// CPU, cuda artifacts on cuda:0) without it.
+StatusOr<std::unique_ptr<Executable>> loadExecutable(const std::string &path) {
+  LoadOptions options;
+  if (!gDeviceSpec.empty() && !gDevice) {
+    if (gDeviceSpec == "cpu") {
+      gDevice = createCpuDevice();
+    } else {
+      int ordinal =
+          gDeviceSpec == "cuda" ? 0 : std::atoi(gDeviceSpec.c_str() + 5);
+      StatusOr<std::unique_ptr<Device>> gpu = createCudaDevice(ordinal);
+      if (!gpu.isOk())
+        return gpu.status().withContext("--device " + gDeviceSpec);
+      gDevice = std::move(gpu).value();
+    }
+  }
+  options.device = gDevice.get();
+  return Executable::load(path, options);
+}
+
+//===----------------------------------------------------------------------===//
 // Commands
 //===----------------------------------------------------------------------===//
 
@@ -285,6 +358,14 @@ int runInspect(const std::vector<std::string> &args) {
               (unsigned long long)h.codeOffset);
   std::printf("  target %s %s (%s)\n", plan.target.kind.c_str(),
               plan.target.triple.c_str(), plan.target.codeFormat.c_str());
+  if (plan.target.kind == "cuda") {
+    std::printf("  device image: chip %s, format %s, %zu kernel%s\n",
+                plan.target.chip.c_str(), plan.target.deviceImageFormat.c_str(),
+                plan.target.kernels.size(),
+                plan.target.kernels.size() == 1 ? "" : "s");
+    for (size_t i = 0; i < plan.target.kernels.size(); ++i)
+      std::printf("    kernel %zu: %s\n", i, plan.target.kernels[i].c_str());
+  }
   if (!plan.modelJson.empty())
     std::printf("  model %s\n", plan.modelJson.c_str());
   for (const FunctionPlan &f : plan.functions) {
@@ -373,7 +454,7 @@ int runForward(const std::vector<std::string> &args) {
     return usageError("forward needs --weights and --tokens");
   const std::string &path = pa.positional[0];
 
-  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
   if (!exe.isOk())
     return fail(exe.status());
   StatusOr<const FunctionPlan *> fn = selectFunction((*exe)->plan(), path, pa);
@@ -523,7 +604,7 @@ int runCheck(const std::vector<std::string> &args) {
     return usageError("--atol-stream needs a non-negative number");
   const std::string &path = pa.positional[0];
 
-  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
   if (!exe.isOk())
     return fail(exe.status());
   const ArtifactPlan &plan = (*exe)->plan();
@@ -852,7 +933,7 @@ int runGenerate(const std::vector<std::string> &args) {
   }
 
   const std::string &path = pa.positional[0];
-  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
   if (!exe.isOk())
     return fail(exe.status());
   StatusOr<std::unique_ptr<Stream>> stream =
@@ -1004,7 +1085,7 @@ int runStream(const std::vector<std::string> &args) {
   }
   const bool decodeOnly = pa.options.count("--decode-only") > 0;
   const std::string &path = pa.positional[0];
-  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
   if (!exe.isOk())
     return fail(exe.status());
   StatusOr<std::unique_ptr<Stream>> stream =
@@ -1501,7 +1582,7 @@ int runTrain(const std::vector<std::string> &args) {
                (st.message().rfind(who, 0) == 0 ? std::string() : who + ": ") +
                st.message());
   };
-  StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path);
+  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
   if (!exe.isOk())
     return failRank(exe.status());
   installTrainingSigintHandler();
@@ -1514,6 +1595,123 @@ int runTrain(const std::vector<std::string> &args) {
                  (long long)r->endStep, r->lastCheckpoint.c_str());
     return 130;
   }
+  return 0;
+}
+
+/// Deterministic bench data for `a`: integer args uniformly in their range
+/// (scalars without one are 1, other integers 0), f32/f64 args uniform in
+/// [-0.1, 0.1), other float dtypes zero.
+StatusOr<HostTensor> benchTensor(const ArgSpec &a, uint64_t &rng) {
+  GECKO_ASSIGN_OR_RETURN(HostTensor t, HostTensor::zeros(a.dtype, a.shape));
+  auto next = [&rng] {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return rng >> 11;
+  };
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (isIntegerType(a.dtype)) {
+      int64_t v = a.shape.empty() ? 1 : 0;
+      if (a.range)
+        v = a.range->lo + int64_t(next() % uint64_t(a.range->hi - a.range->lo));
+      switch (a.dtype) {
+      case ElementType::kI64:
+        t.dataAs<int64_t>()[i] = v;
+        break;
+      case ElementType::kI32:
+        t.dataAs<int32_t>()[i] = int32_t(v);
+        break;
+      default:
+        t.dataAs<int8_t>()[i] = int8_t(v);
+        break;
+      }
+    } else if (a.dtype == ElementType::kF32 || a.dtype == ElementType::kF64) {
+      double v = (double(next()) / double(1ull << 53) - 0.5) * 0.2;
+      if (a.dtype == ElementType::kF32)
+        t.dataAs<float>()[i] = float(v);
+      else
+        t.dataAs<double>()[i] = v;
+    }
+  }
+  return t;
+}
+
+int runBench(const std::vector<std::string> &args) {
+  ParsedArgs pa;
+  std::string err =
+      parseArgs(args, {"--function", "--warmup", "--iters", "--weights"}, pa,
+                {"--graph"});
+  if (!err.empty())
+    return usageError("bench: " + err);
+  if (pa.positional.size() != 1)
+    return usageError("bench takes exactly one artifact path");
+  int64_t warmup = 3, iters = 10;
+  if (pa.options.count("--warmup") &&
+      !parseInt64(pa.options["--warmup"], warmup, 0))
+    return usageError("--warmup needs a non-negative integer");
+  if (pa.options.count("--iters") &&
+      !parseInt64(pa.options["--iters"], iters, 1))
+    return usageError("--iters needs a positive integer");
+  const std::string &path = pa.positional[0];
+  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
+  if (!exe.isOk())
+    return fail(exe.status());
+  StatusOr<const FunctionPlan *> fn = selectFunction((*exe)->plan(), path, pa);
+  if (!fn.isOk())
+    return fn.status().code() == StatusCode::kInvalidArgument
+               ? usageError(fn.status().message())
+               : fail(fn.status());
+  const FunctionPlan &f = **fn;
+  bool graph = pa.options.count("--graph") > 0;
+  if (graph && !(*exe)->onCuda())
+    return usageError("bench: --graph needs a cuda artifact on a CUDA device");
+
+  // Params and state from --weights when given; everything else synthetic.
+  TensorMap params, inputs;
+  if (pa.options.count("--weights")) {
+    StatusOr<SafetensorsFile> weights =
+        SafetensorsFile::open(pa.options["--weights"]);
+    if (!weights.isOk())
+      return fail(weights.status());
+    StatusOr<TensorMap> p = loadPersistent(*weights, f);
+    if (!p.isOk())
+      return fail(p.status());
+    params = std::move(p).value();
+  }
+  uint64_t rng = 0x9E3779B97F4A7C15ull;
+  for (const ArgSpec &a : f.args) {
+    TensorMap &into = a.kind == ArgKind::kInput ? inputs : params;
+    if (into.count(a.name))
+      continue;
+    StatusOr<HostTensor> t = benchTensor(a, rng);
+    if (!t.isOk())
+      return fail(t.status());
+    into.emplace(a.name, std::move(t).value());
+  }
+  StatusOr<std::unique_ptr<BoundCall>> call = (*exe)->bind(f.name);
+  if (!call.isOk())
+    return fail(call.status());
+  Status s = (*call)->setArgs(params, inputs);
+  if (!s.isOk())
+    return fail(s);
+  StatusOr<std::vector<double>> ms =
+      (*call)->time(int(warmup), int(iters), graph);
+  if (!ms.isOk())
+    return fail(ms.status());
+  std::vector<double> sorted = *ms;
+  std::sort(sorted.begin(), sorted.end());
+  size_t n = sorted.size();
+  double median =
+      n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  std::printf("function '%s' on %s: median %.4f ms per call (min %.4f, max "
+              "%.4f; %lld iters after %lld warmup; %s)\n",
+              f.name.c_str(), (*exe)->deviceDescription().c_str(), median,
+              sorted.front(), sorted.back(), (long long)iters,
+              (long long)warmup,
+              (*exe)->onCuda()
+                  ? (graph ? "CUDA events, CUDA graph replay, buffers on the "
+                             "device"
+                           : "CUDA events, eager launches, buffers on the "
+                             "device")
+                  : "steady_clock around the entry call");
   return 0;
 }
 
@@ -1535,6 +1733,12 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "forward" || cmd == "check" || cmd == "train" ||
+      cmd == "generate" || cmd == "stream" || cmd == "bench") {
+    std::string err = takeDeviceOption(rest);
+    if (!err.empty())
+      return usageError(cmd + ": " + err);
+  }
   if (cmd == "inspect")
     return runInspect(rest);
   if (cmd == "forward")
@@ -1547,6 +1751,8 @@ int main(int argc, char **argv) {
     return runGenerate(rest);
   if (cmd == "stream")
     return runStream(rest);
+  if (cmd == "bench")
+    return runBench(rest);
   if (cmd == "devices" || cmd == "version" || cmd == "--version") {
     if (!rest.empty())
       return usageError(cmd + ": unexpected argument '" + rest[0] + "'");

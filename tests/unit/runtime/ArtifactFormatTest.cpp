@@ -326,6 +326,96 @@ TEST(ArtifactFormat, MalformedPlans) {
   }
 }
 
+namespace {
+
+ArtifactPlan cudaPlan() {
+  ArtifactPlan plan = testKernelPlan();
+  plan.target.kind = "cuda";
+  plan.target.chip = "sm_90a";
+  plan.target.deviceImageFormat = "fatbin";
+  plan.target.kernels = {"gecko_k0", "gecko_k1"};
+  return plan;
+}
+
+} // namespace
+
+TEST(ArtifactFormat, CudaTargetRoundTrip) {
+  StatusOr<std::vector<uint8_t>> image =
+      serializeArtifact(cudaPlan(), testKernelCode());
+  ASSERT_TRUE(image.isOk()) << image.status().toString();
+  StatusOr<ParsedArtifact> parsed = parseArtifact(*image, "c.gkm");
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().toString();
+  const TargetSpec &t = parsed->plan.target;
+  EXPECT_EQ(t.kind, "cuda");
+  EXPECT_EQ(t.chip, "sm_90a");
+  EXPECT_EQ(t.deviceImageFormat, "fatbin");
+  EXPECT_EQ(t.kernels, (std::vector<std::string>{"gecko_k0", "gecko_k1"}));
+  // A cuda target with no kernels is valid (host code that launches none).
+  ArtifactPlan none = cudaPlan();
+  none.target.kernels.clear();
+  EXPECT_TRUE(validatePlan(none).isOk());
+}
+
+TEST(ArtifactFormat, CudaTargetValidation) {
+  struct Case {
+    const char *needle;
+    void (*edit)(ArtifactPlan &);
+  } cases[] = {
+      {"target 'cuda' has chip ''",
+       [](ArtifactPlan &p) { p.target.chip.clear(); }},
+      {"target 'cuda' has chip 'gfx90a'",
+       [](ArtifactPlan &p) { p.target.chip = "gfx90a"; }},
+      {"device_image_format 'elf'",
+       [](ArtifactPlan &p) { p.target.deviceImageFormat = "elf"; }},
+      {"device_image_format ''",
+       [](ArtifactPlan &p) { p.target.deviceImageFormat.clear(); }},
+      {"duplicate target kernel 'gecko_k0'",
+       [](ArtifactPlan &p) { p.target.kernels[1] = "gecko_k0"; }},
+      {"target kernel name 'bad name' is not a C identifier",
+       [](ArtifactPlan &p) { p.target.kernels[0] = "bad name"; }},
+      {"target kernel name '' is not a C identifier",
+       [](ArtifactPlan &p) { p.target.kernels[0] = ""; }},
+      {"target 'cpu' has a chip, device image format or kernel list",
+       [](ArtifactPlan &p) {
+         p.target.kind = "cpu";
+         p.target.chip.clear();
+         p.target.deviceImageFormat.clear();
+       }},
+      {"target 'cpu' has a chip",
+       [](ArtifactPlan &p) {
+         p.target.kind = "cpu";
+         p.target.kernels.clear();
+         p.target.deviceImageFormat.clear();
+       }},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.needle);
+    ArtifactPlan plan = cudaPlan();
+    c.edit(plan);
+    Status s = validatePlan(plan);
+    ASSERT_FALSE(s.isOk());
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find(c.needle), std::string::npos) << s.toString();
+    // The writer refuses it too, and the reader refuses the JSON.
+    EXPECT_FALSE(serializeArtifact(plan, testKernelCode()).isOk());
+  }
+  // The reader: cuda fields are required on a cuda target, rejected on cpu.
+  StatusOr<std::string> text = planToJson(cudaPlan());
+  ASSERT_TRUE(text.isOk());
+  nlohmann::json j = nlohmann::json::parse(*text);
+  nlohmann::json noChip = j;
+  noChip["target"].erase("chip");
+  expectError(rawImage(noChip.dump(), testKernelCode()), "chip");
+  nlohmann::json notArray = j;
+  notArray["target"]["kernels"] = "gecko_k0";
+  expectError(rawImage(notArray.dump(), testKernelCode()),
+              "'target.kernels' is not an array");
+  nlohmann::json cpuKernels = nlohmann::json::parse(goodPlanText());
+  cpuKernels["target"]["kernels"] = {"k"};
+  expectError(rawImage(cpuKernels.dump(), testKernelCode()),
+              "field 'target.kernels' is only allowed on a 'cuda' target");
+}
+
 TEST(ArtifactFormat, RandomMutationsNeverCrash) {
   std::vector<uint8_t> image = goodImage();
   std::mt19937 rng(1234);

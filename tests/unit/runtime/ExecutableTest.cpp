@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "gecko/runtime/executable.h"
+#include "gecko/runtime/device.h"
 #include "gecko/runtime/host_tensor.h"
 
 #include "TestArtifact.h"
@@ -163,6 +164,90 @@ TEST(Executable, MissingEntrySymbol) {
                                         "'sum')"),
             std::string::npos)
       << exe.status().toString();
+}
+
+// Without a GPU (as in CI) a cuda artifact fails to load with a clear
+// message; with one (the GPU machine) the CPU test kernel, which exports no
+// device image, is refused for that instead.
+TEST(Executable, CudaArtifactNeedsAUsableCudaDevice) {
+  ArtifactPlan plan = testKernelPlan();
+  plan.target.kind = "cuda";
+  plan.target.chip = "sm_90a";
+  plan.target.deviceImageFormat = "fatbin";
+  plan.target.kernels = {"gecko_k0"};
+  std::vector<uint8_t> image = imageFor(plan, testKernelCode());
+  StatusOr<std::unique_ptr<Executable>> exe =
+      Executable::loadFromBytes(image, "gpu.gkm");
+  ASSERT_FALSE(exe.isOk());
+  StatusOr<int> count = cudaDeviceCount();
+  if (!count.isOk() || *count == 0) {
+    EXPECT_EQ(exe.status().code(), StatusCode::kUnavailable);
+    EXPECT_EQ(exe.status().message().rfind(
+                  "gpu.gkm: artifact targets cuda (sm_90a); this machine has "
+                  "no usable CUDA device: ",
+                  0),
+              0u)
+        << exe.status().toString();
+  } else {
+    EXPECT_NE(exe.status().message().find("artifact targets cuda") ==
+                      std::string::npos
+                  ? exe.status().message().find("gecko_device_image")
+                  : 0,
+              std::string::npos)
+        << exe.status().toString();
+  }
+  // Asking for the CPU explicitly is a different, precise error.
+  std::unique_ptr<Device> cpu = createCpuDevice();
+  LoadOptions options;
+  options.device = cpu.get();
+  exe = Executable::loadFromBytes(image, "gpu.gkm", options);
+  ASSERT_FALSE(exe.isOk());
+  EXPECT_EQ(exe.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(exe.status().message().find(
+                "artifact targets cuda (sm_90a) and cannot run on the cpu "
+                "device"),
+            std::string::npos)
+      << exe.status().toString();
+  // A cpu artifact on the CPU device runs as before, and has no graphs.
+  exe = Executable::loadFromBytes(imageFor(testKernelPlan(), testKernelCode()),
+                                  "cpu.gkm", options);
+  ASSERT_TRUE(exe.isOk()) << exe.status().toString();
+  EXPECT_FALSE((*exe)->onCuda());
+  EXPECT_EQ((*exe)->deviceDescription(), "cpu");
+  StatusOr<std::unique_ptr<BoundCall>> call = (*exe)->bind("forward");
+  ASSERT_TRUE(call.isOk()) << call.status().toString();
+  EXPECT_EQ((*call)->captureGraph().code(), StatusCode::kUnimplemented);
+}
+
+TEST(Executable, BoundCallOnTheCpu) {
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  StatusOr<std::unique_ptr<BoundCall>> call = exe->bind("forward");
+  ASSERT_TRUE(call.isOk()) << call.status().toString();
+  BoundCall &c = **call;
+  ASSERT_TRUE(c.setArgs(testParams(), testInputs()).isOk());
+  ASSERT_TRUE(c.run().isOk());
+  StatusOr<TensorMap> bound = c.results();
+  ASSERT_TRUE(bound.isOk());
+  StatusOr<TensorMap> direct = exe->run("forward", testParams(), testInputs());
+  ASSERT_TRUE(direct.isOk());
+  for (const char *name : {"output.logits", "output.loss"}) {
+    const HostTensor &a = bound->at(name), &b = direct->at(name);
+    ASSERT_EQ(a.byteSize(), b.byteSize());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.byteSize()), 0) << name;
+  }
+  // setArg checks the range like run() does.
+  std::vector<int64_t> bad = testTokens();
+  bad[2] = 7;
+  Status s = c.setArg("input.tokens", testInputs(bad).at("input.tokens"));
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("outside the allowed range [0, 5)"),
+            std::string::npos)
+      << s.toString();
+  StatusOr<std::vector<double>> ms = c.time(1, 3);
+  ASSERT_TRUE(ms.isOk());
+  EXPECT_EQ(ms->size(), 3u);
+  EXPECT_EQ(c.replayGraph().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(Executable, ForeignMachineElf) {

@@ -23,12 +23,18 @@
 // golden_stream16_bad.safetensors (one stream_b logit off by 1e-3), and
 // prompt.txt with its halves prompt_a.txt and prompt_b.txt.
 //
+// With a second argument, the CUDA test artifact's host object (fatbin
+// image; CudaTestArtifact.h), it also writes cuda.gkm, cuda_weights and
+// cuda_inputs.safetensors (y and input.x) and cuda_golden.safetensors (both
+// plus vadd's exact output.z) for gecko-run-cuda-cli-test.sh.
+//
 //===----------------------------------------------------------------------===//
 
 #include "gecko/abi/artifact_format.h"
 #include "gecko/runtime/safetensors.h"
 #include "gecko/runtime/training.h"
 
+#include "CudaTestArtifact.h"
 #include "TestArtifact.h"
 
 #include <algorithm>
@@ -232,14 +238,40 @@ Status writeStreamFiles(const std::string &dir,
   return Status::ok();
 }
 
+Status writeCudaFiles(const std::string &dir, const std::string &hostPath) {
+  std::vector<uint8_t> host = readBinaryFile(hostPath);
+  if (host.empty())
+    return notFound("cannot read " + hostPath);
+  GECKO_RETURN_IF_ERROR(writeArtifact(dir + "/cuda.gkm", cudaTestPlan(), host));
+  const int64_t n = kCudaTestN;
+  std::vector<float> x(static_cast<size_t>(n)), y(x.size()), z(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = 0.25f * float(i) - 3.0f;
+    y[i] = 1.0f / float(i + 1);
+    z[i] = x[i] + y[i];
+  }
+  TensorToWrite tx{"input.x", DType::kF32, {n}, x.data(), x.size() * 4};
+  TensorToWrite ty{"y", DType::kF32, {n}, y.data(), y.size() * 4};
+  TensorToWrite tz{"output.z", DType::kF32, {n}, z.data(), z.size() * 4};
+  GECKO_RETURN_IF_ERROR(
+      writeSafetensors(dir + "/cuda_inputs.safetensors", {tx}, {}));
+  GECKO_RETURN_IF_ERROR(
+      writeSafetensors(dir + "/cuda_weights.safetensors", {ty}, {}));
+  return writeSafetensors(dir + "/cuda_golden.safetensors", {tx, ty, tz}, {});
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: gecko-make-test-artifact DIR\n");
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr,
+                 "usage: gecko-make-test-artifact DIR [CUDA_HOST_OBJECT]\n");
     return 2;
   }
   std::string dir = argv[1];
+  if (argc == 3)
+    if (int rc = check(writeCudaFiles(dir, argv[2])))
+      return rc;
   std::vector<uint8_t> code = testKernelCode();
   if (code.empty()) {
     std::fprintf(stderr, "cannot read %s\n", GECKO_TEST_KERNEL_PATH);

@@ -35,6 +35,12 @@ expect 0 "function 'forward' \(mode forward, entry gecko_entry_forward\)" -- \
   "$run" inspect "$g"
 expect 0 "input +input.tokens +i64 +\[2, 4\] +range \[0, 5\)" -- "$run" inspect "$g"
 expect 0 "target cpu" -- "$run" inspect "$dir/foreign.gkm"
+# bench and --device on the CPU (cuda artifacts: gecko-run-cuda-cli-test.sh).
+expect 0 "function 'forward' on cpu: median [0-9.]+ ms per call .*3 iters after 1 warmup; steady_clock" -- \
+  "$run" bench "$g" --iters 3 --warmup 1 --device cpu
+expect 2 "--device takes cpu, cuda or cuda:N, not 'gpu'" -- \
+  "$run" bench "$g" --device gpu
+expect 2 "--graph needs a cuda artifact" -- "$run" bench "$g" --graph
 expect 0 "output.loss +f32 +\[\] += 100.8" -- \
   "$run" forward "$g" --weights "$dir/weights.safetensors" \
   --tokens "$dir/tokens.safetensors" --out "$dir/out.safetensors"

@@ -58,7 +58,7 @@ typedef void (*gecko_kernel_entry_fn)(void **args);
  * and kernel i of that image is named by the plan's target.kernels[i]. The
  * object also exports a writable, zero-initialized
  *
- *   gecko_host_imports gecko_host_imports;
+ *   gecko_host_imports_t gecko_host_imports;
  *
  * which the runtime fills after loading the object and before the first
  * entry call. The host code launches kernel i by calling
@@ -82,10 +82,10 @@ typedef int (*gecko_launch_fn)(void *context, unsigned int kernel,
 
 /* Field order and types are part of the ABI: the compiler reads `context`
  * at offset 0 and `launch` at offset 8 (LP64). */
-typedef struct gecko_host_imports {
+typedef struct gecko_host_imports_t {
   void *context;
   gecko_launch_fn launch;
-} gecko_host_imports;
+} gecko_host_imports_t;
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,0 +1,101 @@
+/* Host object of the CUDA test artifact: what gecko-compile --target cuda
+ * emits, written by hand (kernel_abi.h, "GPU targets"). Every entry only
+ * computes addresses and launches kernels through gecko_host_imports; the
+ * device image (GECKO_TEST_DEVICE_IMAGE, a fatbin or PTX file made by nvcc
+ * from cuda_test_kernels.cu) is embedded with .incbin. */
+
+#include "gecko/abi/kernel_abi.h"
+
+#define N 1000
+#define BLOCK 256
+#define GRID ((N + BLOCK - 1) / BLOCK)
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+#define IMAGE_PATH STR(GECKO_TEST_DEVICE_IMAGE)
+
+/* gecko_device_image / gecko_device_image_size, exported. */
+__asm__(
+    ".section .rodata\n"
+    ".balign 64\n"
+    ".globl gecko_device_image\n"
+    ".type gecko_device_image, @object\n"
+    "gecko_device_image:\n"
+    ".incbin \"" IMAGE_PATH "\"\n"
+    "gecko_device_image_end:\n"
+    ".byte 0\n"
+    ".size gecko_device_image, gecko_device_image_end - gecko_device_image\n"
+    ".balign 8\n"
+    ".globl gecko_device_image_size\n"
+    ".type gecko_device_image_size, @object\n"
+    "gecko_device_image_size:\n"
+    ".quad gecko_device_image_end - gecko_device_image\n"
+    ".size gecko_device_image_size, 8\n"
+    ".text\n");
+
+gecko_host_imports_t gecko_host_imports;
+
+const unsigned int gecko_kernel_abi_version = 1;
+
+enum { kVadd = 0, kScale2 = 1, kTrap = 2, kAddOne = 3 };
+
+static int launch1d(unsigned kernel, unsigned block, void **params) {
+  return gecko_host_imports.launch(gecko_host_imports.context, kernel, GRID, 1, 1, block, 1, 1, 0,
+                        params);
+}
+
+/* args: x, y, z (result), workspace */
+void gecko_entry_vadd(void **args) {
+  int n = N;
+  void *params[] = {&args[0], &args[1], &args[2], &n};
+  launch1d(kVadd, BLOCK, params);
+}
+
+/* z = 2 * (x + y) through the workspace: two launches in order. */
+void gecko_entry_vadd2x(void **args) {
+  int n = N;
+  void *tmp = args[3];
+  void *p1[] = {&args[0], &args[1], &tmp, &n};
+  launch1d(kVadd, BLOCK, p1);
+  void *p2[] = {&tmp, &args[2], &n};
+  launch1d(kScale2, BLOCK, p2);
+}
+
+/* A kernel index the plan does not have, then a valid launch that the
+ * runtime must skip. */
+void gecko_entry_bad_index(void **args) {
+  int n = N;
+  void *params[] = {&args[0], &args[1], &args[2], &n};
+  launch1d(99, BLOCK, params);
+  launch1d(kVadd, BLOCK, params);
+}
+
+/* 4096 threads per block: cuLaunchKernel refuses it. */
+void gecko_entry_bad_block(void **args) {
+  int n = N;
+  void *params[] = {&args[0], &args[1], &args[2], &n};
+  launch1d(kVadd, 4096, params);
+}
+
+/* vadd asking for 96 KiB of dynamic shared memory: more than the default
+ * 48 KiB, so the runtime must raise the kernel's limit first. */
+void gecko_entry_vadd_smem(void **args) {
+  int n = N;
+  void *params[] = {&args[0], &args[1], &args[2], &n};
+  gecko_host_imports.launch(gecko_host_imports.context, kVadd, GRID, 1, 1, BLOCK, 1, 1, 96 * 1024,
+                 params);
+}
+
+/* A kernel that traps: the error appears when the stream is synchronized. */
+void gecko_entry_trap(void **args) {
+  (void)args;
+  launch1d(kTrap, 32, 0);
+}
+
+/* args: state x, result next:x = x + 1, workspace */
+void gecko_entry_step(void **args) {
+  int n = N;
+  void *params[] = {&args[0], &args[1], &n};
+  launch1d(kAddOne, BLOCK, params);
+}
