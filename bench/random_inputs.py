@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes random params and tokens for a .gkm function, for benchmarks.
 
-Usage: gecko-run inspect MODEL.gkm | random_inputs.py WEIGHTS.safetensors TOKENS.safetensors [FUNCTION]
+Usage: gecko-run inspect MODEL.gkm | random_inputs.py WEIGHTS.safetensors TOKENS.safetensors [FUNCTION [SEED]]
 
 Reads the argument list of FUNCTION (default: forward) from `gecko-run
 inspect` and writes every `param` as N(0, 0.02) (f32; integer params zero)
@@ -39,7 +39,8 @@ def write_safetensors(path, tensors):
 def main():
     weights_path, tokens_path = sys.argv[1], sys.argv[2]
     function = sys.argv[3] if len(sys.argv) > 3 else "forward"
-    rng = np.random.default_rng(0)
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    rng = np.random.default_rng(seed)
     params, tokens, current = {}, {}, None
     line_re = re.compile(
         r"^\s+(param|input|state)\s+(\S+)\s+(\w+)\s+\[([0-9, ]*)\](.*)$")

@@ -24,6 +24,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -227,8 +228,73 @@ struct Executable::CudaState {
   /// run()'s buffers: one BoundCall per function, made on first use.
   std::vector<std::unique_ptr<BoundCall>> cached;
 
+  /// GECKO_CUDA_PROFILE=1: every eager launch is bracketed by two events;
+  /// the times are summed per kernel and printed when the executable dies.
+  struct KernelTotal {
+    double ms = 0;
+    size_t launches = 0;
+    unsigned grid = 0, block = 0; ///< Of the last launch (x*y*z).
+  };
+  struct Mark {
+    unsigned kernel, grid, block;
+    void *start, *end;
+  };
+  bool profile = false;
+  std::vector<Mark> marks;
+  std::vector<KernelTotal> totals;
+
+  void collectProfile() {
+    for (const Mark &m : marks) {
+      StatusOr<float> ms = ctx->elapsedMs(m.start, m.end);
+      if (ms.isOk()) {
+        KernelTotal &t = totals[m.kernel];
+        t.ms += *ms;
+        ++t.launches;
+        t.grid = m.grid;
+        t.block = m.block;
+      }
+      ctx->destroyEvent(m.start);
+      ctx->destroyEvent(m.end);
+    }
+    marks.clear();
+  }
+
+  void printProfile() const {
+    double total = 0;
+    std::vector<size_t> order;
+    for (size_t k = 0; k < totals.size(); ++k)
+      if (totals[k].launches) {
+        total += totals[k].ms;
+        order.push_back(k);
+      }
+    if (order.empty())
+      return;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return totals[a].ms > totals[b].ms;
+    });
+    std::fprintf(stderr,
+                 "gecko profile: %s: %zu kernels, %.3f ms of kernel time "
+                 "(GECKO_CUDA_PROFILE, event-bracketed launches)\n"
+                 "  %10s %6s %9s %10s %6s  kernel\n",
+                 source.c_str(), order.size(), total, "ms", "share",
+                 "launches", "threads", "block");
+    for (size_t i = 0; i < order.size() && i < 25; ++i) {
+      const KernelTotal &t = totals[order[i]];
+      std::fprintf(stderr, "  %10.3f %5.1f%% %9zu %10llu %6u  %s\n", t.ms,
+                   100.0 * t.ms / total, t.launches,
+                   (unsigned long long)t.grid * t.block, t.block,
+                   (*names)[order[i]].c_str());
+    }
+  }
+
   ~CudaState() {
     cached.clear();
+    if (ctx && profile) {
+      if (stream)
+        (void)ctx->synchronizeStream(stream);
+      collectProfile();
+      printProfile();
+    }
     if (ctx) {
       if (stream) {
         (void)ctx->synchronizeStream(stream);
@@ -294,11 +360,32 @@ struct Executable::CudaState {
       }
       st->sharedLimit[kernel] = shared;
     }
+    void *start = nullptr;
+    bool timed = st->profile && !st->capturing;
+    if (timed) {
+      StatusOr<void *> e = st->ctx->createEvent();
+      if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk())
+        start = *e;
+      else if (e.isOk())
+        st->ctx->destroyEvent(*e);
+    }
     Status s = st->ctx->launch(st->kernels[kernel], gx, gy, gz, bx, by, bz,
                                shared, st->stream, params);
     if (!s.isOk()) {
+      if (start)
+        st->ctx->destroyEvent(start);
       st->fail(s.withContext(what()));
       return 1;
+    }
+    if (start) {
+      StatusOr<void *> e = st->ctx->createEvent();
+      if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk()) {
+        st->marks.push_back({kernel, gx * gy * gz, bx * by * bz, start, *e});
+      } else {
+        if (e.isOk())
+          st->ctx->destroyEvent(*e);
+        st->ctx->destroyEvent(start);
+      }
     }
     if (st->syncEveryLaunch && !st->capturing) {
       Status e = st->ctx->synchronizeStream(st->stream);
@@ -323,6 +410,8 @@ struct Executable::CudaState {
   /// Waits for the stream; an execution error names the call's kernels.
   Status wait(const std::string &fn) {
     Status s = ctx->synchronizeStream(stream);
+    if (s.isOk() && profile)
+      collectProfile();
     if (s.isOk())
       return s;
     std::string ctxMsg = source + ": function '" + fn + "'";
@@ -505,8 +594,10 @@ Executable::loadFromBytes(const std::vector<uint8_t> &bytes,
     GECKO_RETURN_IF_ERROR(checkChip(source, target, device->info()));
     state->source = source;
     state->names = &exe->plan_.target.kernels;
+    state->totals.resize(exe->plan_.target.kernels.size());
     state->syncEveryLaunch =
         options.syncEveryLaunch || envFlag("GECKO_CUDA_SYNC_LAUNCHES");
+    state->profile = envFlag("GECKO_CUDA_PROFILE");
     exe->cuda_ = std::move(state);
   } else {
     return unimplemented(source + ": target kind " + quote(target.kind) +
