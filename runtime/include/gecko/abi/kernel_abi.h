@@ -61,7 +61,8 @@ typedef void (*gecko_kernel_entry_fn)(void **args);
  *   gecko_host_imports_t gecko_host_imports;
  *
  * which the runtime fills after loading the object and before the first
- * entry call. The host code launches kernel i by calling
+ * entry call (every field; gemm may report an error when called if the
+ * machine lacks cuBLASLt). The host code launches kernel i by calling
  * imports.launch(imports.context, i, grid, block, shared bytes, params),
  * where params[j] points at the value of the kernel's j-th parameter (as in
  * cuLaunchKernel). Launches of one entry call are issued in program order
@@ -80,11 +81,42 @@ typedef int (*gecko_launch_fn)(void *context, unsigned int kernel,
                                unsigned int block_y, unsigned int block_z,
                                unsigned int shared_bytes, void **params);
 
+/* A matrix product queued on the same stream as the launches, in program
+ * order (the runtime implements it with cuBLASLt):
+ *
+ *   for b in [0, batch):  C_b = alpha * A_b B_b + beta * C_b
+ *
+ * A_b is m x k, B_b is k x n, C_b is m x n, and element (i, j) of X_b is
+ * X[b * strides[2] + i * strides[0] + j * strides[1]] (in elements). For A
+ * and B one of strides[0], strides[1] is 1 (row- or column-major with the
+ * other as leading dimension); for C strides[1] is 1. m, n, k, batch >= 1.
+ * The pointers are device addresses of elements of `dtype`; C does not
+ * overlap A or B. Returns 0 when queued; failures are handled as for
+ * launch(). */
+#define GECKO_GEMM_F32 0u
+#define GECKO_GEMM_F64 1u
+
+typedef struct gecko_gemm_desc {
+  unsigned int dtype; /* GECKO_GEMM_F32 or GECKO_GEMM_F64 */
+  unsigned int flags; /* 0 */
+  long long m, n, k, batch;
+  double alpha, beta;
+  const void *a;
+  long long a_strides[3]; /* row, column, batch */
+  const void *b;
+  long long b_strides[3];
+  void *c;
+  long long c_strides[3];
+} gecko_gemm_desc; /* 152 bytes on LP64 */
+
+typedef int (*gecko_gemm_fn)(void *context, const gecko_gemm_desc *desc);
+
 /* Field order and types are part of the ABI: the compiler reads `context`
- * at offset 0 and `launch` at offset 8 (LP64). */
+ * at offset 0, `launch` at offset 8 and `gemm` at offset 16 (LP64). */
 typedef struct gecko_host_imports_t {
   void *context;
   gecko_launch_fn launch;
+  gecko_gemm_fn gemm;
 } gecko_host_imports_t;
 
 #ifdef __cplusplus
