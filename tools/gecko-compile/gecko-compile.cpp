@@ -151,6 +151,11 @@ cl::opt<std::string> gpuImage(
              "(cubin + PTX, the default), cubin or ptx (JIT-compiled by the "
              "driver at load time)"),
     cl::init("fatbin"), cl::cat(geckoCategory));
+cl::opt<std::string> gpuGemm(
+    "gpu-gemm",
+    cl::desc("With --target cuda: matrix products through cuBLASLt "
+             "('cublaslt', the default) or as generated kernels ('kernels')"),
+    cl::init("cublaslt"), cl::cat(geckoCategory));
 cl::opt<int64_t> gpuBlockSize(
     "gpu-block-size",
     cl::desc("With --target cuda: threads per block of the generated "
@@ -180,6 +185,7 @@ mlir::gecko::CudaPipelineOptions cudaOptions() {
                         : gpuImage == "ptx" ? "isa"
                                             : gpuImage.getValue();
   options.blockSize = gpuBlockSize;
+  options.libraryGemm = gpuGemm != "kernels";
   return options;
 }
 
@@ -404,6 +410,11 @@ int main(int argc, char **argv) {
     if (gpuImage != "fatbin" && gpuImage != "cubin" && gpuImage != "ptx") {
       llvm::errs() << "gecko-compile: unknown --gpu-image '" << gpuImage
                    << "' (supported: fatbin, cubin, ptx)\n";
+      return 1;
+    }
+    if (gpuGemm != "cublaslt" && gpuGemm != "kernels") {
+      llvm::errs() << "gecko-compile: unknown --gpu-gemm '" << gpuGemm
+                   << "' (supported: cublaslt, kernels)\n";
       return 1;
     }
     if (gpuBlockSize < 1 || gpuBlockSize > 1024) {

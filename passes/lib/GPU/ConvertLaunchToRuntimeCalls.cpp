@@ -30,11 +30,90 @@ constexpr const char *kImportsSymbol = "gecko_host_imports";
 constexpr const char *kImageSymbol = "gecko_device_image";
 constexpr const char *kImageSizeSymbol = "gecko_device_image_size";
 
-/// {void *context; gecko_launch_fn launch;}
+/// {void *context; gecko_launch_fn launch; gecko_gemm_fn gemm;}
 LLVM::LLVMStructType importsType(MLIRContext *ctx) {
   auto ptr = LLVM::LLVMPointerType::get(ctx);
-  return LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr});
+  return LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr});
 }
+
+/// gecko_gemm_desc (kernel_abi.h): dtype, flags, m, n, k, batch, alpha,
+/// beta, then (pointer, 3 strides) for A, B and C.
+LLVM::LLVMStructType gemmDescType(MLIRContext *ctx) {
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  auto i32 = IntegerType::get(ctx, 32);
+  auto i64 = IntegerType::get(ctx, 64);
+  auto f64 = Float64Type::get(ctx);
+  auto strides = LLVM::LLVMArrayType::get(i64, 3);
+  return LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i64, i64, i64, i64,
+                                                f64, f64, ptr, strides, ptr,
+                                                strides, ptr, strides});
+}
+
+/// Loads field `index` of the import table.
+std::pair<Value, Value> loadImport(OpBuilder &b, Location loc, unsigned index) {
+  MLIRContext *ctx = b.getContext();
+  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+  Value table =
+      LLVM::AddressOfOp::create(b, loc, ptrTy, StringRef(kImportsSymbol));
+  Value context = LLVM::LoadOp::create(b, loc, ptrTy, table);
+  Value slot = LLVM::GEPOp::create(b, loc, ptrTy, importsType(ctx), table,
+                                   ArrayRef<LLVM::GEPArg>{0, int32_t(index)});
+  return {context, LLVM::LoadOp::create(b, loc, ptrTy, slot)};
+}
+
+/// func.call @gecko_import_gemm(...) {gecko.gpu_import = "gemm"} -> a
+/// gecko_gemm_desc on the stack and a call of imports.gemm.
+struct GemmCallLowering : ConvertOpToLLVMPattern<func::CallOp> {
+  using ConvertOpToLLVMPattern::ConvertOpToLLVMPattern;
+
+  LogicalResult
+  matchAndRewrite(func::CallOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (!op->hasAttr(kGpuImportAttr))
+      return failure();
+    ValueRange in = adaptor.getOperands();
+    if (in.size() != 7 + 3 * 4)
+      return rewriter.notifyMatchFailure(op, "unexpected gemm operands");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+    auto i32 = IntegerType::get(ctx, 32);
+    auto i64 = IntegerType::get(ctx, 64);
+    LLVM::LLVMStructType descTy = gemmDescType(ctx);
+    Value desc;
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      auto func = op->getParentOfType<FunctionOpInterface>();
+      rewriter.setInsertionPointToStart(&func.getFunctionBody().front());
+      Value one = LLVM::ConstantOp::create(rewriter, loc, i64, 1);
+      desc = LLVM::AllocaOp::create(rewriter, loc, ptrTy, descTy, one);
+    }
+    auto field = [&](ArrayRef<LLVM::GEPArg> path) -> Value {
+      SmallVector<LLVM::GEPArg> full = {0};
+      full.append(path.begin(), path.end());
+      return LLVM::GEPOp::create(rewriter, loc, ptrTy, descTy, desc, full);
+    };
+    LLVM::StoreOp::create(rewriter, loc, in[0], field({0}));
+    LLVM::StoreOp::create(rewriter, loc,
+                          LLVM::ConstantOp::create(rewriter, loc, i32, 0),
+                          field({1}));
+    for (int32_t i = 0; i < 6; ++i) // m, n, k, batch, alpha, beta
+      LLVM::StoreOp::create(rewriter, loc, in[1 + i], field({2 + i}));
+    for (int32_t t = 0; t < 3; ++t) { // A, B, C
+      ValueRange group = in.slice(7 + 4 * t, 4);
+      Value address = LLVM::IntToPtrOp::create(rewriter, loc, ptrTy, group[0]);
+      LLVM::StoreOp::create(rewriter, loc, address, field({8 + 2 * t}));
+      for (int32_t j = 0; j < 3; ++j)
+        LLVM::StoreOp::create(rewriter, loc, group[1 + j],
+                              field({9 + 2 * t, j}));
+    }
+    auto [context, gemm] = loadImport(rewriter, loc, 2);
+    auto fnTy = LLVM::LLVMFunctionType::get(i32, {ptrTy, ptrTy});
+    LLVM::CallOp::create(rewriter, loc, fnTy, ValueRange{gemm, context, desc});
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
 
 struct LaunchFuncLowering : ConvertOpToLLVMPattern<gpu::LaunchFuncOp> {
   LaunchFuncLowering(const LLVMTypeConverter &converter,
@@ -87,13 +166,7 @@ struct LaunchFuncLowering : ConvertOpToLLVMPattern<gpu::LaunchFuncOp> {
       LLVM::StoreOp::create(rewriter, loc, slots[i], elt);
     }
 
-    Value table = LLVM::AddressOfOp::create(rewriter, loc, ptrTy,
-                                            StringRef(kImportsSymbol));
-    Value context = LLVM::LoadOp::create(rewriter, loc, ptrTy, table);
-    Value launchSlot =
-        LLVM::GEPOp::create(rewriter, loc, ptrTy, importsType(ctx), table,
-                            ArrayRef<LLVM::GEPArg>{0, 1});
-    Value launch = LLVM::LoadOp::create(rewriter, loc, ptrTy, launchSlot);
+    auto [context, launch] = loadImport(rewriter, loc, 1);
 
     auto toI32 = [&](Value v) -> Value {
       return LLVM::TruncOp::create(rewriter, loc, i32, v);
@@ -220,12 +293,17 @@ struct ConvertLaunchToRuntimeCallsPass
     LLVMTypeConverter converter(ctx);
     RewritePatternSet patterns(ctx);
     patterns.add<LaunchFuncLowering>(converter, kernelIndex);
+    patterns.add<GemmCallLowering>(converter);
     ConversionTarget target(*ctx);
     target.addLegalDialect<LLVM::LLVMDialect>();
     target.addIllegalOp<gpu::LaunchFuncOp>();
+    target.addDynamicallyLegalOp<func::CallOp>(
+        [](func::CallOp call) { return !call->hasAttr(kGpuImportAttr); });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();
+    if (auto decl = module.lookupSymbol<func::FuncOp>(kGemmImportName))
+      decl.erase();
     module->removeAttr(gpu::GPUDialect::getContainerModuleAttrName());
   }
 };

@@ -44,8 +44,20 @@ bool accessesMemory(Operation *op) {
   return r.wasInterrupted();
 }
 
+/// A call of a runtime import (a library GEMM): it runs on the device in
+/// order with the kernels, but is issued by the host.
+bool isImportCall(Operation *op) {
+  return isa<func::CallOp>(op) && op->hasAttr(kGpuImportAttr);
+}
+
+/// True if `op` is or contains a kernel-to-be or an import call.
 bool containsParallelLoop(Operation *op) {
-  return op->walk([](scf::ParallelOp) { return WalkResult::interrupt(); })
+  return op
+      ->walk([](Operation *nested) {
+        return isa<scf::ParallelOp>(nested) || isImportCall(nested)
+                   ? WalkResult::interrupt()
+                   : WalkResult::advance();
+      })
       .wasInterrupted();
 }
 
@@ -131,6 +143,16 @@ struct BlockWrapper {
       // A kernel (or a host loop of kernels) ends the run, unless host code
       // after it needs a value of the run: then it joins the run and runs
       // sequentially inside the single-thread kernel.
+      if (isImportCall(op)) {
+        if (usesTainted(op) || escapes(run))
+          return op->emitOpError()
+                 << "is a library call on device buffers, which cannot "
+                    "run inside a kernel, but host code around it needs "
+                    "values computed from device buffers";
+        if (failed(flush(run)))
+          return failure();
+        continue;
+      }
       bool launches =
           isa<scf::ParallelOp>(op) ||
           (isa<scf::ForOp, scf::IfOp>(op) && containsParallelLoop(op));

@@ -25,7 +25,16 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
   std::string nvvmTarget = "nvvm-attach-target{chip=" + options.chip +
                            " features=" + options.features +
                            " O=" + std::to_string(options.optLevel) + "},";
-  return std::string(GECKO_BUFFERIZE_PASSES) +
+  std::string gemm =
+      options.libraryGemm ? "gecko-gpu-contractions-to-gemm," : "";
+  // With library GEMMs, elementwise producers are not fused into
+  // contractions (a fused body is no longer a GEMM); the separate
+  // elementwise kernels cost far less than a generated contraction.
+  std::string front =
+      options.libraryGemm
+          ? std::string(GECKO_LINALG_PASSES GECKO_BUFFERIZE_TENSORS_PASSES)
+          : std::string(GECKO_BUFFERIZE_PASSES);
+  return front + gemm +
          "func.func(convert-linalg-to-parallel-loops),"
          "canonicalize,"
          "func.func(gecko-gpu-wrap-host-compute,"

@@ -14,12 +14,20 @@
 // canonicalize after buffer-results-to-out-params folds sizes that
 // bufferization left dynamic (memref.dim of a cast of a static buffer), so
 // that gecko-plan-memory sees static allocs.
+// GECKO_FUSED_LINALG_PASSES is the first half (gecko -> fused linalg on
+// tensors), GECKO_BUFFERIZE_TENSORS_PASSES the second.
 // clang-format off
-#define GECKO_BUFFERIZE_PASSES                                                 \
+#define GECKO_LINALG_PASSES                                                    \
   "convert-gecko-to-linalg,"                                                   \
   "convert-elementwise-to-linalg,"                                             \
-  "canonicalize,cse,"                                                          \
-  "linalg-fuse-elementwise-ops,"                                               \
+  "canonicalize,cse,"
+#define GECKO_FUSED_LINALG_PASSES                                              \
+  GECKO_LINALG_PASSES                                                          \
+  "linalg-fuse-elementwise-ops,"
+#define GECKO_BUFFERIZE_PASSES                                                 \
+  GECKO_FUSED_LINALG_PASSES                                                    \
+  GECKO_BUFFERIZE_TENSORS_PASSES
+#define GECKO_BUFFERIZE_TENSORS_PASSES                                         \
   "canonicalize,"                                                              \
   "gecko-prepare-bufferization,"                                               \
   "one-shot-bufferize{bufferize-function-boundaries "                          \

@@ -269,15 +269,14 @@ struct Executable::CudaState {
       }
     if (order.empty())
       return;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return totals[a].ms > totals[b].ms;
-    });
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return totals[a].ms > totals[b].ms; });
     std::fprintf(stderr,
                  "gecko profile: %s: %zu kernels, %.3f ms of kernel time "
                  "(GECKO_CUDA_PROFILE, event-bracketed launches)\n"
                  "  %10s %6s %9s %10s %6s  kernel\n",
-                 source.c_str(), order.size(), total, "ms", "share",
-                 "launches", "threads", "block");
+                 source.c_str(), order.size(), total, "ms", "share", "launches",
+                 "threads", "block");
     for (size_t i = 0; i < order.size() && i < 25; ++i) {
       const KernelTotal &t = totals[order[i]];
       std::fprintf(stderr, "  %10.3f %5.1f%% %9zu %10llu %6u  %s\n", t.ms,

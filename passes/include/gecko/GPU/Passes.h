@@ -11,6 +11,12 @@ inline constexpr const char *kKernelModuleName = "gecko_kernels";
 /// Module attribute listing the kernel names in launch-index order.
 inline constexpr const char *kKernelListAttr = "gecko.gpu_kernels";
 
+/// The function a host call of the runtime's gemm import is made to (its
+/// operands are listed in ContractionsToGemm.cpp), and the attribute that
+/// marks such calls as ordered with the kernel launches.
+inline constexpr const char *kGemmImportName = "gecko_import_gemm";
+inline constexpr const char *kGpuImportAttr = "gecko.gpu_import";
+
 #define GEN_PASS_DECL
 #include "gecko/GPU/Passes.h.inc"
 

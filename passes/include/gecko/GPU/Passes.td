@@ -10,6 +10,36 @@
 
 include "mlir/Pass/PassBase.td"
 
+def GeckoGpuContractionsToGemm
+    : Pass<"gecko-gpu-contractions-to-gemm", "ModuleOp"> {
+  let summary = "Turn matrix-product-shaped linalg ops into library GEMMs";
+  let description = [{
+    Runs on bufferized linalg before the loops are made. A linalg op with
+    two inputs, one init and a multiply-accumulate body
+    (`isaContractionOpInterface`) whose dimensions `inferContractionDims`
+    splits into batch, m, n and k groups is a batched matrix product when,
+    in every operand, each group it uses collapses row-major into one
+    stride. If moreover A and B each have a unit stride in one of their two
+    matrix dimensions and C in its n group (or in m, by computing the
+    transposed product), the op becomes
+
+        func.call @gecko_import_gemm(dtype, m, n, k, batch, alpha, beta,
+                                     a, a strides (row, col, batch),
+                                     b, ..., c, ...)
+            {gecko.gpu_import = "gemm"}
+
+    with alpha = beta = 1 (the op accumulates into its init) and each
+    operand passed as the device address of its first element. The call
+    is ordered with the kernels on the runtime's stream
+    (`gecko-convert-gpu-launch-to-runtime-calls` lowers it to the import
+    table's `gemm`, kernel_abi.h). Other contractions keep the generated
+    kernels.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def GeckoGpuWrapHostCompute
     : Pass<"gecko-gpu-wrap-host-compute", "func::FuncOp"> {
   let summary = "Move every buffer access of a function into parallel loops";

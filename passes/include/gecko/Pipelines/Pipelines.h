@@ -44,6 +44,9 @@ struct CudaPipelineOptions {
   std::string imageFormat = "fatbin";
   /// Threads per block of the elementwise kernels.
   int64_t blockSize = 256;
+  /// Matrix products through the runtime's cuBLASLt GEMM
+  /// (gecko-gpu-contractions-to-gemm) rather than generated kernels.
+  bool libraryGemm = true;
 };
 
 /// gecko IR -> host loops over memrefs whose parallel work is launched from

@@ -41,8 +41,8 @@ const unsigned int gecko_kernel_abi_version = 1;
 enum { kVadd = 0, kScale2 = 1, kTrap = 2, kAddOne = 3 };
 
 static int launch1d(unsigned kernel, unsigned block, void **params) {
-  return gecko_host_imports.launch(gecko_host_imports.context, kernel, GRID, 1, 1, block, 1, 1, 0,
-                        params);
+  return gecko_host_imports.launch(gecko_host_imports.context, kernel, GRID, 1,
+                                   1, block, 1, 1, 0, params);
 }
 
 /* args: x, y, z (result), workspace */
@@ -83,8 +83,8 @@ void gecko_entry_bad_block(void **args) {
 void gecko_entry_vadd_smem(void **args) {
   int n = N;
   void *params[] = {&args[0], &args[1], &args[2], &n};
-  gecko_host_imports.launch(gecko_host_imports.context, kVadd, GRID, 1, 1, BLOCK, 1, 1, 96 * 1024,
-                 params);
+  gecko_host_imports.launch(gecko_host_imports.context, kVadd, GRID, 1, 1,
+                            BLOCK, 1, 1, 96 * 1024, params);
 }
 
 /* A kernel that traps: the error appears when the stream is synchronized. */
