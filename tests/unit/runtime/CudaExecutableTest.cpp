@@ -440,7 +440,7 @@ TEST(CudaExecutable, ImageFormatMustMatchThePlan) {
   expectContains(exe.status(), {"does not export 'gecko_device_image'"});
 }
 
-TEST(CudaExecutableGemm, RowMajorAAndB) {
+TEST(CudaExecutable, GemmRowMajorAAndB) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();
   ASSERT_TRUE(exe);
@@ -458,7 +458,7 @@ TEST(CudaExecutableGemm, RowMajorAAndB) {
   }
 }
 
-TEST(CudaExecutableGemm, ColumnMajorBIsATransposedWeight) {
+TEST(CudaExecutable, GemmColumnMajorBIsATransposedWeight) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();
   ASSERT_TRUE(exe);
@@ -474,7 +474,7 @@ TEST(CudaExecutableGemm, ColumnMajorBIsATransposedWeight) {
       1e-5);
 }
 
-TEST(CudaExecutableGemm, StridedBatchWithBroadcastA) {
+TEST(CudaExecutable, GemmStridedBatchWithBroadcastA) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();
   ASSERT_TRUE(exe);
@@ -493,7 +493,7 @@ TEST(CudaExecutableGemm, StridedBatchWithBroadcastA) {
       1e-5);
 }
 
-TEST(CudaExecutableGemm, Float64WithColumnMajorA) {
+TEST(CudaExecutable, GemmFloat64WithColumnMajorA) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();
   ASSERT_TRUE(exe);
@@ -509,7 +509,7 @@ TEST(CudaExecutableGemm, Float64WithColumnMajorA) {
       1e-12);
 }
 
-TEST(CudaExecutableGemm, UnalignedOperand) {
+TEST(CudaExecutable, GemmUnalignedOperand) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();
   ASSERT_TRUE(exe);
@@ -526,7 +526,7 @@ TEST(CudaExecutableGemm, UnalignedOperand) {
       1e-5);
 }
 
-TEST(CudaExecutableGemm, BadDescriptorIsAClearError) {
+TEST(CudaExecutable, GemmBadDescriptorIsAClearError) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe = loadTest();
   ASSERT_TRUE(exe);
@@ -553,7 +553,7 @@ TEST(CudaExecutableGemm, BadDescriptorIsAClearError) {
   EXPECT_TRUE(out.isOk()) << out.status().toString();
 }
 
-TEST(CudaExecutableGemm, GraphReplayEqualsEager) {
+TEST(CudaExecutable, GemmGraphReplayEqualsEager) {
   SKIP_WITHOUT_GPU();
   const int64_t M = kGemmM, K = kGemmK, N = kGemmN, B = kGemmB;
   TensorMap inputs, params;
@@ -595,7 +595,7 @@ TEST(CudaExecutableGemm, GraphReplayEqualsEager) {
   EXPECT_EQ(eager, replayed);
 }
 
-TEST(CudaExecutableGemm, ProfileNamesTheShape) {
+TEST(CudaExecutable, GemmProfileNamesTheShape) {
   SKIP_WITHOUT_GPU();
   const int64_t M = kGemmM, K = kGemmK, N = kGemmN, B = kGemmB;
   std::unique_ptr<Executable> exe;
@@ -615,7 +615,7 @@ TEST(CudaExecutableGemm, ProfileNamesTheShape) {
       << err;
 }
 
-TEST(CudaExecutableGemm, Tf32IsCloseToFp32) {
+TEST(CudaExecutable, GemmTf32IsCloseToFp32) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<Executable> exe;
   {
