@@ -10,8 +10,10 @@
 // and gecko_host_imports (kernel_abi.h): the image is loaded on the CUDA
 // device, every kernel of target.kernels resolved, and the imports' launch
 // hook routes the host code's launches to cuLaunchKernel on the
-// executable's stream. The CUDA driver is reached only through
-// src/cuda/cuda_internal.h, so this file has no CUDA build dependency.
+// executable's stream; its gemm hook queues cuBLASLt products on the same
+// stream (src/cuda/cublaslt_gemm.cpp). The CUDA driver is reached only
+// through src/cuda/cuda_internal.h, so this file has no CUDA build
+// dependency.
 //
 //===----------------------------------------------------------------------===//
 
@@ -228,8 +230,16 @@ struct Executable::CudaState {
   /// run()'s buffers: one BoundCall per function, made on first use.
   std::vector<std::unique_ptr<BoundCall>> cached;
 
-  /// GECKO_CUDA_PROFILE=1: every eager launch is bracketed by two events;
-  /// the times are summed per kernel and printed when the executable dies.
+  /// gecko_host_imports.gemm: made on the first GEMM (GECKO_CUDA_TF32=1
+  /// selects TF32 tensor-core products for f32).
+  std::unique_ptr<detail::GemmEngine> gemmEngine;
+  bool tf32 = false;
+  size_t gemms = 0; ///< GEMMs of the call in progress.
+
+  /// GECKO_CUDA_PROFILE=1: every eager launch and GEMM is bracketed by two
+  /// events; the times are summed per kernel (per GEMM shape: Mark::kernel
+  /// is names->size() + the engine's shape id) and printed when the
+  /// executable dies.
   struct KernelTotal {
     double ms = 0;
     size_t launches = 0;
@@ -247,6 +257,8 @@ struct Executable::CudaState {
     for (const Mark &m : marks) {
       StatusOr<float> ms = ctx->elapsedMs(m.start, m.end);
       if (ms.isOk()) {
+        if (m.kernel >= totals.size())
+          totals.resize(m.kernel + 1);
         KernelTotal &t = totals[m.kernel];
         t.ms += *ms;
         ++t.launches;
@@ -279,6 +291,16 @@ struct Executable::CudaState {
                  "threads", "block");
     for (size_t i = 0; i < order.size() && i < 25; ++i) {
       const KernelTotal &t = totals[order[i]];
+      if (order[i] >= names->size()) { // A GEMM shape: no grid to show.
+        std::fprintf(
+            stderr, "  %10.3f %5.1f%% %9zu %10s %6s  %s\n", t.ms,
+            100.0 * t.ms / total, t.launches, "-", "-",
+            gemmEngine
+                ? gemmEngine->describe(unsigned(order[i] - names->size()))
+                      .c_str()
+                : "gemm");
+        continue;
+      }
       std::fprintf(stderr, "  %10.3f %5.1f%% %9zu %10llu %6u  %s\n", t.ms,
                    100.0 * t.ms / total, t.launches,
                    (unsigned long long)t.grid * t.block, t.block,
@@ -297,20 +319,27 @@ struct Executable::CudaState {
     if (ctx) {
       if (stream) {
         (void)ctx->synchronizeStream(stream);
+        gemmEngine.reset(); // Its workspace may be in use until here.
         ctx->destroyStream(stream);
       }
+      gemmEngine.reset();
       ctx->unloadModule(module);
     }
   }
 
   std::string kernelName(int k) const {
-    return k >= 0 && size_t(k) < names->size() ? "'" + (*names)[size_t(k)] + "'"
-                                               : "#" + std::to_string(k);
+    if (k >= 0 && size_t(k) < names->size())
+      return "'" + (*names)[size_t(k)] + "'";
+    if (k >= 0 && gemmEngine) // names->size() + a GEMM shape id.
+      return "'" + gemmEngine->describe(unsigned(size_t(k) - names->size())) +
+             "'";
+    return "#" + std::to_string(k);
   }
 
   void beginCall(const std::string &fn) {
     function = fn;
     launches = 0;
+    gemms = 0;
     lastKernel = -1;
     failed = false;
     error = Status::ok();
@@ -380,6 +409,83 @@ struct Executable::CudaState {
       StatusOr<void *> e = st->ctx->createEvent();
       if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk()) {
         st->marks.push_back({kernel, gx * gy * gz, bx * by * bz, start, *e});
+      } else {
+        if (e.isOk())
+          st->ctx->destroyEvent(*e);
+        st->ctx->destroyEvent(start);
+      }
+    }
+    if (st->syncEveryLaunch && !st->capturing) {
+      Status e = st->ctx->synchronizeStream(st->stream);
+      if (!e.isOk()) {
+        st->fail(e.withContext(what() + " failed while executing"));
+        return 1;
+      }
+    }
+    return 0;
+  }
+
+  /// Brackets a queued operation with profiling events (eager calls only).
+  void *startMark() {
+    if (!profile || capturing)
+      return nullptr;
+    StatusOr<void *> e = ctx->createEvent();
+    if (e.isOk() && ctx->recordEvent(*e, stream).isOk())
+      return *e;
+    if (e.isOk())
+      ctx->destroyEvent(*e);
+    return nullptr;
+  }
+
+  /// gecko_host_imports.gemm (kernel_abi.h).
+  static int gemm(void *context, const gecko_gemm_desc *desc) {
+    auto *st = static_cast<CudaState *>(context);
+    if (!st)
+      return 1;
+    if (st->failed)
+      return 1; // The first failure is reported; later work is skipped.
+    size_t n = ++st->launches;
+    size_t g = ++st->gemms;
+    auto what = [&] {
+      std::string s = "launch " + std::to_string(n) + " (gemm " +
+                      std::to_string(g) + " of the call";
+      if (desc)
+        s += ": " + std::string(desc->dtype == GECKO_GEMM_F64 ? "f64" : "f32") +
+             " m=" + std::to_string(desc->m) + " n=" + std::to_string(desc->n) +
+             " k=" + std::to_string(desc->k) +
+             " batch=" + std::to_string(desc->batch);
+      return s + ")";
+    };
+    if (!desc) {
+      st->fail(invalidArgument("gemm: null descriptor").withContext(what()));
+      return 1;
+    }
+    if (!st->gemmEngine) {
+      detail::GemmOptions options;
+      options.tf32 = st->tf32;
+      StatusOr<std::unique_ptr<detail::GemmEngine>> e =
+          st->ctx->createGemmEngine(options);
+      if (!e.isOk()) {
+        st->fail(e.status().withContext(what()));
+        return 1;
+      }
+      st->gemmEngine = std::move(e).value();
+    }
+    void *start = st->startMark();
+    unsigned shape = 0;
+    Status s = st->gemmEngine->enqueue(*desc, st->stream, &shape);
+    if (!s.isOk()) {
+      if (start)
+        st->ctx->destroyEvent(start);
+      st->fail(s.withContext(what()));
+      return 1;
+    }
+    unsigned id = unsigned(st->names->size()) + shape;
+    st->lastKernel = int(id);
+    if (start) {
+      StatusOr<void *> e = st->ctx->createEvent();
+      if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk()) {
+        st->marks.push_back({id, 0, 0, start, *e});
       } else {
         if (e.isOk())
           st->ctx->destroyEvent(*e);
@@ -597,6 +703,7 @@ Executable::loadFromBytes(const std::vector<uint8_t> &bytes,
     state->syncEveryLaunch =
         options.syncEveryLaunch || envFlag("GECKO_CUDA_SYNC_LAUNCHES");
     state->profile = envFlag("GECKO_CUDA_PROFILE");
+    state->tf32 = envFlag("GECKO_CUDA_TF32");
     exe->cuda_ = std::move(state);
   } else {
     return unimplemented(source + ": target kind " + quote(target.kind) +
@@ -679,6 +786,7 @@ Status Executable::loadDeviceImage(const std::vector<uint8_t> &code) {
   auto *hostImports = static_cast<gecko_host_imports_t *>(imports);
   hostImports->context = &st;
   hostImports->launch = &CudaState::launch;
+  hostImports->gemm = &CudaState::gemm;
   return Status::ok();
 }
 

@@ -76,6 +76,8 @@ struct DriverApi {
   CUresult (*cuGraphLaunch)(CUgraphExec, CUstream) = nullptr;
   CUresult (*cuGraphExecDestroy)(CUgraphExec) = nullptr;
   CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
+  CUresult (*cuThreadExchangeStreamCaptureMode)(CUstreamCaptureMode *) =
+      nullptr;
 };
 
 /// Resolves the first of `names` the driver exports.
@@ -156,7 +158,9 @@ StatusOr<const DriverApi *> loadDriver() {
                 a.cuGraphInstantiateWithFlags, missing) &&
         resolve(lib, {"cuGraphLaunch"}, a.cuGraphLaunch, missing) &&
         resolve(lib, {"cuGraphExecDestroy"}, a.cuGraphExecDestroy, missing) &&
-        resolve(lib, {"cuGraphDestroy"}, a.cuGraphDestroy, missing);
+        resolve(lib, {"cuGraphDestroy"}, a.cuGraphDestroy, missing) &&
+        resolve(lib, {"cuThreadExchangeStreamCaptureMode"},
+                a.cuThreadExchangeStreamCaptureMode, missing);
     if (!ok) {
       loadStatus = unavailable("the CUDA driver lacks the symbol " + missing +
                                " (driver too old? CUDA 11.4 or newer is "
@@ -436,6 +440,19 @@ public:
     *freeBytes = f;
     *totalBytes = t;
     return Status::ok();
+  }
+
+  int exchangeCaptureMode(int mode) override {
+    auto m = static_cast<CUstreamCaptureMode>(mode);
+    if (api_.cuThreadExchangeStreamCaptureMode(&m) != CUDA_SUCCESS)
+      return mode;
+    return int(m);
+  }
+
+  StatusOr<std::unique_ptr<detail::GemmEngine>>
+  createGemmEngine(const detail::GemmOptions &options) override {
+    GECKO_RETURN_IF_ERROR(makeCurrent());
+    return detail::createCublasLtGemmEngine(*this, options);
   }
 
 protected:

@@ -17,14 +17,41 @@
 #ifndef GECKO_RUNTIME_SRC_CUDA_CUDA_INTERNAL_H
 #define GECKO_RUNTIME_SRC_CUDA_CUDA_INTERNAL_H
 
+#include "gecko/abi/kernel_abi.h"
 #include "gecko/runtime/device.h"
 #include "gecko/runtime/status.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace gecko::detail {
+
+/// gecko_host_imports.gemm's engine (cuBLASLt, cublaslt_gemm.cpp): a handle,
+/// a preallocated workspace and a cache of matmul descriptors, layouts and
+/// chosen algorithms keyed by everything but the pointers and scalars, so a
+/// repeated GEMM creates nothing and allocates nothing (and is therefore
+/// safe inside a CUDA-graph capture).
+class GemmEngine {
+public:
+  virtual ~GemmEngine() = default;
+  /// Validates `desc` (InvalidArgument naming the problem), then queues the
+  /// product on `stream`; the context must be current. `*shape` is set to
+  /// an id of the product's "m x n x k (batch b)" class, for describe().
+  virtual Status enqueue(const gecko_gemm_desc &desc, void *stream,
+                         unsigned *shape) = 0;
+  /// "gemm f32 64 x 128 x 256 (batch 4)" for an id set by enqueue().
+  virtual std::string describe(unsigned shape) const = 0;
+};
+
+/// How the engine computes f32 products.
+struct GemmOptions {
+  /// CUBLAS_COMPUTE_32F_FAST_TF32 instead of exact CUBLAS_COMPUTE_32F.
+  bool tf32 = false;
+  /// Bytes of the device workspace allocated once for cuBLASLt.
+  size_t workspaceBytes = size_t(32) << 20;
+};
 
 class CudaContext {
 public:
@@ -82,7 +109,24 @@ public:
 
   /// Free and total bytes of device memory (cuMemGetInfo).
   virtual Status memoryInfo(uint64_t *freeBytes, uint64_t *totalBytes) = 0;
+
+  /// Swaps the calling thread's stream-capture mode (CUstreamCaptureMode:
+  /// 0 global, 1 thread-local, 2 relaxed) and returns the previous one. The
+  /// GEMM engine sets relaxed while it creates descriptors or allocates its
+  /// workspace, so that its first use may happen inside a capture.
+  virtual int exchangeCaptureMode(int mode) = 0;
+
+  /// A cuBLASLt GEMM engine on this device (loads libcublasLt on first use;
+  /// Unavailable "cuBLASLt (libcublasLt.so.13) cannot be loaded: ..." when
+  /// it cannot). Must not be called during a stream capture (it allocates).
+  virtual StatusOr<std::unique_ptr<GemmEngine>>
+  createGemmEngine(const GemmOptions &options) = 0;
 };
+
+/// Defined in cublaslt_gemm.cpp (CUDA builds only); what
+/// CudaContext::createGemmEngine returns.
+StatusOr<std::unique_ptr<GemmEngine>>
+createCublasLtGemmEngine(CudaContext &context, const GemmOptions &options);
 
 /// The CudaContext of `device` when it is a CUDA device of this build, else
 /// nullptr.

@@ -3,9 +3,11 @@
 // Runs the CUDA test artifact (CudaTestArtifact.h: a host object built from
 // testdata/cuda_test_host.c with an nvcc-made fatbin or PTX image embedded)
 // through Executable: numbers, workspace and launch order, device-resident
-// BoundCalls, CUDA-graph replay against eager calls, timing, and every
-// error path: launch failures, bad kernel indices, missing kernels, chip
-// mismatches, and a trapping kernel (last: it leaves the context unusable).
+// BoundCalls, CUDA-graph replay against eager calls, timing, GEMMs through
+// gecko_host_imports.gemm (cuBLASLt) against a CPU reference in double, and
+// every error path: launch failures, bad kernel indices, bad GEMM
+// descriptors, missing kernels, chip mismatches, and a trapping kernel
+// (last: it leaves the context unusable).
 // Every test skips where no CUDA device can be opened.
 //
 //===----------------------------------------------------------------------===//
@@ -18,6 +20,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <functional>
 
 using namespace gecko;
 using namespace gecko::testing;
@@ -96,6 +100,77 @@ void expectContains(const Status &s, const std::vector<std::string> &needles) {
     EXPECT_NE(s.message().find(n), std::string::npos)
         << "'" << n << "' not in: " << s.toString();
 }
+
+//===--- GEMM helpers
+//------------------------------------------------------===//
+
+/// Deterministic values in [-1, 1).
+template <typename T> std::vector<T> noise(size_t n, unsigned seed) {
+  std::vector<T> v(n);
+  uint32_t x = 2463534242u + seed * 7919u;
+  for (T &e : v) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    e = T(double(x % 20000u) / 10000.0 - 1.0);
+  }
+  return v;
+}
+
+template <typename T>
+HostTensor tensorOf(const std::vector<T> &v, std::vector<int64_t> shape) {
+  ElementType t = sizeof(T) == 8 ? ElementType::kF64 : ElementType::kF32;
+  StatusOr<HostTensor> h = HostTensor::fromBytes(t, std::move(shape), v.data(),
+                                                 v.size() * sizeof(T));
+  EXPECT_TRUE(h.isOk()) << h.status().toString();
+  return std::move(h).value();
+}
+
+/// c[b][i][j] = alpha * sum_p A(b, i, p) B(b, p, j), in double, checked
+/// within `rel` of sum_p |A B| (the bound for a floating-point dot product).
+template <typename T>
+void expectGemm(const HostTensor &c, int64_t batch, double alpha,
+                const std::function<double(int64_t, int64_t, int64_t)> &a,
+                const std::function<double(int64_t, int64_t, int64_t)> &b,
+                double rel) {
+  const T *got = c.dataAs<T>();
+  ASSERT_EQ(c.numel(), batch * kGemmM * kGemmN);
+  int bad = 0;
+  for (int64_t q = 0; q < batch; ++q)
+    for (int64_t i = 0; i < kGemmM; ++i)
+      for (int64_t j = 0; j < kGemmN; ++j) {
+        double ref = 0, mag = 0;
+        for (int64_t p = 0; p < kGemmK; ++p) {
+          ref += a(q, i, p) * b(q, p, j);
+          mag += std::fabs(a(q, i, p) * b(q, p, j));
+        }
+        ref *= alpha;
+        mag *= std::fabs(alpha);
+        double v = double(got[(q * kGemmM + i) * kGemmN + j]);
+        if (!(std::fabs(v - ref) <= rel * mag + 1e-300) && ++bad <= 5)
+          ADD_FAILURE() << "c[" << q << "][" << i << "][" << j << "] = " << v
+                        << ", expected " << ref << " (tolerance " << rel * mag
+                        << ")";
+      }
+  EXPECT_EQ(bad, 0);
+}
+
+template <typename T>
+StatusOr<TensorMap> runGemm(Executable &exe, const std::string &fn,
+                            const std::vector<T> &a, std::vector<int64_t> as,
+                            const std::vector<T> &b, std::vector<int64_t> bs) {
+  TensorMap inputs, params;
+  inputs.emplace("input.a", tensorOf(a, std::move(as)));
+  params.emplace("b", tensorOf(b, std::move(bs)));
+  return exe.run(fn, params, inputs);
+}
+
+/// Sets an environment variable for one scope (read at Executable load).
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char *n, const char *v) : name(n) { setenv(n, v, 1); }
+  ~ScopedEnv() { unsetenv(name.c_str()); }
+};
 
 } // namespace
 
@@ -363,6 +438,202 @@ TEST(CudaExecutable, ImageFormatMustMatchThePlan) {
   ASSERT_FALSE(exe.isOk());
   EXPECT_EQ(exe.status().code(), StatusCode::kNotFound);
   expectContains(exe.status(), {"does not export 'gecko_device_image'"});
+}
+
+TEST(CudaExecutable, GemmRowMajorAAndB) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::vector<float> a = noise<float>(size_t(M * K), 1);
+  std::vector<float> b = noise<float>(size_t(K * N), 2);
+  for (int rep = 0; rep < 2; ++rep) { // The second call hits the cache.
+    StatusOr<TensorMap> out = runGemm(*exe, "gemm_rr", a, {M, K}, b, {K, N});
+    ASSERT_TRUE(out.isOk()) << out.status().toString();
+    expectGemm<float>(
+        out->at("output.c"), 1, 1.5,
+        [&](int64_t, int64_t i, int64_t p) { return a[size_t(i * K + p)]; },
+        [&](int64_t, int64_t p, int64_t j) { return b[size_t(p * N + j)]; },
+        1e-5);
+  }
+}
+
+TEST(CudaExecutable, GemmColumnMajorBIsATransposedWeight) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::vector<float> a = noise<float>(size_t(M * K), 3);
+  std::vector<float> w = noise<float>(size_t(N * K), 4);
+  StatusOr<TensorMap> out = runGemm(*exe, "gemm_rc", a, {M, K}, w, {N, K});
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  expectGemm<float>(
+      out->at("output.c"), 1, 1.0,
+      [&](int64_t, int64_t i, int64_t p) { return a[size_t(i * K + p)]; },
+      [&](int64_t, int64_t p, int64_t j) { return w[size_t(j * K + p)]; },
+      1e-5);
+}
+
+TEST(CudaExecutable, GemmStridedBatchWithBroadcastA) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN, B = kGemmB;
+  std::vector<float> a = noise<float>(size_t(M * K), 5);
+  std::vector<float> b = noise<float>(size_t(B * K * N), 6);
+  StatusOr<TensorMap> out =
+      runGemm(*exe, "gemm_batched", a, {M, K}, b, {B, K, N});
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  expectGemm<float>(
+      out->at("output.c"), B, 1.5,
+      [&](int64_t, int64_t i, int64_t p) { return a[size_t(i * K + p)]; },
+      [&](int64_t q, int64_t p, int64_t j) {
+        return b[size_t((q * K + p) * N + j)];
+      },
+      1e-5);
+}
+
+TEST(CudaExecutable, GemmFloat64WithColumnMajorA) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::vector<double> at = noise<double>(size_t(K * M), 7);
+  std::vector<double> b = noise<double>(size_t(K * N), 8);
+  StatusOr<TensorMap> out = runGemm(*exe, "gemm_f64", at, {K, M}, b, {K, N});
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  expectGemm<double>(
+      out->at("output.c"), 1, 2.0,
+      [&](int64_t, int64_t i, int64_t p) { return at[size_t(p * M + i)]; },
+      [&](int64_t, int64_t p, int64_t j) { return b[size_t(p * N + j)]; },
+      1e-12);
+}
+
+TEST(CudaExecutable, GemmUnalignedOperand) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::vector<float> a = noise<float>(size_t(M * K + 1), 9);
+  std::vector<float> b = noise<float>(size_t(K * N), 10);
+  StatusOr<TensorMap> out =
+      runGemm(*exe, "gemm_offset", a, {M * K + 1}, b, {K, N});
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  expectGemm<float>(
+      out->at("output.c"), 1, 1.0,
+      [&](int64_t, int64_t i, int64_t p) { return a[size_t(1 + i * K + p)]; },
+      [&](int64_t, int64_t p, int64_t j) { return b[size_t(p * N + j)]; },
+      1e-5);
+}
+
+TEST(CudaExecutable, GemmBadDescriptorIsAClearError) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::vector<float> a = noise<float>(size_t(M * K), 11);
+  std::vector<float> b = noise<float>(size_t(K * N), 12);
+  StatusOr<std::unique_ptr<BoundCall>> call = exe->bind("gemm_bad");
+  ASSERT_TRUE(call.isOk());
+  TensorMap inputs, params;
+  inputs.emplace("input.a", tensorOf(a, {M, K}));
+  params.emplace("b", tensorOf(b, {K, N}));
+  ASSERT_TRUE((*call)->setArgs(params, inputs).isOk());
+  Status s = (*call)->run();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.toString();
+  expectContains(s, {"cuda_test.gkm: function 'gemm_bad'", "gemm 1",
+                     "gemm: A (37 x 61) has strides [3, 2]", "row-major",
+                     "column-major"});
+  // The valid GEMM after the failure was skipped: c is still zero.
+  StatusOr<HostTensor> c = (*call)->result("output.c");
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->dataAs<float>()[5], 0.0f);
+  // The executable keeps working.
+  StatusOr<TensorMap> out = runGemm(*exe, "gemm_rr", a, {M, K}, b, {K, N});
+  EXPECT_TRUE(out.isOk()) << out.status().toString();
+}
+
+TEST(CudaExecutable, GemmGraphReplayEqualsEager) {
+  SKIP_WITHOUT_GPU();
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN, B = kGemmB;
+  TensorMap inputs, params;
+  inputs.emplace("input.a", tensorOf(noise<float>(size_t(M * K), 13), {M, K}));
+  params.emplace("b", tensorOf(noise<float>(size_t(B * K * N), 14), {B, K, N}));
+  auto results = [&](bool graph) -> std::vector<float> {
+    // A fresh executable each time: the capture sees the first GEMM of the
+    // executable (the cuBLASLt handle, workspace and plan are made inside
+    // the capture).
+    std::unique_ptr<Executable> exe = loadTest();
+    EXPECT_TRUE(exe);
+    if (!exe)
+      return {};
+    StatusOr<std::unique_ptr<BoundCall>> call = exe->bind("gemm_batched");
+    EXPECT_TRUE(call.isOk()) << call.status().toString();
+    BoundCall &c = **call;
+    EXPECT_TRUE(c.setArgs(params, inputs).isOk());
+    if (graph) {
+      Status s = c.captureGraph();
+      EXPECT_TRUE(s.isOk()) << s.toString();
+      for (int i = 0; i < 3; ++i) {
+        s = c.replayGraph();
+        EXPECT_TRUE(s.isOk()) << s.toString();
+      }
+    } else {
+      Status s = c.run();
+      EXPECT_TRUE(s.isOk()) << s.toString();
+    }
+    EXPECT_TRUE(c.synchronize().isOk());
+    StatusOr<HostTensor> out = c.result("output.c");
+    EXPECT_TRUE(out.isOk());
+    return out.isOk() ? toVector(*out) : std::vector<float>();
+  };
+  // The entry's two GEMMs (beta 0, then beta 0.5) give the same result on
+  // every replay.
+  std::vector<float> eager = results(false);
+  std::vector<float> replayed = results(true);
+  ASSERT_EQ(eager.size(), size_t(B * M * N));
+  EXPECT_EQ(eager, replayed);
+}
+
+TEST(CudaExecutable, GemmProfileNamesTheShape) {
+  SKIP_WITHOUT_GPU();
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN, B = kGemmB;
+  std::unique_ptr<Executable> exe;
+  {
+    ScopedEnv env("GECKO_CUDA_PROFILE", "1");
+    exe = loadTest();
+  }
+  ASSERT_TRUE(exe);
+  StatusOr<TensorMap> out =
+      runGemm(*exe, "gemm_batched", noise<float>(size_t(M * K), 15), {M, K},
+              noise<float>(size_t(B * K * N), 16), {B, K, N});
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  ::testing::internal::CaptureStderr();
+  exe.reset(); // Prints the profile.
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("gemm f32 37 x 45 x 61 (batch 3)"), std::string::npos)
+      << err;
+}
+
+TEST(CudaExecutable, GemmTf32IsCloseToFp32) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<Executable> exe;
+  {
+    ScopedEnv env("GECKO_CUDA_TF32", "1");
+    exe = loadTest();
+  }
+  ASSERT_TRUE(exe);
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::vector<float> a = noise<float>(size_t(M * K), 17);
+  std::vector<float> b = noise<float>(size_t(K * N), 18);
+  StatusOr<TensorMap> out = runGemm(*exe, "gemm_rr", a, {M, K}, b, {K, N});
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  // TF32 keeps 10 mantissa bits of each input: about 1e-3 relative.
+  expectGemm<float>(
+      out->at("output.c"), 1, 1.5,
+      [&](int64_t, int64_t i, int64_t p) { return a[size_t(i * K + p)]; },
+      [&](int64_t, int64_t p, int64_t j) { return b[size_t(p * N + j)]; },
+      4e-3);
 }
 
 // Last: a trap leaves the CUDA context unusable for the rest of the process

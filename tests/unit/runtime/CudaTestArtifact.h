@@ -11,6 +11,15 @@
 //   trap       launches a kernel that executes `trap`
 //   vadd_smem  vadd with 96 KiB of dynamic shared memory (above 48 KiB)
 //   step       state x, result next:x = x + 1
+// and GEMMs through gecko_host_imports.gemm (M x N x K = 37 x 45 x 61, batch
+// 3; inputs input.a and param b, result output.c):
+//   gemm_rr       c = 1.5 a b, row-major A and B
+//   gemm_rc       c = a w^T (b is w [N, K]: a column-major B)
+//   gemm_batched  c_i = 1.5 a b_i (a shared: batch stride 0; two GEMMs, the
+//                 second with beta = 0.5)
+//   gemm_f64      c = 2 at^T b in f64 (a is at [K, M]: a column-major A)
+//   gemm_offset   c = a[1:] b (A aligned to 4 bytes only)
+//   gemm_bad      A with strides [3, 2] (refused), then a skipped GEMM
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +31,7 @@
 namespace gecko::testing {
 
 inline constexpr int64_t kCudaTestN = 1000;
+inline constexpr int64_t kGemmM = 37, kGemmK = 61, kGemmN = 45, kGemmB = 3;
 
 inline std::vector<std::string> cudaTestKernels() {
   return {"gecko_test_vadd", "gecko_test_scale2", "gecko_test_trap",
@@ -61,6 +71,26 @@ inline ArtifactPlan cudaTestPlan(const std::string &format = "fatbin",
   step.args = {makeArg(ArgKind::kState, "x", ElementType::kF32, {n})};
   step.results = {makeResult("next:x", ElementType::kF32, {n})};
   plan.functions.push_back(step);
+  const int64_t m = kGemmM, k = kGemmK, nn = kGemmN, b = kGemmB;
+  auto gemm = [&](const std::string &name, ElementType t,
+                  std::vector<int64_t> a, std::vector<int64_t> bs,
+                  std::vector<int64_t> c) {
+    FunctionPlan f;
+    f.name = name;
+    f.mode = "forward";
+    f.entry = "gecko_entry_" + name;
+    f.args = {makeArg(ArgKind::kInput, "input.a", t, std::move(a)),
+              makeArg(ArgKind::kParam, "b", t, std::move(bs))};
+    f.results = {makeResult("output.c", t, std::move(c))};
+    plan.functions.push_back(f);
+  };
+  const ElementType f32 = ElementType::kF32;
+  gemm("gemm_rr", f32, {m, k}, {k, nn}, {m, nn});
+  gemm("gemm_rc", f32, {m, k}, {nn, k}, {m, nn});
+  gemm("gemm_batched", f32, {m, k}, {b, k, nn}, {b, m, nn});
+  gemm("gemm_f64", ElementType::kF64, {k, m}, {k, nn}, {m, nn});
+  gemm("gemm_offset", f32, {m * k + 1}, {k, nn}, {m, nn});
+  gemm("gemm_bad", f32, {m, k}, {k, nn}, {m, nn});
   return plan;
 }
 

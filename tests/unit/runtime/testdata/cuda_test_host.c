@@ -99,3 +99,80 @@ void gecko_entry_step(void **args) {
   void *params[] = {&args[0], &args[1], &n};
   launch1d(kAddOne, BLOCK, params);
 }
+
+/*===--- GEMMs through gecko_host_imports.gemm (cuBLASLt) ---------------===*/
+
+#define GM 37
+#define GK 61
+#define GN 45
+#define GB 3
+
+static int gemm(const gecko_gemm_desc *d) {
+  return gecko_host_imports.gemm(gecko_host_imports.context, d);
+}
+
+static gecko_gemm_desc desc(unsigned dtype, double alpha, double beta,
+                            const void *a, long long a0, long long a1,
+                            long long a2, const void *b, long long b0,
+                            long long b1, long long b2, void *c) {
+  gecko_gemm_desc d = {dtype, 0u,
+                       GM,    GN,
+                       GK,    1,
+                       alpha, beta,
+                       a,     {a0, a1, a2},
+                       b,     {b0, b1, b2},
+                       c,     {GN, 1, (long long)GM * GN}};
+  return d;
+}
+
+/* args: a [M,K], b [K,N], c [M,N] (result): c = 1.5 a b, both row-major. */
+void gecko_entry_gemm_rr(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_F32, 1.5, 0.0, args[0], GK, 1, 0, args[1],
+                           GN, 1, 0, args[2]);
+  gemm(&d);
+}
+
+/* args: a [M,K], w [N,K], c [M,N]: c = a w^T (B column-major, ld K). */
+void gecko_entry_gemm_rc(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_F32, 1.0, 0.0, args[0], GK, 1, 0, args[1],
+                           1, GK, 0, args[2]);
+  gemm(&d);
+}
+
+/* args: a [M,K] (every batch), b [B,K,N], c [B,M,N]: c_i = a b_i, then
+ * c_i = a b_i + 0.5 c_i (beta, and two GEMMs in order): 1.5 a b_i. */
+void gecko_entry_gemm_batched(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_F32, 1.0, 0.0, args[0], GK, 1, 0, args[1],
+                           GN, 1, (long long)GK * GN, args[2]);
+  d.batch = GB;
+  gemm(&d);
+  d.beta = 0.5;
+  gemm(&d);
+}
+
+/* f64. args: at [K,M] (A stored transposed: column-major A), b [K,N],
+ * c [M,N]: c = 2 at^T b. */
+void gecko_entry_gemm_f64(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_F64, 2.0, 0.0, args[0], 1, GM, 0, args[1],
+                           GN, 1, 0, args[2]);
+  gemm(&d);
+}
+
+/* args: a [M*K+1] flat, b [K,N], c [M,N]: A starts one element in, so it
+ * is aligned to 4 bytes only. */
+void gecko_entry_gemm_offset(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_F32, 1.0, 0.0, (float *)args[0] + 1, GK,
+                           1, 0, args[1], GN, 1, 0, args[2]);
+  gemm(&d);
+}
+
+/* args as gemm_rr: A with strides [3, 2] (no unit stride) is refused; the
+ * valid GEMM after it must be skipped. */
+void gecko_entry_gemm_bad(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_F32, 1.0, 0.0, args[0], 3, 2, 0, args[1],
+                           GN, 1, 0, args[2]);
+  gemm(&d);
+  d.a_strides[0] = GK;
+  d.a_strides[1] = 1;
+  gemm(&d);
+}
