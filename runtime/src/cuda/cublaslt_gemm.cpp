@@ -269,7 +269,14 @@ public:
     long long sc = d.batch > 1 ? d.c_strides[2] : 0;
     if (sa < 0 || sb < 0 || sc < 0)
       return invalidArgument("gemm: negative batch stride");
-    if (d.batch > 1 && sc < d.m * lc.ld - (lc.ld - d.n))
+    // Batches of C may follow each other (each a block of m rows) or be
+    // interleaved inside the rows (e.g. attention scores laid out [i, h, j]:
+    // the batch stride is n and the leading dimension batch * n). Anything
+    // else may overlap and is refused.
+    bool blocks = sc >= (d.m - 1) * lc.ld + d.n;
+    bool interleaved =
+        d.m == 1 ? sc >= d.n : sc >= d.n && (d.batch - 1) * sc + d.n <= lc.ld;
+    if (d.batch > 1 && !blocks && !interleaved)
       return invalidArgument("gemm: C's batch stride " + std::to_string(sc) +
                              " makes the batches of C overlap (batch " +
                              std::to_string(d.batch) + ", " +
