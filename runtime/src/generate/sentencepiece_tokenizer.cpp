@@ -19,6 +19,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace gecko {
 
@@ -31,6 +33,38 @@ constexpr size_t kMaxHeldIds = 4;
 constexpr size_t kContextIds = 4;
 
 const char kReplacementChar[] = "\xEF\xBF\xBD"; // U+FFFD
+
+/// libsentencepiece trusts the normalization map of a model file that
+/// parses, and a damaged map can crash it while it normalizes text. So the
+/// work is done once in a forked child first: a crash there becomes an
+/// error here. (If fork fails the work is simply not probed.)
+template <typename Work>
+Status probeInChild(const std::string &what, Work work) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0)
+    return Status::ok();
+  if (pid == 0) {
+    work();
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    return dataLoss(what + " crashes libsentencepiece (" +
+                    std::string(strsignal(WTERMSIG(status))) +
+                    " while normalizing text): the model file is damaged");
+  return Status::ok();
+}
+
+/// Text that walks the normalizer through ASCII, Latin-1, CJK and symbols.
+const char kProbeText[] =
+    " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+    "abcdefghijklmnopqrstuvwxyz{|}~ \xC3\xA9\xC3\xBC\xC3\x9F "
+    "\xE4\xB8\xAD\xE6\x96\x87 \xE2\x80\x94 \xEF\xBC\xA1 "
+    "\xF0\x9F\x98\x80\tend";
 
 bool endsWithReplacement(const std::string &s) {
   const size_t n = sizeof(kReplacementChar) - 1;
@@ -121,6 +155,10 @@ public:
   StatusOr<std::vector<int64_t>>
   encode(const std::string &text) const override {
     std::vector<int> ids;
+    GECKO_RETURN_IF_ERROR(probeInChild("SentencePiece model " + path_, [&] {
+      std::vector<int> scratch;
+      (void)sp_->Encode(text, &scratch);
+    }));
     sentencepiece::util::Status st = sp_->Encode(text, &ids);
     if (!st.ok())
       return invalidArgument("SentencePiece model " + path_ +
@@ -194,6 +232,12 @@ loadSentencePieceTokenizer(const std::string &modelPath) {
                     "); expected a .model file written by spm_train");
   if (sp->GetPieceSize() <= 0)
     return dataLoss("SentencePiece model " + modelPath + " has no pieces");
+  GECKO_RETURN_IF_ERROR(probeInChild("SentencePiece model " + modelPath, [&] {
+    std::vector<int> ids;
+    (void)sp->Encode(kProbeText, &ids);
+    std::string text;
+    (void)sp->Decode(ids, &text);
+  }));
   return std::unique_ptr<Tokenizer>(
       new SentencePieceTokenizer(modelPath, std::move(sp)));
 }
