@@ -217,8 +217,15 @@ struct ConvertLaunchToRuntimeCallsPass
     SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
     if (!names || binaries.size() != 1 ||
         binaries.front().getSymName() != kKernelModuleName) {
+      bool importCalls = module
+                             .walk([](func::CallOp call) {
+                               return call->hasAttr(kGpuImportAttr)
+                                          ? WalkResult::interrupt()
+                                          : WalkResult::advance();
+                             })
+                             .wasInterrupted();
       if (binaries.empty() && module.getOps<gpu::GPUModuleOp>().empty() &&
-          !names)
+          !names && !importCalls)
         return; // Nothing runs on the GPU.
       module.emitError() << "expected one gpu.binary @" << kKernelModuleName
                          << " and the " << kKernelListAttr
