@@ -50,27 +50,5 @@ for seed in 1 2; do
   grep -E "output.logits|FAIL" "$out/rand-compare$seed.txt" | head -5
 done
 
-echo "== benchmarks ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%F))"
-# BENCH lists artifact:function[:iters] (warmup 1 unless iters is 1).
-for spec in ${BENCH:-block-forward-8k:forward:2 block-train-8k:grad:1 \
-  block-forward-32k:forward:2 block-train-32k:grad:1}; do
-  IFS=: read -r name fn iters <<<"$spec"
-  gkm="$a/cuda/$name.gkm"
-  [ -f "$gkm" ] || continue
-  warmup=1
-  [ "${iters:-2}" = 1 ] && warmup=0
-  line=$(timeout "${BENCH_TIMEOUT:-300}" "$run" bench "$gkm" --function "$fn" \
-    --warmup "$warmup" --iters "${iters:-2}" 2>&1 | tail -1)
-  echo "$name $fn: $line" | tee -a "$out/bench.txt"
-done
-# Where the time goes: per-kernel times of one call (GECKO_CUDA_PROFILE).
-for spec in ${PROFILE:-block-forward-8k:forward}; do
-  IFS=: read -r name fn <<<"$spec"
-  [ -f "$a/cuda/$name.gkm" ] || continue
-  echo "== kernels of $name $fn"
-  GECKO_CUDA_PROFILE=1 timeout "${BENCH_TIMEOUT:-300}" "$run" bench \
-    "$a/cuda/$name.gkm" --function "$fn" --warmup 0 --iters 1 \
-    2>"$out/profile-$name.txt" >/dev/null
-  head -20 "$out/profile-$name.txt"
-done
+bash "$root/bench/cuda_block.sh" "$run" "$a/cuda" "$out" || rc=1
 exit $rc
