@@ -65,6 +65,12 @@ def GeckoGpuWrapHostCompute
       parameter space is 4 KiB), and constant globals are copied into the
       kernel module rather than passed as host addresses.
 
+    Calls of runtime imports (`gecko.gpu_import`, the library GEMMs of
+    `gecko-gpu-contractions-to-gemm`) stay on the host and end a run, like
+    a kernel; one that host code around it would need to absorb into a
+    kernel is an error (gecko-gpu-contractions-to-gemm avoids creating
+    those).
+
     A host loop whose bounds or iteration arguments depend on buffer
     contents cannot run on the host and is wrapped whole. The pass fails,
     naming the op, if a value computed from a buffer would still be needed
