@@ -22,7 +22,10 @@ echo "$(wc -c < "$out/genesis.txt") bytes in $out/genesis.txt"
 echo "== gecko-compile models/demo.json --mode train --target cpu"
 "$build/bin/gecko-compile" --model "$root/models/demo.json" --mode train \
   --target cpu --batch 4 --seq-len 128 -o "$out/demo-train.gkm"
-"$build/bin/gecko-run" inspect "$out/demo-train.gkm" | head -n 6
+# (Through a file: `inspect | head` would end inspect with SIGPIPE, which
+# pipefail turns into a failure.)
+"$build/bin/gecko-run" inspect "$out/demo-train.gkm" >"$out/demo-train.plan.txt"
+head -n 6 "$out/demo-train.plan.txt"
 
 echo "== gecko-run train ($steps steps)"
 "$build/bin/gecko-run" train "$out/demo-train.gkm" --data "$out/genesis.txt" \
