@@ -28,6 +28,13 @@ echo "== gecko-compile models/demo.json --mode train --target cpu"
 head -n 6 "$out/demo-train.plan.txt"
 
 echo "== gecko-run train ($steps steps)"
+# Each demo run trains from scratch: the trainer refuses to start over a
+# directory that holds checkpoints (it would need --resume), so the demo's
+# own checkpoints and metrics from an earlier run are removed first.
+if [ -d "$out/checkpoints" ]; then
+  echo "demo: removing the previous run's $out/checkpoints"
+  rm -rf "$out/checkpoints" "$out/metrics.jsonl"
+fi
 "$build/bin/gecko-run" train "$out/demo-train.gkm" --data "$out/genesis.txt" \
   --steps "$steps" --warmup 20 --lr 3e-3 --seed 1 \
   --checkpoint-dir "$out/checkpoints" --checkpoint-every 100 \
