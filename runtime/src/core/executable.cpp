@@ -388,15 +388,7 @@ struct Executable::CudaState {
       }
       st->sharedLimit[kernel] = shared;
     }
-    void *start = nullptr;
-    bool timed = st->profile && !st->capturing;
-    if (timed) {
-      StatusOr<void *> e = st->ctx->createEvent();
-      if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk())
-        start = *e;
-      else if (e.isOk())
-        st->ctx->destroyEvent(*e);
-    }
+    void *start = st->startMark();
     Status s = st->ctx->launch(st->kernels[kernel], gx, gy, gz, bx, by, bz,
                                shared, st->stream, params);
     if (!s.isOk()) {
@@ -405,24 +397,8 @@ struct Executable::CudaState {
       st->fail(s.withContext(what()));
       return 1;
     }
-    if (start) {
-      StatusOr<void *> e = st->ctx->createEvent();
-      if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk()) {
-        st->marks.push_back({kernel, gx * gy * gz, bx * by * bz, start, *e});
-      } else {
-        if (e.isOk())
-          st->ctx->destroyEvent(*e);
-        st->ctx->destroyEvent(start);
-      }
-    }
-    if (st->syncEveryLaunch && !st->capturing) {
-      Status e = st->ctx->synchronizeStream(st->stream);
-      if (!e.isOk()) {
-        st->fail(e.withContext(what() + " failed while executing"));
-        return 1;
-      }
-    }
-    return 0;
+    st->endMark(start, kernel, gx * gy * gz, bx * by * bz);
+    return st->syncIfAsked(what);
   }
 
   /// Brackets a queued operation with profiling events (eager calls only).
@@ -435,6 +411,32 @@ struct Executable::CudaState {
     if (e.isOk())
       ctx->destroyEvent(*e);
     return nullptr;
+  }
+
+  /// Closes the bracket opened by startMark() (a no-op without one).
+  void endMark(void *start, unsigned id, unsigned grid, unsigned block) {
+    if (!start)
+      return;
+    StatusOr<void *> e = ctx->createEvent();
+    if (e.isOk() && ctx->recordEvent(*e, stream).isOk()) {
+      marks.push_back({id, grid, block, start, *e});
+      return;
+    }
+    if (e.isOk())
+      ctx->destroyEvent(*e);
+    ctx->destroyEvent(start);
+  }
+
+  /// With syncEveryLaunch (eager calls), waits for the operation just
+  /// queued so a fault names it. Returns the hook's status code.
+  template <typename Describe> int syncIfAsked(Describe what) {
+    if (!syncEveryLaunch || capturing)
+      return 0;
+    Status e = ctx->synchronizeStream(stream);
+    if (e.isOk())
+      return 0;
+    fail(e.withContext(what() + " failed while executing"));
+    return 1;
   }
 
   /// gecko_host_imports.gemm (kernel_abi.h).
@@ -482,24 +484,8 @@ struct Executable::CudaState {
     }
     unsigned id = unsigned(st->names->size()) + shape;
     st->lastKernel = int(id);
-    if (start) {
-      StatusOr<void *> e = st->ctx->createEvent();
-      if (e.isOk() && st->ctx->recordEvent(*e, st->stream).isOk()) {
-        st->marks.push_back({id, 0, 0, start, *e});
-      } else {
-        if (e.isOk())
-          st->ctx->destroyEvent(*e);
-        st->ctx->destroyEvent(start);
-      }
-    }
-    if (st->syncEveryLaunch && !st->capturing) {
-      Status e = st->ctx->synchronizeStream(st->stream);
-      if (!e.isOk()) {
-        st->fail(e.withContext(what() + " failed while executing"));
-        return 1;
-      }
-    }
-    return 0;
+    st->endMark(start, id, 0, 0);
+    return st->syncIfAsked(what);
   }
 
   /// Runs `entry` (which only queues launches) and returns the first launch
