@@ -30,6 +30,7 @@
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -442,6 +443,26 @@ StatusOr<TensorMap> loadPersistent(const SafetensorsFile &file,
   return out;
 }
 
+/// Loads the artifact and picks the function of --function (or the
+/// default); on failure returns the exit status (usage error for a bad
+/// --function, error otherwise).
+std::optional<int> loadAndSelect(const std::string &path, const ParsedArgs &pa,
+                                 std::unique_ptr<Executable> &exe,
+                                 const FunctionPlan *&fn) {
+  StatusOr<std::unique_ptr<Executable>> loaded = loadExecutable(path);
+  if (!loaded.isOk())
+    return fail(loaded.status());
+  StatusOr<const FunctionPlan *> selected =
+      selectFunction((*loaded)->plan(), path, pa);
+  if (!selected.isOk())
+    return selected.status().code() == StatusCode::kInvalidArgument
+               ? usageError(selected.status().message())
+               : fail(selected.status());
+  exe = std::move(loaded).value();
+  fn = *selected;
+  return std::nullopt;
+}
+
 int runForward(const std::vector<std::string> &args) {
   ParsedArgs pa;
   std::string err =
@@ -454,15 +475,11 @@ int runForward(const std::vector<std::string> &args) {
     return usageError("forward needs --weights and --tokens");
   const std::string &path = pa.positional[0];
 
-  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
-  if (!exe.isOk())
-    return fail(exe.status());
-  StatusOr<const FunctionPlan *> fn = selectFunction((*exe)->plan(), path, pa);
-  if (!fn.isOk())
-    return fn.status().code() == StatusCode::kInvalidArgument
-               ? usageError(fn.status().message())
-               : fail(fn.status());
-  const FunctionPlan &f = **fn;
+  std::unique_ptr<Executable> exe;
+  const FunctionPlan *fn = nullptr;
+  if (std::optional<int> rc = loadAndSelect(path, pa, exe, fn))
+    return *rc;
+  const FunctionPlan &f = *fn;
 
   StatusOr<SafetensorsFile> weights =
       SafetensorsFile::open(pa.options["--weights"]);
@@ -494,7 +511,7 @@ int runForward(const std::vector<std::string> &args) {
   }
 
   RunStats stats;
-  StatusOr<TensorMap> out = (*exe)->run(f.name, *params, *inputs, &stats);
+  StatusOr<TensorMap> out = exe->run(f.name, *params, *inputs, &stats);
   if (!out.isOk())
     return fail(out.status());
   std::printf("function '%s': %.4f ms\n", f.name.c_str(),
@@ -1651,17 +1668,13 @@ int runBench(const std::vector<std::string> &args) {
       !parseInt64(pa.options["--iters"], iters, 1))
     return usageError("--iters needs a positive integer");
   const std::string &path = pa.positional[0];
-  StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
-  if (!exe.isOk())
-    return fail(exe.status());
-  StatusOr<const FunctionPlan *> fn = selectFunction((*exe)->plan(), path, pa);
-  if (!fn.isOk())
-    return fn.status().code() == StatusCode::kInvalidArgument
-               ? usageError(fn.status().message())
-               : fail(fn.status());
-  const FunctionPlan &f = **fn;
+  std::unique_ptr<Executable> exe;
+  const FunctionPlan *fn = nullptr;
+  if (std::optional<int> rc = loadAndSelect(path, pa, exe, fn))
+    return *rc;
+  const FunctionPlan &f = *fn;
   bool graph = pa.options.count("--graph") > 0;
-  if (graph && !(*exe)->onCuda())
+  if (graph && !exe->onCuda())
     return usageError("bench: --graph needs a cuda artifact on a CUDA device");
 
   // Params and state from --weights when given; everything else synthetic.
@@ -1686,7 +1699,7 @@ int runBench(const std::vector<std::string> &args) {
       return fail(t.status());
     into.emplace(a.name, std::move(t).value());
   }
-  StatusOr<std::unique_ptr<BoundCall>> call = (*exe)->bind(f.name);
+  StatusOr<std::unique_ptr<BoundCall>> call = exe->bind(f.name);
   if (!call.isOk())
     return fail(call.status());
   Status s = (*call)->setArgs(params, inputs);
@@ -1701,17 +1714,16 @@ int runBench(const std::vector<std::string> &args) {
   size_t n = sorted.size();
   double median =
       n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  std::printf("function '%s' on %s: median %.4f ms per call (min %.4f, max "
-              "%.4f; %lld iters after %lld warmup; %s)\n",
-              f.name.c_str(), (*exe)->deviceDescription().c_str(), median,
-              sorted.front(), sorted.back(), (long long)iters,
-              (long long)warmup,
-              (*exe)->onCuda()
-                  ? (graph ? "CUDA events, CUDA graph replay, buffers on the "
-                             "device"
-                           : "CUDA events, eager launches, buffers on the "
-                             "device")
-                  : "steady_clock around the entry call");
+  std::printf(
+      "function '%s' on %s: median %.4f ms per call (min %.4f, max "
+      "%.4f; %lld iters after %lld warmup; %s)\n",
+      f.name.c_str(), exe->deviceDescription().c_str(), median, sorted.front(),
+      sorted.back(), (long long)iters, (long long)warmup,
+      exe->onCuda() ? (graph ? "CUDA events, CUDA graph replay, buffers on the "
+                               "device"
+                             : "CUDA events, eager launches, buffers on the "
+                               "device")
+                    : "steady_clock around the entry call");
   return 0;
 }
 
