@@ -8,27 +8,7 @@ dir="${3:?work directory}"
 rm -rf "$dir" && mkdir -p "$dir"
 "$make" "$dir" || { echo "FAIL: cannot generate the test files"; exit 1; }
 
-failures=0
-# expect RC PATTERN -- CMD...: runs CMD, checks its exit status and that its
-# combined output matches the extended regex PATTERN.
-expect() {
-  local want="$1" pattern="$2"
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL: '$*' exited $rc, expected $want"
-    echo "$out" | sed 's/^/    /'
-    failures=$((failures + 1))
-  elif ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL: '$*' output lacks /$pattern/"
-    echo "$out" | sed 's/^/    /'
-    failures=$((failures + 1))
-  else
-    echo "ok: $*"
-  fi
-}
+source "$(dirname "$0")/cli-test-lib.sh"
 
 g="$dir/test.gkm"
 expect 0 "function 'forward' \(mode forward, entry gecko_entry_forward\)" -- \

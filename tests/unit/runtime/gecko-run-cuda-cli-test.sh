@@ -12,25 +12,7 @@ dir="${4:?work directory}"
 rm -rf "$dir" && mkdir -p "$dir"
 "$make" "$dir" "$host" || { echo "FAIL: cannot generate the test files"; exit 1; }
 
-failures=0
-expect() {
-  local want="$1" pattern="$2"
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL: '$*' exited $rc, expected $want"
-    echo "$out" | sed 's/^/    /'
-    failures=$((failures + 1))
-  elif ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL: '$*' output lacks /$pattern/"
-    echo "$out" | sed 's/^/    /'
-    failures=$((failures + 1))
-  else
-    echo "ok: $*"
-  fi
-}
+source "$(dirname "$0")/cli-test-lib.sh"
 
 c="$dir/cuda.gkm"
 expect 0 "device image: chip sm_80, format fatbin, 4 kernels" -- "$run" inspect "$c"
