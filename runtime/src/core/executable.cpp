@@ -1215,11 +1215,63 @@ Status BoundCall::replayGraph() {
 
 StatusOr<HostTensor> BoundCall::result(const std::string &name) const {
   int i = impl_->indexOf(name);
-  const FunctionPlan &f = *impl_->f;
-  if (i < 0 || size_t(i) < f.args.size())
+  if (i < 0 || size_t(i) < impl_->f->args.size())
     return notFound(impl_->where() + " has no result '" + name + "'");
-  const TensorSpec &r = f.results[size_t(i) - f.args.size()];
-  GECKO_ASSIGN_OR_RETURN(HostTensor t, HostTensor::zeros(r.dtype, r.shape));
+  return read(name);
+}
+
+Status BoundCall::shareBuffer(const std::string &name, const BoundCall &owner,
+                              const std::string &ownerName) {
+  int i = impl_->indexOf(name), j = owner.impl_->indexOf(ownerName);
+  if (i < 0)
+    return notFound(impl_->where() + " has no arg or result '" + name + "'");
+  if (j < 0)
+    return notFound(owner.impl_->where() + " has no arg or result '" +
+                    ownerName + "'");
+  if (owner.impl_->exe != impl_->exe)
+    return invalidArgument(impl_->where() + ": cannot share '" + name +
+                           "' with a call of another executable");
+  auto spec = [](const Impl &impl,
+                 int k) -> std::pair<ElementType, std::vector<int64_t>> {
+    const FunctionPlan &f = *impl.f;
+    if (size_t(k) < f.args.size())
+      return {f.args[size_t(k)].dtype, f.args[size_t(k)].shape};
+    const TensorSpec &r = f.results[size_t(k) - f.args.size()];
+    return {r.dtype, r.shape};
+  };
+  auto mine = spec(*impl_, i), theirs = spec(*owner.impl_, j);
+  if (mine != theirs)
+    return invalidArgument(
+        impl_->where() + ": '" + name + "' (" + elementTypeName(mine.first) +
+        " " + shapeToString(mine.second) + ") cannot share the buffer of '" +
+        ownerName + "' of " + owner.impl_->where() + " (" +
+        elementTypeName(theirs.first) + " " + shapeToString(theirs.second) +
+        ")");
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda) {
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+    impl_->cuda->ctx->destroyGraphExec(impl_->graph);
+    impl_->graph = nullptr;
+  }
+  impl_->args[size_t(i)] = owner.impl_->args[size_t(j)];
+  return Status::ok();
+}
+
+void *BoundCall::nativeStream() const {
+  return impl_->cuda ? impl_->cuda->stream : nullptr;
+}
+
+StatusOr<HostTensor> BoundCall::read(const std::string &name) const {
+  int i = impl_->indexOf(name);
+  const FunctionPlan &f = *impl_->f;
+  if (i < 0)
+    return notFound(impl_->where() + " has no arg or result '" + name + "'");
+  auto [dtype, shape] =
+      size_t(i) < f.args.size()
+          ? std::make_pair(f.args[size_t(i)].dtype, f.args[size_t(i)].shape)
+          : std::make_pair(f.results[size_t(i) - f.args.size()].dtype,
+                           f.results[size_t(i) - f.args.size()].shape);
+  GECKO_ASSIGN_OR_RETURN(HostTensor t, HostTensor::zeros(dtype, shape));
   if (!impl_->cuda) {
     std::memcpy(t.data(), impl_->args[size_t(i)], t.byteSize());
     return t;

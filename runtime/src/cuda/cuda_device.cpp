@@ -68,6 +68,7 @@ struct DriverApi {
   CUresult (*cuEventDestroy)(CUevent) = nullptr;
   CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
   CUresult (*cuEventSynchronize)(CUevent) = nullptr;
+  CUresult (*cuEventQuery)(CUevent) = nullptr;
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent) = nullptr;
   CUresult (*cuStreamBeginCapture)(CUstream, CUstreamCaptureMode) = nullptr;
   CUresult (*cuStreamEndCapture)(CUstream, CUgraph *) = nullptr;
@@ -147,6 +148,7 @@ StatusOr<const DriverApi *> loadDriver() {
         resolve(lib, {"cuEventDestroy_v2"}, a.cuEventDestroy, missing) &&
         resolve(lib, {"cuEventRecord"}, a.cuEventRecord, missing) &&
         resolve(lib, {"cuEventSynchronize"}, a.cuEventSynchronize, missing) &&
+        resolve(lib, {"cuEventQuery"}, a.cuEventQuery, missing) &&
         // _v2 appeared in CUDA 12.8; older drivers have only the original,
         // which has the same signature and meaning.
         resolve(lib, {"cuEventElapsedTime_v2", "cuEventElapsedTime"},
@@ -384,6 +386,16 @@ public:
     GECKO_CU_CHECK(api_, cuEventRecord, static_cast<CUevent>(event),
                    asStream(stream));
     return Status::ok();
+  }
+
+  StatusOr<bool> eventDone(void *event) override {
+    GECKO_RETURN_IF_ERROR(makeCurrent());
+    CUresult rc = api_.cuEventQuery(static_cast<CUevent>(event));
+    if (rc == CUDA_ERROR_NOT_READY)
+      return false;
+    if (rc != CUDA_SUCCESS)
+      return driverError(api_, rc, "cuEventQuery");
+    return true;
   }
 
   StatusOr<float> elapsedMs(void *start, void *end) override {

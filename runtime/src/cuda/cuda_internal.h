@@ -96,6 +96,9 @@ public:
   virtual StatusOr<void *> createEvent() = 0;
   virtual void destroyEvent(void *event) = 0;
   virtual Status recordEvent(void *event, void *stream) = 0;
+  /// Whether everything queued before `event`'s record has finished
+  /// (cuEventQuery; never blocks).
+  virtual StatusOr<bool> eventDone(void *event) = 0;
   /// Waits for `end`, then returns the milliseconds between the two events.
   virtual StatusOr<float> elapsedMs(void *start, void *end) = 0;
 

@@ -47,6 +47,13 @@ Communicator::Communicator() {
 
 Communicator::~Communicator() = default;
 
+Status Communicator::allReduceOnDevice(const std::vector<BucketTensor> &, bool,
+                                       void *, const std::string &what) {
+  return unimplemented(std::string("all-reduce of ") + what +
+                       " in device memory: the '" + backend() +
+                       "' communicator has no device collectives (use NCCL)");
+}
+
 Status Communicator::allReduceMean(void *data, int64_t count, ElementType dtype,
                                    const std::string &what) {
   if (dtype != ElementType::kF32 && dtype != ElementType::kF64)
@@ -124,6 +131,31 @@ bool launchedByMpi() {
   const char *tasks = std::getenv("SLURM_NTASKS");
   return tasks && std::atoi(tasks) > 1 && envSet("SLURM_PROCID");
 }
+
+int localRankFromEnvironment() {
+  for (const char *name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                           "SLURM_LOCALID", "PMI_LOCAL_RANK"}) {
+    const char *v = std::getenv(name);
+    if (!v || !*v)
+      continue;
+    char *end = nullptr;
+    long r = std::strtol(v, &end, 10);
+    if (*end == '\0' && r >= 0 && r < 1 << 20)
+      return int(r);
+  }
+  return -1;
+}
+
+#ifndef GECKO_HAVE_NCCL
+bool haveNccl() { return false; }
+
+StatusOr<std::unique_ptr<Communicator>>
+createNcclCommunicator(std::unique_ptr<Communicator> &, Device &) {
+  return unavailable("this build has no NCCL communicator "
+                     "(GECKO_ENABLE_NCCL=OFF: it needs CUDA, nccl.h and MPI); "
+                     "rebuild with -DGECKO_ENABLE_NCCL=ON, or use --dist mpi");
+}
+#endif
 
 bool haveMpi() {
 #ifdef GECKO_HAVE_MPI

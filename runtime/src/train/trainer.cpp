@@ -239,6 +239,10 @@ private:
   void maybeInjectFault(int64_t step);
   Status resumeFromCheckpoint(bool &resumed);
   StatusOr<TensorMap> dataParallelStep(TensorMap &inputs, bool &stop);
+  Status bindCalls();
+  StatusOr<TensorMap> singleStep(TensorMap &inputs);
+  Status commitStep();
+  Status syncModel();
   Status saveCheckpoint(int64_t stepsDone, double lastLoss);
   Status openMetrics();
   void report(const StepRecord &r, bool force);
@@ -273,7 +277,15 @@ private:
   const FunctionPlan *applyF_ = nullptr;
   std::vector<std::string> reduced_;
   bool reduceMean_ = true;
-  std::string faultKind_; ///< "", "kill" or "hang".
+  bool deviceReduce_ = false; ///< The gradients are reduced by NCCL.
+  // The calls, bound once after the initial state is loaded: the params,
+  // the optimizer state and the gradients stay in their buffers (on the GPU
+  // for a cuda artifact) from step to step, and only the step's inputs and
+  // scalar results cross to the host. model_ is refreshed from the buffers
+  // for checkpoints and consistency checks (syncModel).
+  std::unique_ptr<BoundCall> stepCall_, gradCall_, applyCall_;
+  bool modelStale_ = false; ///< The buffers are newer than model_.
+  std::string faultKind_;   ///< "", "kill" or "hang".
   int faultRank_ = -1;
   int64_t faultStep_ = 0;
 };
@@ -283,6 +295,14 @@ const ArgSpec *findArg(const FunctionPlan &f, const std::string &name) {
   for (const ArgSpec &a : f.args)
     if (a.name == name)
       return &a;
+  return nullptr;
+}
+
+/// Finds `name` in `f`'s results.
+const TensorSpec *findResult(const FunctionPlan &f, const std::string &name) {
+  for (const TensorSpec &r : f.results)
+    if (r.name == name)
+      return &r;
   return nullptr;
 }
 
@@ -373,6 +393,7 @@ Status Trainer::setUpDataParallel() {
 Status Trainer::checkConsistency(int64_t stepsDone, const char *when) {
   if (comm_->size() == 1)
     return Status::ok();
+  GECKO_RETURN_IF_ERROR(syncModel());
   TensorMap view;
   for (const ArgSpec *a : sig_.persistent)
     view[a->name] = std::move(model_[a->name]);
@@ -403,38 +424,137 @@ Status Trainer::checkConsistency(int64_t stepsDone, const char *when) {
   return Status::ok();
 }
 
-/// grad on this rank's rows, the bucketed all-reduce of the gradients (plus
-/// the loss and the stop flag), then apply_gradients. Returns
-/// apply_gradients' results and the mean loss as "output.loss"; `stop`
-/// becomes true on every rank when any rank asked to stop.
-StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
-  GECKO_ASSIGN_OR_RETURN(TensorMap grads,
-                         exe_.run(gradF_->name, model_, inputs));
-  std::vector<BucketTensor> buckets;
-  for (const std::string &name : reduced_) {
-    HostTensor &t = grads.at(name);
-    buckets.push_back({t.data(), t.numel(), t.dtype()});
+/// Binds the calls the steps run (see stepCall_) and uploads model_.
+/// Data parallel: grad reads the params apply_gradients updates, and
+/// apply_gradients reads the gradients grad writes, from shared buffers.
+Status Trainer::bindCalls() {
+  auto upload = [&](BoundCall &call) -> Status {
+    for (const ArgSpec &a : call.function().args)
+      if (a.kind != ArgKind::kInput && model_.count(a.name))
+        GECKO_RETURN_IF_ERROR(call.setArg(a.name, model_.at(a.name)));
+    return Status::ok();
+  };
+  if (!dp_) {
+    GECKO_ASSIGN_OR_RETURN(stepCall_, exe_.bind(f_->name));
+    return upload(*stepCall_);
   }
-  GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets, opt_.bucketBytes,
-                                          reduceMean_, "the gradients")
-                            .status());
+  GECKO_ASSIGN_OR_RETURN(gradCall_, exe_.bind(gradF_->name));
+  GECKO_ASSIGN_OR_RETURN(applyCall_, exe_.bind(applyF_->name));
+  GECKO_RETURN_IF_ERROR(upload(*applyCall_));
+  for (const ArgSpec &a : gradF_->args) {
+    if (a.kind == ArgKind::kInput)
+      continue;
+    if (findArg(*applyF_, a.name))
+      GECKO_RETURN_IF_ERROR(
+          gradCall_->shareBuffer(a.name, *applyCall_, a.name));
+    else // Not updated by apply_gradients: constant over training.
+      GECKO_RETURN_IF_ERROR(gradCall_->setArg(a.name, model_.at(a.name)));
+  }
+  for (const std::string &name : reduced_)
+    GECKO_RETURN_IF_ERROR(applyCall_->shareBuffer(name, *gradCall_, name));
+  deviceReduce_ = exe_.onCuda() && comm_->hasDeviceCollectives();
+  if (comm_->hasDeviceCollectives() && !exe_.onCuda())
+    return invalidArgument(std::string("the '") + comm_->backend() +
+                           "' communicator reduces device memory, but " +
+                           exe_.source() + " runs on the CPU");
+  return Status::ok();
+}
+
+/// Copies the params and state from the bound buffers into model_ (after
+/// steps have run). With several ranks every rank must call it: it only
+/// reads local buffers, but the callers are collective.
+Status Trainer::syncModel() {
+  if (!modelStale_)
+    return Status::ok();
+  for (const ArgSpec *a : sig_.persistent) {
+    BoundCall *from = !dp_                         ? stepCall_.get()
+                      : findArg(*applyF_, a->name) ? applyCall_.get()
+                                                   : nullptr;
+    if (!from)
+      continue; // Constant: model_ holds it.
+    GECKO_ASSIGN_OR_RETURN(model_[a->name], from->read(a->name));
+  }
+  modelStale_ = false;
+  return Status::ok();
+}
+
+/// The step's inputs in, one call of the train step, its scalar results
+/// out (the `next:` results stay in their buffers until commitStep).
+StatusOr<TensorMap> Trainer::singleStep(TensorMap &inputs) {
+  for (const ArgSpec &a : f_->args)
+    if (a.kind == ArgKind::kInput)
+      GECKO_RETURN_IF_ERROR(stepCall_->setArg(a.name, inputs.at(a.name)));
+  GECKO_RETURN_IF_ERROR(stepCall_->run());
+  TensorMap out;
+  GECKO_ASSIGN_OR_RETURN(out["output.loss"], stepCall_->result("output.loss"));
+  if (sig_.hasGradNorm) {
+    GECKO_ASSIGN_OR_RETURN(HostTensor norm,
+                           stepCall_->result("output.grad_norm"));
+    out["output.grad_norm"] = std::move(norm);
+  }
+  return out;
+}
+
+/// Makes the step's `next:` results the params and state of the next one.
+Status Trainer::commitStep() {
+  modelStale_ = true;
+  return (dp_ ? applyCall_ : stepCall_)->applyNextResults();
+}
+
+/// grad on this rank's rows, the all-reduce of the gradients (NCCL in
+/// device memory, else bucketed on the host), the all-reduce of the loss
+/// and the stop flag, then apply_gradients. Returns the mean loss as
+/// "output.loss" (and apply_gradients' grad norm); `stop` becomes true on
+/// every rank when any rank asked to stop.
+StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
+  for (const ArgSpec &a : gradF_->args)
+    if (a.kind == ArgKind::kInput)
+      GECKO_RETURN_IF_ERROR(gradCall_->setArg(a.name, inputs.at(a.name)));
+  if (deviceReduce_) {
+    GECKO_RETURN_IF_ERROR(gradCall_->enqueue());
+    std::vector<BucketTensor> tensors;
+    for (const std::string &name : reduced_) {
+      const TensorSpec *r = findResult(*gradF_, name);
+      GECKO_ASSIGN_OR_RETURN(void *p, gradCall_->buffer(name));
+      tensors.push_back({p, r->numel(), r->dtype});
+    }
+    GECKO_RETURN_IF_ERROR(comm_->allReduceOnDevice(
+        tensors, reduceMean_, gradCall_->nativeStream(), "the gradients"));
+  } else {
+    GECKO_RETURN_IF_ERROR(gradCall_->run());
+    TensorMap grads;
+    std::vector<BucketTensor> buckets;
+    for (const std::string &name : reduced_) {
+      GECKO_ASSIGN_OR_RETURN(HostTensor t, gradCall_->read(name));
+      buckets.push_back({t.data(), t.numel(), t.dtype()});
+      grads.emplace(name, std::move(t));
+    }
+    GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets, opt_.bucketBytes,
+                                            reduceMean_, "the gradients")
+                              .status());
+    // apply_gradients reads grad's result buffers: write the sums there.
+    for (const std::string &name : reduced_)
+      GECKO_RETURN_IF_ERROR(applyCall_->setArg(name, grads.at(name)));
+  }
+  GECKO_ASSIGN_OR_RETURN(HostTensor rankLoss, gradCall_->result("output.loss"));
   // The loss is a mean over the rank's B x L positions, so the mean over
   // ranks is the mean over the global batch.
-  double stats[2] = {grads.at("output.loss").elementAsDouble(0),
-                     stop ? 1.0 : 0.0};
+  double stats[2] = {rankLoss.elementAsDouble(0), stop ? 1.0 : 0.0};
   GECKO_RETURN_IF_ERROR(comm_->allReduce(
       stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
   stop = stats[1] > 0;
   double loss = stats[0] / double(comm_->size());
-  // The reduced gradients join the step's inputs (lr, step) for the call.
   TensorMap out;
   if (std::isfinite(loss)) {
-    for (const std::string &name : reduced_)
-      inputs[name] = std::move(grads.at(name));
-    StatusOr<TensorMap> applied = exe_.run(applyF_->name, model_, inputs);
-    for (const std::string &name : reduced_)
-      inputs.erase(name);
-    GECKO_ASSIGN_OR_RETURN(out, std::move(applied));
+    for (const ArgSpec &a : applyF_->args)
+      if (a.kind == ArgKind::kInput && inputs.count(a.name))
+        GECKO_RETURN_IF_ERROR(applyCall_->setArg(a.name, inputs.at(a.name)));
+    GECKO_RETURN_IF_ERROR(applyCall_->run());
+    if (findResult(*applyF_, "output.grad_norm")) {
+      GECKO_ASSIGN_OR_RETURN(HostTensor norm,
+                             applyCall_->result("output.grad_norm"));
+      out["output.grad_norm"] = std::move(norm);
+    }
   }
   GECKO_ASSIGN_OR_RETURN(HostTensor lossTensor,
                          HostTensor::zeros(ElementType::kF64, {}));
@@ -651,6 +771,7 @@ Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
       {"loss", num(lastLoss)},
       {"data_parallel_ranks", std::to_string(comm_->size())},
   };
+  GECKO_RETURN_IF_ERROR(syncModel());
   // Only the plan's params and state: write them without copying.
   TensorMap subset;
   for (const ArgSpec *a : sig_.persistent)
@@ -824,6 +945,7 @@ StatusOr<TrainResult> Trainer::run() {
           "file system) and the same options");
     GECKO_RETURN_IF_ERROR(checkConsistency(startStep_, "at the start"));
   }
+  GECKO_RETURN_IF_ERROR(bindCalls());
   GECKO_RETURN_IF_ERROR(openMetrics());
   struct CloseMetrics {
     std::FILE *&f;
@@ -895,8 +1017,8 @@ StatusOr<TrainResult> Trainer::run() {
     if (sig_.step)
       putScalar(inputs["input.step"], double(step + 1));
     bool stopNow = gStopRequested != 0;
-    StatusOr<TensorMap> out = dp_ ? dataParallelStep(inputs, stopNow)
-                                  : exe_.run(f_->name, model_, inputs);
+    StatusOr<TensorMap> out =
+        dp_ ? dataParallelStep(inputs, stopNow) : singleStep(inputs);
     if (!out.isOk()) {
       endProgressLine();
       return out.status();
@@ -915,10 +1037,9 @@ StatusOr<TrainResult> Trainer::run() {
                ? "; no checkpoint was written"
                : "; the last good checkpoint is " + lastCheckpoint_));
     }
-    for (auto &kv : *out) {
-      std::string target = nextResultTarget(kv.first);
-      if (!target.empty())
-        model_[target] = std::move(kv.second);
+    if (Status s = commitStep(); !s.isOk()) {
+      endProgressLine();
+      return s;
     }
     Clock::time_point stepEnd = Clock::now();
     double stepSeconds =

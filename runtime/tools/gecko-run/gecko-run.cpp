@@ -78,8 +78,9 @@ COMMANDS:
         [--resume] [--lr 3e-4] [--min-lr-ratio 0.1] [--warmup 0]
         [--weights INIT.safetensors] [--metrics FILE.jsonl]
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
-        [--function train_step] [--dist auto|local|mpi] [--bucket-mb 25]
-        [--collective-timeout S] [--consistency-check-every 50]
+        [--function train_step] [--dist auto|local|mpi|nccl]
+        [--bucket-mb 25] [--collective-timeout S]
+        [--consistency-check-every 50]
                  Train with the artifact's train_step function (forward,
                  backward and optimizer run in compiled code). DATA is a
                  GECKOTOK token file or text (byte-level: token = byte).
@@ -96,9 +97,12 @@ COMMANDS:
                  Under mpirun/srun (--dist auto finds the launcher) each of
                  N ranks trains on its rows of an N x B global batch with
                  the artifact's grad + all-reduce + apply_gradients
-                 (gecko-compile --data-parallel); rank 0 writes. A rank
-                 that dies or hangs ends the job within the collective
-                 timeout. docs/distributed.md has the details.
+                 (gecko-compile --data-parallel); rank 0 writes. With a
+                 cuda artifact each rank uses the GPU of its index on its
+                 host and the gradients are all-reduced by NCCL in device
+                 memory (--dist auto picks nccl there). A rank that dies
+                 or hangs ends the job within the collective timeout.
+                 docs/distributed.md has the details.
   bench MODEL.gkm [--function NAME] [--warmup 3] [--iters 10]
         [--weights W.safetensors] [--graph]
                  Time one function with its buffers bound once (on the GPU
@@ -1574,17 +1578,19 @@ int runTrain(const std::vector<std::string> &args) {
   if (const char *fault = std::getenv("GECKO_FAULT_INJECT"))
     opt.faultInject = fault;
   std::string dist = pa.options.count("--dist") ? pa.options["--dist"] : "auto";
-  if (dist != "auto" && dist != "local" && dist != "mpi")
-    return usageError("--dist must be auto, local or mpi");
+  if (dist != "auto" && dist != "local" && dist != "mpi" && dist != "nccl")
+    return usageError("--dist must be auto, local, mpi or nccl");
   const std::string &path = pa.positional[0];
 
-  StatusOr<std::unique_ptr<Communicator>> comm = createCommunicator(dist);
-  if (!comm.isOk())
-    return fail(comm.status());
+  // NCCL is bootstrapped by MPI and wraps it once the device is open.
+  StatusOr<std::unique_ptr<Communicator>> made =
+      createCommunicator(dist == "nccl" ? "mpi" : dist);
+  if (!made.isOk())
+    return fail(made.status());
+  std::unique_ptr<Communicator> comm = std::move(made).value();
   if (timeout > 0)
-    (*comm)->setTimeoutSeconds(timeout);
-  opt.comm = comm->get();
-  int rank = (*comm)->rank(), ranks = (*comm)->size();
+    comm->setTimeoutSeconds(timeout);
+  int rank = comm->rank(), ranks = comm->size();
   if (ranks > 1)
     opt.progressBar = false; // the launcher's pipes are not a terminal
   // With several ranks an error must end every rank: a rank that merely
@@ -1594,14 +1600,54 @@ int runTrain(const std::vector<std::string> &args) {
       return fail(st);
     std::string who =
         "rank " + std::to_string(rank) + " of " + std::to_string(ranks);
-    (*comm)->abort(
+    comm->abort(
         1, "gecko-run: error: " +
                (st.message().rfind(who, 0) == 0 ? std::string() : who + ": ") +
                st.message());
   };
+  // One GPU per rank: without --device, a cuda artifact of a multi-rank job
+  // runs on cuda:<the rank's index on its host>.
+  if (ranks > 1 && gDeviceSpec.empty()) {
+    StatusOr<ParsedArtifact> art = readArtifact(path);
+    if (!art.isOk())
+      return failRank(art.status());
+    if (art->plan.target.kind == "cuda") {
+      int local = localRankFromEnvironment();
+      if (local < 0)
+        local = rank;
+      StatusOr<int> gpus = cudaDeviceCount();
+      if (!gpus.isOk())
+        return failRank(gpus.status());
+      if (local >= *gpus)
+        return failRank(failedPrecondition(
+            "rank " + std::to_string(rank) + " is process " +
+            std::to_string(local) + " on its host, which has " +
+            std::to_string(*gpus) +
+            " CUDA device(s): start at most one rank per GPU, or pass "
+            "--device"));
+      gDeviceSpec = "cuda:" + std::to_string(local);
+    }
+  }
   StatusOr<std::unique_ptr<Executable>> exe = loadExecutable(path);
   if (!exe.isOk())
     return failRank(exe.status());
+  bool useNccl = dist == "nccl" || (dist == "auto" && ranks > 1 &&
+                                    (*exe)->onCuda() && haveNccl());
+  if (useNccl) {
+    if (!(*exe)->onCuda())
+      return failRank(invalidArgument("--dist nccl needs a cuda artifact; " +
+                                      path + " runs on the CPU"));
+    if (!gDevice)
+      return failRank(internalError("no CUDA device was opened for NCCL"));
+    StatusOr<std::unique_ptr<Communicator>> nccl =
+        createNcclCommunicator(comm, *gDevice);
+    if (!nccl.isOk())
+      return failRank(nccl.status());
+    comm = std::move(nccl).value();
+    if (timeout > 0)
+      comm->setTimeoutSeconds(timeout);
+  }
+  opt.comm = comm.get();
   installTrainingSigintHandler();
   StatusOr<TrainResult> r = train(**exe, opt);
   if (!r.isOk())

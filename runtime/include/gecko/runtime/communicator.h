@@ -32,6 +32,14 @@ enum class ReduceOp { kSum, kMax, kMin };
 /// "sum", "max", "min".
 const char *reduceOpName(ReduceOp op);
 
+/// A flat tensor: `count` elements of `dtype` at `data` (host or device
+/// memory, as the call taking it says).
+struct BucketTensor {
+  void *data = nullptr;
+  int64_t count = 0;
+  ElementType dtype = ElementType::kF32;
+};
+
 class Communicator {
 public:
   virtual ~Communicator();
@@ -53,6 +61,18 @@ public:
   /// Ends every rank of the job with `exitCode` (after printing `message` on
   /// this rank's stderr). Does not return.
   [[noreturn]] virtual void abort(int exitCode, const std::string &message) = 0;
+
+  /// True when allReduceOnDevice works (the "nccl" backend).
+  virtual bool hasDeviceCollectives() const { return false; }
+  /// All-reduces `tensors` (f32 or f64, in device memory of the
+  /// communicator's CUDA device) in place as one group: kSum, divided by
+  /// size() with `mean`. The group is queued on `stream` (a CUstream, e.g.
+  /// BoundCall::nativeStream()), after the work already queued there, and
+  /// waited for under the timeout. Unimplemented without device
+  /// collectives.
+  virtual Status allReduceOnDevice(const std::vector<BucketTensor> &tensors,
+                                   bool mean, void *stream,
+                                   const std::string &what);
 
   /// All-reduce with kSum, then divide by size(): the mean over ranks.
   Status allReduceMean(void *data, int64_t count, ElementType dtype,
@@ -83,20 +103,35 @@ bool haveMpi();
 
 /// `backend`: "local", "mpi", or "auto" (mpi when launchedByMpi(), else
 /// local). "mpi" initializes MPI (once per process); Unavailable when the
-/// build has no MPI.
+/// build has no MPI. (NCCL needs a device: createNcclCommunicator.)
 StatusOr<std::unique_ptr<Communicator>>
 createCommunicator(const std::string &backend);
+
+/// This process's index among the job's ranks on its host, from the
+/// launcher's environment (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID,
+/// SLURM_LOCALID, PMI_LOCAL_RANK), or -1 when none says.
+int localRankFromEnvironment();
+
+/// True when this build has the NCCL communicator (GECKO_ENABLE_NCCL).
+bool haveNccl();
+
+class Device;
+/// NCCL over the ranks of `bootstrap` (an MPI communicator): rank 0 makes
+/// the NCCL unique id and broadcasts it, and every rank joins with `device`
+/// (a CUDA device; one per rank). Device collectives go through NCCL; the
+/// host collectives (losses, flags, checksums) and abort() through
+/// `bootstrap`, which the result takes over (on failure `bootstrap` is left
+/// to the caller, e.g. to abort the job). Loads libnccl.so.2 at run time
+/// (GECKO_NCCL_LIBRARY overrides the path); Unavailable without NCCL.
+StatusOr<std::unique_ptr<Communicator>>
+createNcclCommunicator(std::unique_ptr<Communicator> &bootstrap,
+                       Device &device);
 
 /// Reduces float tensors in buckets: the tensors are flattened, in order,
 /// into a staging buffer of at most `bucketBytes` bytes (a tensor may span
 /// buckets), each full bucket is all-reduced (mean or sum) and copied back.
 /// Tensors of different dtypes go to separate buckets. `what` names the
 /// payload in errors. Returns the number of buckets reduced.
-struct BucketTensor {
-  void *data = nullptr;
-  int64_t count = 0;
-  ElementType dtype = ElementType::kF32;
-};
 StatusOr<int64_t> bucketedAllReduce(Communicator &comm,
                                     const std::vector<BucketTensor> &tensors,
                                     size_t bucketBytes, bool mean,

@@ -101,6 +101,24 @@ public:
 
   /// Result `name` copied to the host (waits for queued work first).
   StatusOr<HostTensor> result(const std::string &name) const;
+  /// Arg or result `name` copied to the host (waits for queued work first):
+  /// after applyNextResults, the args hold the updated params and state.
+  StatusOr<HostTensor> read(const std::string &name) const;
+
+  /// From now on, arg or result `name` lives in `owner`'s buffer of
+  /// `ownerName` instead of its own: two functions then share a tensor
+  /// without copies (apply_gradients reads grad's gradients; grad reads
+  /// the params apply_gradients updates). Both must have the same dtype and
+  /// shape, and both calls must belong to the same Executable; `owner` must
+  /// outlive this BoundCall. Drops a captured graph (it baked in the old
+  /// address).
+  Status shareBuffer(const std::string &name, const BoundCall &owner,
+                     const std::string &ownerName);
+
+  /// The CUstream the calls are queued on (nullptr on the CPU): device
+  /// collectives on this call's buffers are queued on it, so they are
+  /// ordered with the calls without host synchronization.
+  void *nativeStream() const;
   /// Every result by plan name.
   StatusOr<TensorMap> results() const;
   /// Copies every `next:<arg>` result into the buffer of <arg>, so the next

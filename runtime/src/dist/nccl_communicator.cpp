@@ -1,0 +1,383 @@
+//===- nccl_communicator.cpp - Device collectives over NCCL ---------------===//
+//
+// One process per GPU. MPI bootstraps the job: rank 0 makes the NCCL unique
+// id and broadcasts it, and it carries the small host collectives (losses,
+// flags, checksums) and abort(). Gradients are all-reduced by NCCL in device
+// memory, queued on the executable's stream.
+//
+// libnccl.so.2 is loaded at run time, like libcuda and libcublasLt, so the
+// runtime still starts on machines without it. nccl.h provides the types
+// only. The communicator is non-blocking (ncclConfig_t::blocking = 0): no
+// NCCL call waits for a peer, and this file polls ncclCommGetAsyncError and
+// a CUDA event against the collective timeout. A peer that dies or stops
+// calling collectives therefore becomes a DeadlineExceeded error (after
+// which the communicator is aborted with ncclCommAbort) instead of a hang.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/runtime/communicator.h"
+#include "gecko/runtime/device.h"
+
+#include "../cuda/cuda_internal.h"
+
+#include <nccl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <dlfcn.h>
+#include <mutex>
+#include <unistd.h>
+
+namespace gecko {
+
+namespace {
+
+/// The NCCL entry points this file uses, from libnccl.so.2.
+struct NcclApi {
+  ncclResult_t (*getVersion)(int *) = nullptr;
+  ncclResult_t (*getUniqueId)(ncclUniqueId *) = nullptr;
+  ncclResult_t (*commInitRankConfig)(ncclComm_t *, int, ncclUniqueId, int,
+                                     ncclConfig_t *) = nullptr;
+  ncclResult_t (*commGetAsyncError)(ncclComm_t, ncclResult_t *) = nullptr;
+  ncclResult_t (*commFinalize)(ncclComm_t) = nullptr;
+  ncclResult_t (*commDestroy)(ncclComm_t) = nullptr;
+  ncclResult_t (*commAbort)(ncclComm_t) = nullptr;
+  ncclResult_t (*allReduce)(const void *, void *, size_t, ncclDataType_t,
+                            ncclRedOp_t, ncclComm_t, cudaStream_t) = nullptr;
+  ncclResult_t (*groupStart)() = nullptr;
+  ncclResult_t (*groupEnd)() = nullptr;
+  const char *(*getErrorString)(ncclResult_t) = nullptr;
+  const char *(*getLastError)(ncclComm_t) = nullptr;
+  int version = 0;
+  std::string path;
+};
+
+/// Loads libnccl once per process; the error says which paths were tried.
+StatusOr<const NcclApi *> loadNccl() {
+  static std::once_flag once;
+  static NcclApi api;
+  static std::string error;
+  std::call_once(once, [] {
+    std::vector<std::string> names;
+    if (const char *env = std::getenv("GECKO_NCCL_LIBRARY"); env && *env)
+      names.push_back(env);
+    names.push_back("libnccl.so.2");
+#ifdef GECKO_CUDA_LIBRARY_DIR
+    names.push_back(std::string(GECKO_CUDA_LIBRARY_DIR) + "/libnccl.so.2");
+#endif
+    void *lib = nullptr;
+    std::string tried;
+    for (const std::string &name : names) {
+      lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (lib) {
+        api.path = name;
+        break;
+      }
+      const char *err = dlerror();
+      tried += "\n  " + name + ": " + (err ? err : "not found");
+    }
+    if (!lib) {
+      error = "NCCL (libnccl.so.2) cannot be loaded; set GECKO_NCCL_LIBRARY "
+              "to its path. Tried:" +
+              tried;
+      return;
+    }
+    std::string missing;
+    auto get = [&](auto &fn, const char *symbol) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+          dlsym(lib, symbol));
+      if (!fn)
+        missing += std::string(missing.empty() ? "" : ", ") + symbol;
+    };
+    get(api.getVersion, "ncclGetVersion");
+    get(api.getUniqueId, "ncclGetUniqueId");
+    get(api.commInitRankConfig, "ncclCommInitRankConfig");
+    get(api.commGetAsyncError, "ncclCommGetAsyncError");
+    get(api.commFinalize, "ncclCommFinalize");
+    get(api.commDestroy, "ncclCommDestroy");
+    get(api.commAbort, "ncclCommAbort");
+    get(api.allReduce, "ncclAllReduce");
+    get(api.groupStart, "ncclGroupStart");
+    get(api.groupEnd, "ncclGroupEnd");
+    get(api.getErrorString, "ncclGetErrorString");
+    get(api.getLastError, "ncclGetLastError");
+    if (!missing.empty()) {
+      error = api.path + " lacks " + missing + " (NCCL 2.14 or newer needed)";
+      return;
+    }
+    if (api.getVersion(&api.version) != ncclSuccess || api.version < 21400) {
+      error = api.path + " is NCCL " + std::to_string(api.version) +
+              "; 2.14 or newer is needed (non-blocking communicators)";
+      return;
+    }
+  });
+  if (!error.empty())
+    return unavailable(error);
+  return &api;
+}
+
+class NcclCommunicator final : public Communicator {
+public:
+  NcclCommunicator(const NcclApi &api, std::unique_ptr<Communicator> host,
+                   detail::CudaContext &ctx)
+      : api_(api), host_(std::move(host)), ctx_(ctx) {
+    timeoutSeconds_ = host_->timeoutSeconds();
+    char name[256] = {0};
+    if (::gethostname(name, sizeof(name) - 1) != 0)
+      name[0] = '\0';
+    where_ = "rank " + std::to_string(host_->rank()) + " of " +
+             std::to_string(host_->size()) + " (host " + name + ", pid " +
+             std::to_string(::getpid()) + ", " + ctx_.device().info().name +
+             " cuda:" + std::to_string(ctx_.device().info().ordinal) + ")";
+  }
+
+  ~NcclCommunicator() override {
+    if (event_)
+      ctx_.destroyEvent(event_);
+    if (!comm_)
+      return;
+    if (broken_) {
+      api_.commAbort(comm_);
+      return;
+    }
+    // Flush and release; a peer that vanished must not hang the exit.
+    ncclResult_t rc = ctx_.makeCurrent().isOk() ? api_.commFinalize(comm_)
+                                                : ncclInternalError;
+    if ((rc == ncclSuccess || rc == ncclInProgress) && pollAsync(10.0))
+      api_.commDestroy(comm_);
+    else
+      api_.commAbort(comm_);
+  }
+
+  /// Rank 0's unique id over the bootstrap communicator, then a
+  /// non-blocking ncclCommInitRankConfig polled under the timeout.
+  Status init() {
+    GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    ncclUniqueId id{};
+    if (host_->rank() == 0) {
+      ncclResult_t rc = api_.getUniqueId(&id);
+      if (rc != ncclSuccess)
+        return fail(rc, "ncclGetUniqueId");
+    }
+    GECKO_RETURN_IF_ERROR(
+        host_->broadcast(&id, sizeof(id), 0, "the NCCL unique id"));
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    ncclResult_t rc = api_.commInitRankConfig(&comm_, host_->size(), id,
+                                              host_->rank(), &config);
+    if (rc != ncclSuccess && rc != ncclInProgress)
+      return fail(rc, "ncclCommInitRankConfig");
+    GECKO_RETURN_IF_ERROR(waitIssued("ncclCommInitRankConfig (joining the "
+                                     "NCCL communicator)"));
+    GECKO_ASSIGN_OR_RETURN(event_, ctx_.createEvent());
+    return Status::ok();
+  }
+
+  /// Gives the MPI communicator back (after a failed init()).
+  std::unique_ptr<Communicator> releaseBootstrap() { return std::move(host_); }
+
+  const char *backend() const override { return "nccl"; }
+  int rank() const override { return host_->rank(); }
+  int size() const override { return host_->size(); }
+
+  Status allReduce(void *data, int64_t count, ElementType dtype, ReduceOp op,
+                   const std::string &what) override {
+    host_->setTimeoutSeconds(timeoutSeconds_);
+    return host_->allReduce(data, count, dtype, op, what);
+  }
+  Status broadcast(void *data, size_t bytes, int root,
+                   const std::string &what) override {
+    host_->setTimeoutSeconds(timeoutSeconds_);
+    return host_->broadcast(data, bytes, root, what);
+  }
+  Status barrier(const std::string &what) override {
+    host_->setTimeoutSeconds(timeoutSeconds_);
+    return host_->barrier(what);
+  }
+  [[noreturn]] void abort(int exitCode, const std::string &message) override {
+    if (comm_) {
+      api_.commAbort(comm_);
+      comm_ = nullptr;
+    }
+    host_->abort(exitCode, message);
+  }
+
+  bool hasDeviceCollectives() const override { return true; }
+
+  Status allReduceOnDevice(const std::vector<BucketTensor> &tensors, bool mean,
+                           void *stream, const std::string &what) override {
+    int64_t elements = 0;
+    for (const BucketTensor &t : tensors) {
+      if (t.dtype != ElementType::kF32 && t.dtype != ElementType::kF64)
+        return invalidArgument("all-reduce of " + what +
+                               " on the device: "
+                               "dtype " +
+                               elementTypeName(t.dtype) +
+                               " is not supported (f32 or f64)");
+      elements += t.count;
+    }
+    std::string desc = std::string("NCCL all_reduce (") +
+                       (mean ? "avg" : "sum") + ", " +
+                       std::to_string(tensors.size()) + " tensors, " +
+                       std::to_string(elements) + " elements) of " + what;
+    if (broken_)
+      return failedPrecondition(where_ + ": " + desc +
+                                ": the communicator is unusable after an "
+                                "earlier failed collective");
+    ++sequence_;
+    desc += " (collective #" + std::to_string(sequence_) + ")";
+    GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    ncclResult_t rc = api_.groupStart();
+    for (const BucketTensor &t : tensors) {
+      if (rc != ncclSuccess || t.count == 0)
+        continue;
+      rc = api_.allReduce(
+          t.data, t.data, size_t(t.count),
+          t.dtype == ElementType::kF32 ? ncclFloat32 : ncclFloat64,
+          mean ? ncclAvg : ncclSum, comm_, static_cast<cudaStream_t>(stream));
+    }
+    ncclResult_t end = api_.groupEnd();
+    if (rc != ncclSuccess)
+      return fail(rc, desc + ": ncclAllReduce");
+    if (end != ncclSuccess && end != ncclInProgress)
+      return fail(end, desc + ": ncclGroupEnd");
+    GECKO_RETURN_IF_ERROR(waitIssued(desc));
+    GECKO_RETURN_IF_ERROR(ctx_.recordEvent(event_, stream));
+    return waitEvent(desc);
+  }
+
+private:
+  using Clock = std::chrono::steady_clock;
+
+  Clock::time_point deadline() const {
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(timeoutSeconds_));
+  }
+
+  /// Polls the communicator's async state until nothing is in progress, or
+  /// `seconds` pass; false on error or timeout.
+  bool pollAsync(double seconds) {
+    auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(seconds));
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      if (api_.commGetAsyncError(comm_, &state) != ncclSuccess)
+        return false;
+      if (state == ncclSuccess)
+        return true;
+      if (state != ncclInProgress || Clock::now() >= until)
+        return false;
+      pause();
+    }
+  }
+
+  /// Waits until NCCL has issued the operations of the last call (a
+  /// non-blocking communicator returns ncclInProgress while it connects).
+  Status waitIssued(const std::string &desc) {
+    Clock::time_point until = deadline();
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      ncclResult_t rc = api_.commGetAsyncError(comm_, &state);
+      if (rc != ncclSuccess)
+        return fail(rc, desc + ": ncclCommGetAsyncError");
+      if (state == ncclSuccess)
+        return Status::ok();
+      if (state != ncclInProgress)
+        return fail(state, desc);
+      if (Clock::now() >= until)
+        return timedOut(desc + " (while NCCL issued it)");
+      pause();
+    }
+  }
+
+  /// Waits for event_ (recorded after the collective) while watching for
+  /// asynchronous NCCL errors.
+  Status waitEvent(const std::string &desc) {
+    Clock::time_point until = deadline();
+    for (;;) {
+      GECKO_ASSIGN_OR_RETURN(bool done, ctx_.eventDone(event_));
+      if (done)
+        return Status::ok();
+      ncclResult_t state = ncclSuccess;
+      ncclResult_t rc = api_.commGetAsyncError(comm_, &state);
+      if (rc != ncclSuccess)
+        return fail(rc, desc + ": ncclCommGetAsyncError");
+      if (state != ncclSuccess && state != ncclInProgress)
+        return fail(state, desc);
+      if (Clock::now() >= until)
+        return timedOut(desc);
+      pause();
+    }
+  }
+
+  Status fail(ncclResult_t rc, const std::string &desc) {
+    broken_ = true;
+    std::string detail = api_.getErrorString(rc);
+    if (comm_) {
+      const char *last = api_.getLastError(comm_);
+      if (last && *last)
+        detail += ": " + std::string(last);
+    }
+    return unavailable(where_ + ": " + desc + " failed: " + detail);
+  }
+
+  Status timedOut(const std::string &desc) {
+    broken_ = true;
+    api_.commAbort(comm_);
+    comm_ = nullptr;
+    char secs[32];
+    std::snprintf(secs, sizeof(secs), "%g", timeoutSeconds_);
+    return deadlineExceeded(
+        where_ + ": " + desc + " did not complete within " + secs +
+        " s (GECKO_COLLECTIVE_TIMEOUT): another rank died, hangs or stopped "
+        "calling collectives; the NCCL communicator was aborted. Every rank "
+        "that reached this collective reports it; a rank missing from these "
+        "reports is the one that failed");
+  }
+
+  /// Backs off from 1 us to 1 ms between polls.
+  void pause() {
+    struct timespec ts = {0, sleepNs_};
+    ::nanosleep(&ts, nullptr);
+    sleepNs_ = sleepNs_ < 1000000 ? sleepNs_ * 2 : sleepNs_;
+  }
+
+  const NcclApi &api_;
+  std::unique_ptr<Communicator> host_;
+  detail::CudaContext &ctx_;
+  ncclComm_t comm_ = nullptr;
+  void *event_ = nullptr;
+  std::string where_;
+  bool broken_ = false;
+  long sleepNs_ = 1000;
+};
+
+} // namespace
+
+bool haveNccl() { return true; }
+
+StatusOr<std::unique_ptr<Communicator>>
+createNcclCommunicator(std::unique_ptr<Communicator> &bootstrap,
+                       Device &device) {
+  if (!bootstrap || std::string(bootstrap->backend()) != "mpi")
+    return invalidArgument("the NCCL communicator needs an MPI communicator "
+                           "to exchange its unique id (launch with mpirun or "
+                           "srun)");
+  detail::CudaContext *ctx = detail::cudaContextOf(&device);
+  if (!ctx)
+    return invalidArgument("the NCCL communicator needs a CUDA device, not " +
+                           device.info().name);
+  GECKO_ASSIGN_OR_RETURN(const NcclApi *api, loadNccl());
+  auto comm =
+      std::make_unique<NcclCommunicator>(*api, std::move(bootstrap), *ctx);
+  Status s = comm->init();
+  if (!s.isOk()) {
+    bootstrap = comm->releaseBootstrap(); // The caller may still abort.
+    return s;
+  }
+  return std::unique_ptr<Communicator>(std::move(comm));
+}
+
+} // namespace gecko

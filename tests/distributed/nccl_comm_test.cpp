@@ -1,0 +1,168 @@
+//===- nccl_comm_test.cpp - The NCCL communicator across real GPUs --------===//
+//
+// Run under mpirun with one rank per GPU (ctest label `distributed` and
+// `gpu`; scripts/device/run.sh runs it on the GPU machine). Each rank opens
+// cuda:<its index on the host>, joins the NCCL communicator, and checks
+// device all-reduces (sum and mean, f32 and f64, several tensors in one
+// group, an empty tensor) against values it computes itself, the host
+// collectives that go through MPI, the errors for bad input, and finally
+// the timeout: rank 0 starts an all-reduce that rank 1 never joins and must
+// get DeadlineExceeded within the timeout. Prints
+// "SKIP: ..." and exits 0 where there are fewer GPUs than ranks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gecko/runtime/communicator.h"
+#include "gecko/runtime/device.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+using namespace gecko;
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const std::string &what, int rank) {
+  if (!ok) {
+    ++failures;
+    std::fprintf(stderr, "rank %d: FAIL %s\n", rank, what.c_str());
+  }
+}
+
+void checkOk(const Status &s, const std::string &what, int rank) {
+  check(s.isOk(), what + ": " + s.toString(), rank);
+}
+
+} // namespace
+
+int main() {
+  StatusOr<std::unique_ptr<Communicator>> made = createCommunicator("mpi");
+  if (!made.isOk()) {
+    std::fprintf(stderr, "%s\n", made.status().toString().c_str());
+    return 1;
+  }
+  std::unique_ptr<Communicator> mpi = std::move(made).value();
+  mpi->setTimeoutSeconds(60);
+  int r = mpi->rank(), n = mpi->size();
+  // Every rank must agree on skipping, or the others would wait for it.
+  StatusOr<int> gpus = cudaDeviceCount();
+  double have = gpus.isOk() ? double(*gpus) : 0.0;
+  if (!mpi->allReduce(&have, 1, ElementType::kF64, ReduceOp::kMin, "GPUs")
+           .isOk())
+    return 1;
+  int local = localRankFromEnvironment();
+  if (local < 0)
+    local = r;
+  if (have < double(n) || n < 2) {
+    if (r == 0)
+      std::printf("SKIP: %d ranks need as many GPUs (this host: %s)\n", n,
+                  gpus.isOk() ? std::to_string(*gpus).c_str()
+                              : gpus.status().toString().c_str());
+    return 0;
+  }
+  StatusOr<std::unique_ptr<Device>> dev = createCudaDevice(local);
+  if (!dev.isOk()) {
+    std::fprintf(stderr, "%s\n", dev.status().toString().c_str());
+    mpi->abort(1, "cannot open the GPU");
+  }
+  Device &gpu = **dev;
+  StatusOr<std::unique_ptr<Communicator>> nccl =
+      createNcclCommunicator(mpi, gpu);
+  if (!nccl.isOk())
+    mpi->abort(1,
+               "rank " + std::to_string(r) + ": " + nccl.status().toString());
+  Communicator &c = **nccl;
+  c.setTimeoutSeconds(60);
+  check(std::string(c.backend()) == "nccl", "backend", r);
+  check(c.hasDeviceCollectives(), "hasDeviceCollectives", r);
+  check(c.rank() == r && c.size() == n, "rank and size", r);
+
+  // Device f32 sum of 2^20 elements and f64 mean, in one group, plus an
+  // empty tensor: element i of rank r is (r + 1) * (i % 1000 + 1).
+  const int64_t kF = int64_t(1) << 20, kD = 4099;
+  std::vector<float> f(size_t(kF), 0.0f);
+  std::vector<double> d(size_t(kD), 0.0);
+  for (int64_t i = 0; i < kF; ++i)
+    f[size_t(i)] = float((r + 1) * (i % 1000 + 1));
+  for (int64_t i = 0; i < kD; ++i)
+    d[size_t(i)] = double(r) * 0.5 + double(i);
+  StatusOr<Buffer> fb = gpu.allocate(f.size() * sizeof(float));
+  StatusOr<Buffer> db = gpu.allocate(d.size() * sizeof(double));
+  if (!fb.isOk() || !db.isOk())
+    c.abort(1, "device allocation failed");
+  checkOk(gpu.copyFromHost(*fb, 0, f.data(), f.size() * sizeof(float)),
+          "upload f32", r);
+  checkOk(gpu.copyFromHost(*db, 0, d.data(), d.size() * sizeof(double)),
+          "upload f64", r);
+  checkOk(c.allReduceOnDevice({{fb->data(), kF, ElementType::kF32},
+                               {db->data(), 0, ElementType::kF64}},
+                              /*mean=*/false, nullptr, "f32 sum"),
+          "device f32 sum", r);
+  checkOk(c.allReduceOnDevice({{db->data(), kD, ElementType::kF64}},
+                              /*mean=*/true, nullptr, "f64 mean"),
+          "device f64 mean", r);
+  checkOk(gpu.copyToHost(f.data(), *fb, 0, f.size() * sizeof(float)),
+          "download f32", r);
+  checkOk(gpu.copyToHost(d.data(), *db, 0, d.size() * sizeof(double)),
+          "download f64", r);
+  double ranksSum = n * (n + 1) / 2.0;
+  int bad = 0;
+  for (int64_t i = 0; i < kF; ++i)
+    bad += f[size_t(i)] != float(ranksSum * double(i % 1000 + 1));
+  check(bad == 0, "device f32 sum: " + std::to_string(bad) + " wrong", r);
+  double meanOffset = 0.5 * (n - 1) / 2.0; // mean of r * 0.5 over ranks
+  bad = 0;
+  for (int64_t i = 0; i < kD; ++i)
+    bad += std::fabs(d[size_t(i)] - (meanOffset + double(i))) > 1e-12;
+  check(bad == 0, "device f64 mean: " + std::to_string(bad) + " wrong", r);
+
+  // Host collectives go through MPI.
+  double host[2] = {double(r), 1.0};
+  checkOk(c.allReduce(host, 2, ElementType::kF64, ReduceOp::kSum, "host"),
+          "host all-reduce", r);
+  check(host[0] == n * (n - 1) / 2.0 && host[1] == n, "host sum values", r);
+  checkOk(c.barrier("test"), "barrier", r);
+
+  // Bad input is an error, not a crash, and leaves the communicator usable.
+  Status wrongType = c.allReduceOnDevice({{fb->data(), 4, ElementType::kI64}},
+                                         false, nullptr, "i64");
+  check(wrongType.code() == StatusCode::kInvalidArgument,
+        "i64 is refused: " + wrongType.toString(), r);
+
+  // The timeout: rank 1 does not join; rank 0 must fail within ~2 s.
+  c.setTimeoutSeconds(2);
+  if (r == 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    Status s = c.allReduceOnDevice({{fb->data(), 1024, ElementType::kF32}},
+                                   false, nullptr, "the abandoned tensor");
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    check(s.code() == StatusCode::kDeadlineExceeded,
+          "a missing peer gives DeadlineExceeded: " + s.toString(), r);
+    check(s.message().find("the abandoned tensor") != std::string::npos,
+          "the timeout names the collective", r);
+    check(secs < 30,
+          "the timeout fires in time (" + std::to_string(secs) + " s)", r);
+    Status again = c.allReduceOnDevice({{fb->data(), 4, ElementType::kF32}},
+                                       false, nullptr, "after the failure");
+    check(again.code() == StatusCode::kFailedPrecondition,
+          "the aborted communicator refuses work: " + again.toString(), r);
+    std::printf("rank 0: timeout after %.1f s: %s\n", secs,
+                s.message().c_str());
+  }
+  c.setTimeoutSeconds(60);
+  double verdict = failures;
+  if (!c.allReduce(&verdict, 1, ElementType::kF64, ReduceOp::kSum, "verdict")
+           .isOk())
+    return 1;
+  if (r == 0)
+    std::printf("nccl communicator test on %d ranks: %s\n", n,
+                verdict == 0 ? "PASS" : "FAIL");
+  return verdict == 0 ? 0 : 1;
+}
