@@ -26,13 +26,18 @@ for spec in ${BENCH:-block-forward-8k:forward:2 block-train-8k:grad:1 \
     --warmup "$warmup" --iters "${iters:-2}" 2>&1 | tail -1)
   echo "$name $fn: $line" | tee -a "$out/bench.txt"
 done
-# Where the time goes: per-kernel times of one call (GECKO_CUDA_PROFILE).
-for spec in ${PROFILE:-block-forward-8k:forward}; do
+# Where the time goes: per-kernel times of one call (GECKO_CUDA_PROFILE=all),
+# summed per model op by bench/profile_by_op.py.
+here="$(cd "$(dirname "$0")" && pwd)"
+for spec in ${PROFILE:-block-forward-8k:forward block-train-8k:grad}; do
   IFS=: read -r name fn <<<"$spec"
   [ -f "$a/$name.gkm" ] || continue
   echo "== kernels of $name $fn"
-  GECKO_CUDA_PROFILE=1 timeout "${BENCH_TIMEOUT:-300}" "$run" bench \
+  GECKO_CUDA_PROFILE=all timeout "${BENCH_TIMEOUT:-300}" "$run" bench \
     "$a/$name.gkm" --function "$fn" --warmup 0 --iters 1 \
     2>"$out/profile-$name.txt" >/dev/null
-  head -20 "$out/profile-$name.txt"
+  head -12 "$out/profile-$name.txt"
+  echo "== per op: $name $fn"
+  python3 "$here/profile_by_op.py" "$out/profile-$name.txt" \
+    | tee "$out/profile-by-op-$name.txt"
 done

@@ -444,6 +444,8 @@ private:
       // The reference runs the EMA on the B x D x L transpose.
       if (recordDebug)
         record(mp + "cema", transposeSeq(e));
+      else
+        labelSince(mp + "cema");
       // 3. mx = RMSNorm_D(e).
       Value rmsWeight = c.norm_affine ? param(mp + "rmsnorm.weight") : Value();
       Value mx =
@@ -561,7 +563,9 @@ private:
     Value xf = sequenceNorm(x, "output.final_norm", "final_norm");
     record("output.final_norm", xf);
     std::string outName = c.share_emb ? "embed.weight" : "output.output.weight";
-    return LinearOp::create(b, xf, param(outName), Value()).getY();
+    Value logits = LinearOp::create(b, xf, param(outName), Value()).getY();
+    labelSince("output.head");
+    return logits;
   }
 
   /// The working memory of a prefill (chunked form) or decode (step form)
@@ -747,9 +751,25 @@ public:
 
 private:
   void record(const std::string &name, Value value) {
+    labelSince(name);
     if (recordDebug)
       debug.emplace_back("debug." + name + ".out", value);
   }
+
+  /// Gives the ops emitted since the previous call the location
+  /// NameLoc(name): lowerings keep an op's location, so generated kernels
+  /// are named after the model step they come from and profiles can be
+  /// summed per op (docs/cuda.md, "Where the time goes").
+  void labelSince(const std::string &name) {
+    Block *block = b.getInsertionBlock();
+    auto it = labelMark ? std::next(labelMark->getIterator()) : block->begin();
+    Location named = NameLoc::get(b.getStringAttr(name), b.getLoc());
+    for (; it != b.getInsertionPoint(); ++it)
+      if (it->getLoc() == b.getLoc())
+        it->setLoc(named);
+    labelMark = lastOp();
+  }
+  Operation *labelMark = nullptr; ///< The last op labelSince() labelled.
 };
 
 Status checkBuildable(const ModelConfig &c, const BuildOptions &o,

@@ -5,11 +5,17 @@
 #   cuda/tiny-{a,b}-fwd.gkm      forward + loss with debug outputs (golden)
 #   cuda/tiny-{a,b}-train.gkm    grad + train_step (golden gradients)
 #   cuda/tiny-{a,b}-gen.gkm      prefill + decode (golden streaming)
+#   cuda/dp-b1.gkm, dp-b{2,4}.gkm  data-parallel equivalence on 2/4 GPUs
+#                                (tiny, --data-parallel batch 1 against the
+#                                train step at batch 2 and 4; AdamW eps 1e-3
+#                                as in tests/distributed)
+#   cuda/dp-scale.gkm            data-parallel scaling (tiny, batch 4 x 512
+#                                per GPU; train_step for 1 GPU)
 #   cuda/block-{forward,train}-{8k,32k}.gkm
 #                                one Gecko block at 7B dimensions
 #                                (models/gecko-7b-block.json), the workload
 #                                of ../shared/perf/REFERENCE_H100.md
-# env: BLOCK=0 skips the block artifacts; GECKO_COMPILE (default
+# env: BLOCK=0 skips the block artifacts, DP=0 the data-parallel ones; GECKO_COMPILE (default
 # build/bin/gecko-compile). Then: run(command="bash scripts/device/run.sh",
 # carry=[".deps"]) after scripts/device/prepare.sh.
 set -euo pipefail
@@ -30,6 +36,15 @@ for v in a:tiny b:tiny-segments; do
   "$compile" --model "$m/$config.json" --mode generate --target cuda \
     --batch 2 -o "$a/cuda/tiny-$name-gen.gkm"
 done
+if [ "${DP:-1}" = 1 ]; then
+  dp=(--model "$m/tiny.json" --mode train --target cuda --seq-len 32
+      --adam-eps 1e-3)
+  "$compile" "${dp[@]}" --batch 1 --data-parallel -o "$a/cuda/dp-b1.gkm"
+  "$compile" "${dp[@]}" --batch 2 -o "$a/cuda/dp-b2.gkm"
+  "$compile" "${dp[@]}" --batch 4 -o "$a/cuda/dp-b4.gkm"
+  "$compile" --model "$m/tiny.json" --mode train --target cuda --batch 4 \
+    --seq-len 512 --data-parallel -o "$a/cuda/dp-scale.gkm"
+fi
 if [ "${BLOCK:-1}" = 1 ]; then
   for len in 8k:8192 32k:32768; do
     "$compile" --model "$m/gecko-7b-block.json" --mode forward --target cuda \

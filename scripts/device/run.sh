@@ -3,7 +3,10 @@
 #   run(command="bash scripts/device/run.sh", carry=[".deps"])
 # after scripts/device/prepare.sh here. Builds the runtime half (no MLIR
 # there) with CUDA, prints the devices, and runs the unit and GPU tests.
-# Logs go to $OUT when set (the device tool returns that folder).
+# Logs go to $OUT when set (the device tool returns that folder). env:
+# GECKO_DEVICE_CTEST=0 skips ctest, GECKO_DEVICE_ARTIFACTS=0 the golden
+# checks and benchmarks of cuda-artifacts.sh; dp-gpu.sh runs when the
+# data-parallel artifacts are there (it skips with one GPU).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${BUILD_DIR:-/tmp/gecko-device-build}"
@@ -12,6 +15,19 @@ mkdir -p "$out"
 export NCCL_NVLS_ENABLE=0
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpus.csv"
+# NCCL: nccl.h for the build (the toolkit's, else the pip package's) and
+# libnccl.so.2 at run time (GECKO_NCCL_LIBRARY when the loader can't find it).
+if [ ! -f /usr/local/cuda/include/nccl.h ]; then
+  pkg=$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null \
+        || python3 -c 'import nvidia.nccl; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)
+  if [ -n "$pkg" ] && [ -f "$pkg/include/nccl.h" ]; then
+    export NCCL_HOME="$pkg"
+    if ! ldconfig -p | grep -q 'libnccl.so.2 '; then
+      export GECKO_NCCL_LIBRARY="$pkg/lib/libnccl.so.2"
+    fi
+  fi
+fi
+echo "NCCL: NCCL_HOME=${NCCL_HOME:-toolkit} GECKO_NCCL_LIBRARY=${GECKO_NCCL_LIBRARY:-loader}; mpirun: $(command -v mpirun || echo none)"
 cmake -G Ninja -S "$root" -B "$build" \
   -DGECKO_ENABLE_COMPILER=OFF -DGECKO_ENABLE_CUDA=ON \
   -DGECKO_GTEST_SOURCE_DIR="$root/.deps/googletest" \
@@ -61,7 +77,13 @@ fi
 # Artifacts the compiler made for --target cuda (scripts/device/
 # compile-artifacts.sh, carried in .deps/artifacts/cuda): golden parity on
 # the GPU, CPU-vs-GPU on random inputs, benchmarks.
-if [ -d "$root/.deps/artifacts/cuda" ]; then
+grep -E "^GECKO_ENABLE_(MPI|NCCL|CUDA):" "$build/CMakeCache.txt"
+if [ -d "$root/.deps/artifacts/cuda" ] && [ "${GECKO_DEVICE_ARTIFACTS:-1}" = 1 ]; then
   bash "$root/scripts/device/cuda-artifacts.sh" "$build" "$out" || rc=1
+fi
+# Data parallelism over the host's GPUs (NCCL): equivalence and scaling;
+# SKIP with one GPU.
+if [ -f "$root/.deps/artifacts/cuda/dp-b1.gkm" ]; then
+  bash "$root/scripts/device/dp-gpu.sh" "$build" "$out" || rc=1
 fi
 exit $rc

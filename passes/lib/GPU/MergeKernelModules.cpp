@@ -5,6 +5,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace mlir::gecko {
@@ -12,6 +13,24 @@ namespace mlir::gecko {
 #include "gecko/GPU/Passes.h.inc"
 
 namespace {
+
+/// The model step a kernel comes from: the first NameLoc in its location
+/// (the frontend names each step's ops, e.g. "layers.0.mega.cema"), made a
+/// C identifier ("layers_0_mega_cema"); empty when there is none.
+std::string kernelScope(Location loc) {
+  std::string scope;
+  loc->walk([&](Location l) {
+    if (auto name = dyn_cast<NameLoc>(l)) {
+      scope = name.getName().str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  for (char &c : scope)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  return scope;
+}
 
 struct MergeKernelModulesPass
     : impl::GeckoGpuMergeKernelModulesBase<MergeKernelModulesPass> {
@@ -49,9 +68,12 @@ struct MergeKernelModulesPass
         // Outlining names kernels after their function, so two modules may
         // hold kernels of the same name; the module names are unique.
         if (fn && fn.isKernel()) {
-          renamed[{source.getSymNameAttr(), fn.getNameAttr()}] =
-              source.getSymNameAttr();
-          SymbolTable::setSymbolName(fn, source.getSymNameAttr());
+          StringAttr name = source.getSymNameAttr();
+          std::string scope = kernelScope(fn.getLoc());
+          if (!scope.empty())
+            name = StringAttr::get(ctx, name.getValue() + "__" + scope);
+          renamed[{source.getSymNameAttr(), fn.getNameAttr()}] = name;
+          SymbolTable::setSymbolName(fn, name);
         }
         StringRef name = symbol.getName();
         if (Operation *previous = moved.lookup(name)) {

@@ -250,6 +250,7 @@ struct Executable::CudaState {
     void *start, *end;
   };
   bool profile = false;
+  bool profileAll = false; ///< GECKO_CUDA_PROFILE=all: every kernel listed.
   std::vector<Mark> marks;
   std::vector<KernelTotal> totals;
 
@@ -289,7 +290,7 @@ struct Executable::CudaState {
                  "  %10s %6s %9s %10s %6s  kernel\n",
                  source.c_str(), order.size(), total, "ms", "share", "launches",
                  "threads", "block");
-    for (size_t i = 0; i < order.size() && i < 25; ++i) {
+    for (size_t i = 0; i < order.size() && (profileAll || i < 25); ++i) {
       const KernelTotal &t = totals[order[i]];
       if (order[i] >= names->size()) { // A GEMM shape: no grid to show.
         std::fprintf(
@@ -689,6 +690,8 @@ Executable::loadFromBytes(const std::vector<uint8_t> &bytes,
     state->syncEveryLaunch =
         options.syncEveryLaunch || envFlag("GECKO_CUDA_SYNC_LAUNCHES");
     state->profile = envFlag("GECKO_CUDA_PROFILE");
+    if (const char *v = std::getenv("GECKO_CUDA_PROFILE"))
+      state->profileAll = std::strcmp(v, "all") == 0;
     state->tf32 = envFlag("GECKO_CUDA_TF32");
     exe->cuda_ = std::move(state);
   } else {

@@ -58,3 +58,32 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+// A kernel whose location names a model step (the frontend's NameLoc, kept
+// through lowering) carries the step in its name, made an identifier; the
+// first NameLoc found wins inside a fused location.
+// CHECK-LABEL: module attributes {gecko.gpu_kernels = ["h_kernel__layers_0_mega_cema", "h_kernel_0__layers_1_nffn"]
+// CHECK: gpu.func @h_kernel__layers_0_mega_cema(
+// CHECK: gpu.func @h_kernel_0__layers_1_nffn(
+// CHECK: gpu.launch_func  @gecko_kernels::@h_kernel__layers_0_mega_cema blocks
+// CHECK: gpu.launch_func  @gecko_kernels::@h_kernel_0__layers_1_nffn blocks
+module attributes {gpu.container_module} {
+  gpu.module @h_kernel {
+    gpu.func @h_kernel(%a: memref<2xf32>) kernel {
+      gpu.return
+    } loc("layers.0.mega.cema"("model.json":0:0))
+  }
+  gpu.module @h_kernel_0 {
+    gpu.func @h_kernel(%a: memref<2xf32>) kernel {
+      gpu.return
+    } loc(fused["x.mlir":1:1, "layers.1.nffn"("model.json":0:0), "layers.1.other"("m":0:0)])
+  }
+  func.func @h(%a: memref<2xf32>) {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @h_kernel::@h_kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%a : memref<2xf32>)
+    gpu.launch_func @h_kernel_0::@h_kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%a : memref<2xf32>)
+    return
+  }
+}

@@ -110,7 +110,11 @@ def GeckoGpuMergeKernelModules
     the launches at it and records the kernel names, in launch-index order,
     in the module attribute `gecko.gpu_kernels`. The artifact then carries
     one device image, loaded once. Kernel names must be unique across the
-    merged modules; a clash is an error.
+    merged modules; a clash is an error. A kernel whose location holds a
+    `NameLoc` (the frontend names each model step's ops, e.g.
+    "layers.0.mega.cema") gets the step appended as an identifier
+    (`forward_kernel_12__layers_0_mega_cema`), so profiles can be summed per
+    model op.
   }];
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Runs ON a multi-GPU machine (device tool, kind nvidia-h100-x2 or larger),
+# from scripts/device/run.sh or alone:
+#   bash scripts/device/dp-gpu.sh BUILD_DIR OUT_DIR
+# with the cuda artifacts of scripts/device/compile-artifacts.sh in
+# .deps/artifacts/dp. One process per GPU under mpirun; the gradients are
+# all-reduced by NCCL in device memory.
+#   1. equivalence: 2 GPUs x batch 1 (grad + NCCL all-reduce +
+#      apply_gradients) against 1 GPU x batch 2 (train_step): weights after
+#      3 AdamW steps within 1e-6 relative, the same losses; a negative
+#      control (1 GPU x batch 1) must fail that comparison. The same with
+#      4 GPUs x batch 1 against batch 4 where the host has 4 GPUs.
+#   2. scaling: tokens/s of the scaling artifact on 1 GPU (train_step) and
+#      on N = 2 (and 4) GPUs (data parallel, the same per-GPU batch);
+#      efficiency = tok/s(N) / (N x tok/s(1)). Written to OUT/dp-scaling.txt.
+# Exit 1 when a check fails; prints SKIP and exits 0 with fewer than 2 GPUs.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$1" out="$2"
+run="$build/bin/gecko-run"
+a="$root/.deps/artifacts/dp"
+cmp="$root/tests/distributed/compare_weights.py"
+work="$out/dp"
+rm -rf "$work"; mkdir -p "$work"
+export NCCL_NVLS_ENABLE=0
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+gpus=$(nvidia-smi -L | grep -c '^GPU')
+if [ "$gpus" -lt 2 ]; then
+  echo "SKIP dp-gpu: $gpus GPU(s); data parallelism needs 2 or more"
+  exit 0
+fi
+mpiexec=$(command -v mpirun || command -v mpiexec || true)
+if [ -z "$mpiexec" ]; then
+  echo "FAIL dp-gpu: no mpirun on this machine"; exit 1
+fi
+rc=0
+python3 "$root/tests/lit/training/Inputs/make_tokens.py" "$work/tokens.bin" 200000 50
+common=(--data "$work/tokens.bin" --steps 3 --seed 3 --lr 1e-2 --warmup 1
+        --log-every 1 --collective-timeout 120)
+
+losses() { # A.jsonl B.jsonl: per-step loss within 1e-6, grad norm 1e-5
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) == 3, (len(a), len(b))
+for x, y in zip(a, b):
+    rel = abs(x["loss"] - y["loss"]) / abs(y["loss"])
+    gn = abs(x["grad_norm"] - y["grad_norm"]) / abs(y["grad_norm"])
+    print("  step %d loss %.7f vs %.7f (rel %.1e), grad_norm rel %.1e"
+          % (x["step"], x["loss"], y["loss"], rel, gn))
+    assert rel < 1e-6 and gn < 1e-5
+PY
+}
+
+equivalence() { # N: N GPUs x batch 1 against 1 GPU x batch N
+  local n=$1 one="$a/dp-b$1.gkm"
+  echo "== equivalence: $n GPUs x batch 1 (NCCL) vs 1 GPU x batch $n"
+  "$run" train "$one" --device cuda:0 "${common[@]}" \
+    --checkpoint-dir "$work/one$n" --metrics "$work/one$n.jsonl" --quiet || return 1
+  timeout 300 "$mpiexec" -np "$n" "$run" train "$a/dp-b1.gkm" "${common[@]}" \
+    --checkpoint-dir "$work/dp$n" --metrics "$work/dp$n.jsonl" \
+    --consistency-check-every 1 >"$work/dp$n.log" 2>&1 || { cat "$work/dp$n.log"; return 1; }
+  grep "data parallel over" "$work/dp$n.log"
+  grep -q "data parallel over $n ranks (nccl)" "$work/dp$n.log" || return 1
+  python3 "$cmp" "$work/dp$n/step-00000003.safetensors" \
+    "$work/one$n/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
+    | tail -2 || return 1
+  losses "$work/dp$n.jsonl" "$work/one$n.jsonl" || return 1
+}
+
+if equivalence 2; then echo "PASS dp-gpu equivalence (2 GPUs)"; else echo "FAIL dp-gpu equivalence (2 GPUs)"; rc=1; fi
+echo "== negative control: 1 GPU x batch 1 must NOT match batch 2"
+"$run" train "$a/dp-b1.gkm" --device cuda:0 "${common[@]}" \
+  --checkpoint-dir "$work/half" --quiet
+if python3 "$cmp" "$work/half/step-00000003.safetensors" \
+     "$work/one2/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. >/dev/null; then
+  echo "FAIL dp-gpu negative control: batch 1 matched batch 2"; rc=1
+else
+  echo "PASS dp-gpu negative control"
+fi
+if [ "$gpus" -ge 4 ] && [ -f "$a/dp-b4.gkm" ]; then
+  if equivalence 4; then echo "PASS dp-gpu equivalence (4 GPUs)"; else echo "FAIL dp-gpu equivalence (4 GPUs)"; rc=1; fi
+fi
+
+# Scaling: tok/s over steps 3..S (the first two warm up the GPU and NCCL),
+# the median of the per-step figures in the metrics.
+steps=${DP_SCALE_STEPS:-12}
+rate() { # METRICS.jsonl: median tokens_per_s of steps >= 3
+  python3 - "$1" <<'PY'
+import json, statistics, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+print("%.1f" % statistics.median(x["tokens_per_s"] for x in r if x["step"] >= 3))
+PY
+}
+sa="$a/dp-scale.gkm"
+if [ -f "$sa" ]; then
+  echo "== scaling: $(basename "$sa"), $steps steps"
+  scale=(--data "$work/tokens.bin" --steps "$steps" --seed 5 --lr 1e-3
+         --log-every 1 --collective-timeout 300 --quiet
+         --consistency-check-every 0)
+  "$run" train "$sa" --device cuda:0 --function train_step "${scale[@]}" \
+    --checkpoint-dir "$work/s1" --metrics "$work/s1.jsonl" || rc=1
+  r1=$(rate "$work/s1.jsonl")
+  line="1 GPU: $r1 tok/s"
+  for n in 2 4; do
+    [ "$gpus" -ge "$n" ] || continue
+    timeout 600 "$mpiexec" -np "$n" "$run" train "$sa" "${scale[@]}" \
+      --checkpoint-dir "$work/s$n" --metrics "$work/s$n.jsonl" \
+      >"$work/s$n.log" 2>&1 || { cat "$work/s$n.log"; rc=1; continue; }
+    rn=$(rate "$work/s$n.jsonl")
+    eff=$(python3 -c "print('%.3f' % ($rn / ($n * $r1)))")
+    line="$line; $n GPUs: $rn tok/s (efficiency $eff)"
+  done
+  {
+    nvidia-smi --query-gpu=name --format=csv,noheader | head -1
+    "$run" inspect "$sa" | head -3
+    echo "$line"
+  } | tee "$out/dp-scaling.txt"
+fi
+exit $rc
