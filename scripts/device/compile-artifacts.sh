@@ -5,12 +5,16 @@
 #   cuda/tiny-{a,b}-fwd.gkm      forward + loss with debug outputs (golden)
 #   cuda/tiny-{a,b}-train.gkm    grad + train_step (golden gradients)
 #   cuda/tiny-{a,b}-gen.gkm      prefill + decode (golden streaming)
-#   cuda/dp-b1.gkm, dp-b{2,4}.gkm  data-parallel equivalence on 2/4 GPUs
+#   dp/dp-b1.gkm, dp-b{2,4}.gkm  data-parallel equivalence on 2/4 GPUs
 #                                (tiny, --data-parallel batch 1 against the
 #                                train step at batch 2 and 4; AdamW eps 1e-3
 #                                as in tests/distributed)
-#   cuda/dp-scale.gkm            data-parallel scaling (tiny, batch 4 x 512
+#   dp/dp-scale.gkm              data-parallel scaling (tiny, batch 4 x 512
 #                                per GPU; train_step for 1 GPU)
+# The dp/ artifacts go to the multi-GPU machine in a call of their own (the
+# carried files must stay under 64 MiB): run(command="GECKO_DEVICE_CTEST=0
+# GECKO_DEVICE_ARTIFACTS=0 bash scripts/device/run.sh", carry=
+# [".deps/googletest", ".deps/artifacts/dp"], kind="nvidia-h100-x2").
 #   cuda/block-{forward,train}-{8k,32k}.gkm
 #                                one Gecko block at 7B dimensions
 #                                (models/gecko-7b-block.json), the workload
@@ -23,7 +27,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 compile="${GECKO_COMPILE:-$root/build/bin/gecko-compile}"
 m="$root/models"
 a="$root/.deps/artifacts"
-mkdir -p "$a/cpu" "$a/cuda"
+mkdir -p "$a/cpu" "$a/cuda" "$a/dp"
 set -x
 "$compile" --model "$m/tiny.json" --mode forward,loss --debug-outputs \
   --target cpu --batch 2 --seq-len 64 -o "$a/cpu/tiny-a-fwd.gkm"
@@ -39,11 +43,11 @@ done
 if [ "${DP:-1}" = 1 ]; then
   dp=(--model "$m/tiny.json" --mode train --target cuda --seq-len 32
       --adam-eps 1e-3)
-  "$compile" "${dp[@]}" --batch 1 --data-parallel -o "$a/cuda/dp-b1.gkm"
-  "$compile" "${dp[@]}" --batch 2 -o "$a/cuda/dp-b2.gkm"
-  "$compile" "${dp[@]}" --batch 4 -o "$a/cuda/dp-b4.gkm"
+  "$compile" "${dp[@]}" --batch 1 --data-parallel -o "$a/dp/dp-b1.gkm"
+  "$compile" "${dp[@]}" --batch 2 -o "$a/dp/dp-b2.gkm"
+  "$compile" "${dp[@]}" --batch 4 -o "$a/dp/dp-b4.gkm"
   "$compile" --model "$m/tiny.json" --mode train --target cuda --batch 4 \
-    --seq-len 512 --data-parallel -o "$a/cuda/dp-scale.gkm"
+    --seq-len 512 --data-parallel -o "$a/dp/dp-scale.gkm"
 fi
 if [ "${BLOCK:-1}" = 1 ]; then
   for len in 8k:8192 32k:32768; do
