@@ -62,6 +62,11 @@ equivalence() { # N: N GPUs x batch 1 against 1 GPU x batch N
     --checkpoint-dir "$work/dp$n" --metrics "$work/dp$n.jsonl" \
     --consistency-check-every 1 >"$work/dp$n.log" 2>&1 || { cat "$work/dp$n.log"; return 1; }
   grep "data parallel over" "$work/dp$n.log"
+  python3 - "$work/dp$n.jsonl" <<'PY'
+import json, sys
+for r in map(json.loads, open(sys.argv[1])):
+    print("  step %d: %.1f tok/s, phases (s) %s" % (r["step"], r["tokens_per_s"], r.get("dp_phases_s")))
+PY
   grep -q "data parallel over $n ranks (nccl)" "$work/dp$n.log" || return 1
   python3 "$cmp" "$work/dp$n/step-00000003.safetensors" \
     "$work/one$n/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
@@ -72,7 +77,7 @@ equivalence() { # N: N GPUs x batch 1 against 1 GPU x batch N
 if equivalence 2; then echo "PASS dp-gpu equivalence (2 GPUs)"; else echo "FAIL dp-gpu equivalence (2 GPUs)"; rc=1; fi
 echo "== negative control: 1 GPU x batch 1 must NOT match batch 2"
 "$run" train "$a/dp-b1.gkm" --device cuda:0 "${common[@]}" \
-  --checkpoint-dir "$work/half" --quiet
+  --checkpoint-dir "$work/half" --metrics "$work/half.jsonl" --quiet
 if python3 "$cmp" "$work/half/step-00000003.safetensors" \
      "$work/one2/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. >/dev/null; then
   echo "FAIL dp-gpu negative control: batch 1 matched batch 2"; rc=1
@@ -109,6 +114,7 @@ if [ -f "$sa" ]; then
       --checkpoint-dir "$work/s$n" --metrics "$work/s$n.jsonl" \
       >"$work/s$n.log" 2>&1 || { cat "$work/s$n.log"; rc=1; continue; }
     rn=$(rate "$work/s$n.jsonl")
+    tail -1 "$work/s$n.jsonl"
     eff=$(python3 -c "print('%.3f' % ($rn / ($n * $r1)))")
     line="$line; $n GPUs: $rn tok/s (efficiency $eff)"
   done

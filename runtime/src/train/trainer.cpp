@@ -285,7 +285,13 @@ private:
   // for checkpoints and consistency checks (syncModel).
   std::unique_ptr<BoundCall> stepCall_, gradCall_, applyCall_;
   bool modelStale_ = false; ///< The buffers are newer than model_.
-  std::string faultKind_;   ///< "", "kill" or "hang".
+  /// Seconds of the last data-parallel step's phases (the metrics'
+  /// "dp_phases"): grad, the gradient all-reduce, the loss and stop-flag
+  /// all-reduce on the host, apply_gradients.
+  struct {
+    double grad = 0, reduce = 0, host = 0, apply = 0;
+  } phases_;
+  std::string faultKind_; ///< "", "kill" or "hang".
   int faultRank_ = -1;
   int64_t faultStep_ = 0;
 };
@@ -507,11 +513,20 @@ Status Trainer::commitStep() {
 /// "output.loss" (and apply_gradients' grad norm); `stop` becomes true on
 /// every rank when any rank asked to stop.
 StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  Clock::time_point t = Clock::now();
   for (const ArgSpec &a : gradF_->args)
     if (a.kind == ArgKind::kInput)
       GECKO_RETURN_IF_ERROR(gradCall_->setArg(a.name, inputs.at(a.name)));
   if (deviceReduce_) {
-    GECKO_RETURN_IF_ERROR(gradCall_->enqueue());
+    // Waiting for grad costs nothing (the all-reduce waits for it anyway)
+    // and separates the phases in the metrics.
+    GECKO_RETURN_IF_ERROR(gradCall_->run());
+    phases_.grad = since(t);
+    t = Clock::now();
     std::vector<BucketTensor> tensors;
     for (const std::string &name : reduced_) {
       const TensorSpec *r = findResult(*gradF_, name);
@@ -522,6 +537,8 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
         tensors, reduceMean_, gradCall_->nativeStream(), "the gradients"));
   } else {
     GECKO_RETURN_IF_ERROR(gradCall_->run());
+    phases_.grad = since(t);
+    t = Clock::now();
     TensorMap grads;
     std::vector<BucketTensor> buckets;
     for (const std::string &name : reduced_) {
@@ -536,6 +553,8 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
     for (const std::string &name : reduced_)
       GECKO_RETURN_IF_ERROR(applyCall_->setArg(name, grads.at(name)));
   }
+  phases_.reduce = since(t);
+  t = Clock::now();
   GECKO_ASSIGN_OR_RETURN(HostTensor rankLoss, gradCall_->result("output.loss"));
   // The loss is a mean over the rank's B x L positions, so the mean over
   // ranks is the mean over the global batch.
@@ -544,6 +563,8 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
       stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
   stop = stats[1] > 0;
   double loss = stats[0] / double(comm_->size());
+  phases_.host = since(t);
+  t = Clock::now();
   TensorMap out;
   if (std::isfinite(loss)) {
     for (const ArgSpec &a : applyF_->args)
@@ -556,6 +577,7 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
       out["output.grad_norm"] = std::move(norm);
     }
   }
+  phases_.apply = since(t);
   GECKO_ASSIGN_OR_RETURN(HostTensor lossTensor,
                          HostTensor::zeros(ElementType::kF64, {}));
   *lossTensor.dataAs<double>() = loss;
@@ -1066,6 +1088,11 @@ StatusOr<TrainResult> Trainer::run() {
       j["lr"] = rec.lr;
       j["tokens_per_s"] = rec.tokensPerSecond;
       j["elapsed_s"] = rec.elapsedSeconds;
+      if (dp_)
+        j["dp_phases_s"] = {{"grad", phases_.grad},
+                            {"all_reduce", phases_.reduce},
+                            {"host_sync", phases_.host},
+                            {"apply", phases_.apply}};
       std::fprintf(metrics_, "%s\n", j.dump().c_str());
       std::fflush(metrics_);
     }
