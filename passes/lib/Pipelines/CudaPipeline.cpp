@@ -46,7 +46,7 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
          "canonicalize,"
          "gpu-kernel-outlining,"
          "gecko-gpu-merge-kernel-modules," +
-         nvvmTarget +
+         nvvmTarget + "gecko-gpu-check-kernel-params," +
          "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
          "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),"
          "gpu-module-to-binary{format=" +

@@ -115,6 +115,29 @@ def GeckoGpuMergeKernelModules
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
+def GeckoGpuCheckKernelParams
+    : Pass<"gecko-gpu-check-kernel-params", "ModuleOp"> {
+  let summary = "Report kernels whose parameters exceed the parameter space";
+  let description = [{
+    Runs on outlined kernels (`gpu.module`s with an `#nvvm.target`), before
+    `convert-gpu-to-nvvm`. Computes each kernel's parameter bytes as that
+    conversion lays them out (a memref is its descriptor: two pointers,
+    the offset, the sizes and the strides, 8 bytes each; an index is 8
+    bytes; each parameter aligned to its size) and fails, naming the kernel
+    and pointing at its launches, when the total is over the limit: 32764
+    bytes for PTX ISA 8.1 or newer (`+ptx81` in the target's features) on
+    sm_70 or newer, 4096 bytes otherwise. Without this check ptxas would
+    reject the module ("uses too much parameter space"). `max-bytes`
+    replaces the target's limit (tests). Modules without an NVVM target
+    are not checked.
+  }];
+  let options = [
+    Option<"maxBytes", "max-bytes", "int64_t", /*default=*/"0",
+           "Parameter bytes allowed per kernel (0: the NVVM target's limit)">,
+  ];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
 def GeckoConvertGpuLaunchToRuntimeCalls
     : Pass<"gecko-convert-gpu-launch-to-runtime-calls", "ModuleOp"> {
   let summary = "Launch kernels through the runtime's host import table";
