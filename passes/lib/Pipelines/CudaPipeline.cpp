@@ -30,10 +30,13 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
   // With library GEMMs, elementwise producers are not fused into
   // contractions (a fused body is no longer a GEMM); the separate
   // elementwise kernels cost far less than a generated contraction.
+  // Scalars read from tensors reach parallel ops through device memory
+  // (0-d tensors), so that those ops stay parallel kernels.
   std::string front =
-      options.libraryGemm
-          ? std::string(GECKO_LINALG_PASSES GECKO_BUFFERIZE_TENSORS_PASSES)
-          : std::string(GECKO_BUFFERIZE_PASSES);
+      std::string(options.libraryGemm ? GECKO_LINALG_PASSES
+                                      : GECKO_FUSED_LINALG_PASSES) +
+      "func.func(gecko-gpu-materialize-device-scalars)," +
+      GECKO_BUFFERIZE_TENSORS_PASSES;
   return front + gemm +
          "func.func(convert-linalg-to-parallel-loops),"
          "canonicalize,"
@@ -46,7 +49,7 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
          "canonicalize,"
          "gpu-kernel-outlining,"
          "gecko-gpu-merge-kernel-modules," +
-         nvvmTarget +
+         nvvmTarget + "gecko-gpu-check-kernel-params," +
          "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
          "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),"
          "gpu-module-to-binary{format=" +

@@ -17,6 +17,10 @@ inline constexpr const char *kKernelListAttr = "gecko.gpu_kernels";
 inline constexpr const char *kGemmImportName = "gecko_import_gemm";
 inline constexpr const char *kGpuImportAttr = "gecko.gpu_import";
 
+/// The kernel parameter space in bytes of an NVVM target: 32764 with PTX
+/// ISA 8.1 or newer ("+ptx81" in `features`) on sm_70 or newer, else 4096.
+int64_t kernelParamLimit(StringRef chip, StringRef features);
+
 #define GEN_PASS_DECL
 #include "gecko/GPU/Passes.h.inc"
 

@@ -40,6 +40,43 @@ def GeckoGpuContractionsToGemm
                            "mlir::arith::ArithDialect"];
 }
 
+def GeckoGpuMaterializeDeviceScalars
+    : Pass<"gecko-gpu-materialize-device-scalars", "func::FuncOp"> {
+  let summary = "Pass scalars read from tensors to parallel linalg ops as "
+                "0-d tensor operands";
+  let description = [{
+    Runs on linalg on tensors, before bufferization. On the CUDA target
+    every tensor is device memory, so a scalar computed from tensor
+    contents (`tensor.extract`, and everything computed from such a value
+    through arith, math and scf) is only known on the device. A linalg op
+    with loops that uses such a scalar, as an operand or captured in its
+    body, would have to become part of the single-thread kernel that
+    computes the scalar (`gecko-gpu-wrap-host-compute`): the AdamW update
+    of every parameter, for instance, uses the learning rate, the bias
+    corrections and the gradient-clipping factor, and would run whole in
+    one thread, taking every parameter, gradient and moment buffer as
+    kernel parameters.
+
+    This pass rewrites each such op into a `linalg.generic` that reads the
+    scalar from a 0-d tensor operand (indexing map `(d0, ...) -> ()`):
+    the `tensor.extract`'s source when the scalar is the element of a 0-d
+    tensor, else a `tensor.from_elements` placed right after the scalar's
+    definition. Bufferization and `gecko-plan-memory` then give the scalar
+    a slot in the workspace: the scalar code becomes a small single-thread
+    kernel that stores it, and the op stays a parallel kernel that loads
+    it. The side-effect-free scalar computation (`tensor.extract`,
+    arith, math) of each materialized value is first hoisted, within its
+    block, as early as its operands allow, so that scalar code interleaved
+    with the ops that use it does not tie them into one kernel again.
+
+    Named linalg ops that use device scalars are generalized first. The
+    rewrite preserves the semantics on every target; it is in the CUDA
+    pipeline only.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def GeckoGpuWrapHostCompute
     : Pass<"gecko-gpu-wrap-host-compute", "func::FuncOp"> {
   let summary = "Move every buffer access of a function into parallel loops";
@@ -116,6 +153,29 @@ def GeckoGpuMergeKernelModules
     (`forward_kernel_12__layers_0_mega_cema`), so profiles can be summed per
     model op.
   }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
+def GeckoGpuCheckKernelParams
+    : Pass<"gecko-gpu-check-kernel-params", "ModuleOp"> {
+  let summary = "Report kernels whose parameters exceed the parameter space";
+  let description = [{
+    Runs on outlined kernels (`gpu.module`s with an `#nvvm.target`), before
+    `convert-gpu-to-nvvm`. Computes each kernel's parameter bytes as that
+    conversion lays them out (a memref is its descriptor: two pointers,
+    the offset, the sizes and the strides, 8 bytes each; an index is 8
+    bytes; each parameter aligned to its size) and fails, naming the kernel
+    and pointing at its launches, when the total is over the limit: 32764
+    bytes for PTX ISA 8.1 or newer (`+ptx81` in the target's features) on
+    sm_70 or newer, 4096 bytes otherwise. Without this check ptxas would
+    reject the module ("uses too much parameter space"). `max-bytes`
+    replaces the target's limit (tests). Modules without an NVVM target
+    are not checked.
+  }];
+  let options = [
+    Option<"maxBytes", "max-bytes", "int64_t", /*default=*/"0",
+           "Parameter bytes allowed per kernel (0: the NVVM target's limit)">,
+  ];
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
