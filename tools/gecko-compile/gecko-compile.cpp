@@ -69,7 +69,9 @@ cl::opt<int64_t>
 cl::list<std::string>
     modes("mode",
           cl::desc("With --model: the functions to build (forward, loss, "
-                   "train = grad + train_step, generate = prefill + decode; "
+                   "train = grad + train_step, generate = prefill + decode, "
+                   "chunk-train = chunk_loss + chunk_grad (one piece of a "
+                   "sequence for chunk parallelism, --seq-len tokens); "
                    "repeat or comma-separate; default: forward,loss)"),
           cl::CommaSeparated, cl::cat(geckoCategory));
 cl::opt<int64_t> prefillLen(
@@ -264,12 +266,20 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   // `train` is built from the loss: gecko-autodiff makes `grad` (loss and
   // gradients, what `gecko-run check` compares) and gecko-build-train-step
   // makes `train_step` (forward, backward and AdamW in one call).
-  bool train = false, keepLoss = false;
+  // `chunk-train` builds `chunk_loss` (one piece: stream state in, loss and
+  // next state out) and its gradient `chunk_grad` (gecko-autodiff with
+  // wrt-state: also the state's cotangents), docs/distributed.md.
+  bool train = false, keepLoss = false, chunkTrain = false;
   if (!modes.empty()) {
     options.modes.clear();
     for (const std::string &mode : modes) {
       if (mode == "train") {
         train = true;
+        continue;
+      }
+      if (mode == "chunk-train") {
+        chunkTrain = true;
+        options.modes.push_back("chunk_loss");
         continue;
       }
       if (mode == "generate") {
@@ -324,6 +334,17 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     if (!keepLoss)
       if (auto loss = (**module).lookupSymbol<func::FuncOp>("loss"))
         loss.erase();
+  }
+  if (chunkTrain) {
+    PassManager pm(&context, ModuleOp::getOperationName());
+    mlir::gecko::GeckoAutodiffOptions autodiff;
+    autodiff.source = "chunk_loss";
+    autodiff.target = "chunk_grad";
+    autodiff.remat = remat;
+    autodiff.wrtState = true;
+    pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
+    if (failed(pm.run(**module)))
+      return failure();
   }
   return emit(context, **module, os);
 }

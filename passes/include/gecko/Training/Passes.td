@@ -37,6 +37,19 @@ def GeckoAutodiff : Pass<"gecko-autodiff", "ModuleOp"> {
     activations are then only live between its recomputation and its
     backward, instead of from the forward to the backward. The values are
     bit-identical; the cost is one more forward per block.
+
+    With `wrt-state=true` (chunk parallelism, docs/distributed.md) the
+    source may return, after the loss, `next:<s>` results of its
+    `gecko.state` arguments (the `chunk_loss` function). Float state
+    arguments then become differentiation sources too, and the target
+    takes seed inputs appended to the arguments: `cotangent.<loss name>`
+    (0-d; the loss's cotangent, e.g. 1/P for one of P pieces) and
+    `cotangent.<s>` for every float `next:<s>` result (the cotangent of the
+    next state, passed back from the following piece; zero for the last).
+    It returns the loss, `grad.<p>` for every trainable parameter, then
+    `grad.<s>` for every float state argument s (the cotangent passed to
+    the previous piece); the `next:` results are dropped. Integer state
+    (positions, segment and document ids) gets no cotangent.
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"loss\"",
@@ -47,6 +60,10 @@ def GeckoAutodiff : Pass<"gecko-autodiff", "ModuleOp"> {
            "Activation memory: none (keep every forward value for the "
            "backward) or block (recompute each model block's forward right "
            "before its backward, from the block's input)">,
+    Option<"wrtState", "wrt-state", "bool", /*default=*/"false",
+           "Also differentiate with respect to the float gecko.state "
+           "arguments, with seed inputs for the loss and every `next:` "
+           "result (chunk parallelism)">,
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
