@@ -101,8 +101,7 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
       for (unsigned i = 0; i < source.getNumArguments() && !found; ++i)
         if (auto arg = source.getArgAttrOfType<StringAttr>(i, kStateAttrName))
           found = arg.getValue() == state &&
-                  source.getArgument(i).getType() ==
-                      source.getResultTypes()[r];
+                  source.getArgument(i).getType() == source.getResultTypes()[r];
       if (!found) {
         source.emitError() << "gecko-autodiff: result " << r << " of @"
                            << this->source
