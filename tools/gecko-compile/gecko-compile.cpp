@@ -89,21 +89,26 @@ cl::opt<std::string>
           cl::desc("With --mode train: none (store every activation) or block "
                    "(recompute each block's forward before its backward)"),
           cl::init("none"), cl::cat(geckoCategory));
-cl::opt<double> adamBeta1("adam-beta1",
-                          cl::desc("With --mode train: AdamW beta1"),
-                          cl::init(0.9), cl::cat(geckoCategory));
-cl::opt<double> adamBeta2("adam-beta2",
-                          cl::desc("With --mode train: AdamW beta2"),
-                          cl::init(0.95), cl::cat(geckoCategory));
-cl::opt<double> adamEps("adam-eps", cl::desc("With --mode train: AdamW eps"),
+cl::opt<double>
+    adamBeta1("adam-beta1",
+              cl::desc("With --mode train or chunk-train: AdamW beta1"),
+              cl::init(0.9), cl::cat(geckoCategory));
+cl::opt<double>
+    adamBeta2("adam-beta2",
+              cl::desc("With --mode train or chunk-train: AdamW beta2"),
+              cl::init(0.95), cl::cat(geckoCategory));
+cl::opt<double> adamEps("adam-eps",
+                        cl::desc("With --mode train or chunk-train: AdamW eps"),
                         cl::init(1e-8), cl::cat(geckoCategory));
 cl::opt<double> weightDecay(
     "weight-decay",
-    cl::desc("With --mode train: decoupled weight decay of matrices"),
+    cl::desc("With --mode train or chunk-train: decoupled weight decay of "
+             "matrices"),
     cl::init(0.1), cl::cat(geckoCategory));
 cl::opt<double> maxGradNorm(
     "max-grad-norm",
-    cl::desc("With --mode train: global-norm clipping threshold (<= 0: off)"),
+    cl::desc("With --mode train or chunk-train: global-norm clipping threshold "
+             "(<= 0: off)"),
     cl::init(1.0), cl::cat(geckoCategory));
 cl::opt<bool> dataParallel(
     "data-parallel",
@@ -267,8 +272,10 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   // gradients, what `gecko-run check` compares) and gecko-build-train-step
   // makes `train_step` (forward, backward and AdamW in one call).
   // `chunk-train` builds `chunk_loss` (one piece: stream state in, loss and
-  // next state out) and its gradient `chunk_grad` (gecko-autodiff with
-  // wrt-state: also the state's cotangents), docs/distributed.md.
+  // next state out), its gradient `chunk_grad` (gecko-autodiff with
+  // wrt-state: also the state's cotangents) and `apply_gradients` (the
+  // optimizer on the gradients summed over the chunk-parallel ranks),
+  // docs/distributed.md.
   bool train = false, keepLoss = false, chunkTrain = false;
   if (!modes.empty()) {
     options.modes.clear();
@@ -297,6 +304,12 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     llvm::errs() << "gecko-compile: --data-parallel needs --mode train\n";
     return failure();
   }
+  if (dataParallel && chunkTrain) {
+    llvm::errs() << "gecko-compile: --data-parallel and --mode chunk-train "
+                    "each build an apply_gradients; compile them into "
+                    "separate artifacts\n";
+    return failure();
+  }
   options.debugOutputs = debugOutputs;
   options.prefillLen = prefillLen;
   ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
@@ -310,14 +323,14 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   contract.addPass(mlir::gecko::createGeckoVerifyFrontendContract());
   if (failed(contract.run(**module)))
     return failure();
+  mlir::gecko::GeckoBuildTrainStepOptions step;
+  step.beta1 = adamBeta1;
+  step.beta2 = adamBeta2;
+  step.eps = adamEps;
+  step.weightDecay = weightDecay;
+  step.maxGradNorm = maxGradNorm;
   if (train) {
     PassManager pm(&context, ModuleOp::getOperationName());
-    mlir::gecko::GeckoBuildTrainStepOptions step;
-    step.beta1 = adamBeta1;
-    step.beta2 = adamBeta2;
-    step.eps = adamEps;
-    step.weightDecay = weightDecay;
-    step.maxGradNorm = maxGradNorm;
     mlir::gecko::GeckoAutodiffOptions autodiff;
     autodiff.remat = remat;
     pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
@@ -343,6 +356,15 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     autodiff.remat = remat;
     autodiff.wrtState = true;
     pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
+    // Every rank's chunk_grad returns its piece's share of the gradients
+    // (its loss cotangent is 1/P), so the ranks sum them.
+    mlir::gecko::GeckoBuildTrainStepOptions apply = step;
+    apply.source = "chunk_grad";
+    apply.target = "apply_gradients";
+    apply.gradientsAsInputs = true;
+    apply.collectiveGroup = "chunk";
+    apply.collectiveReduction = "sum";
+    pm.addPass(mlir::gecko::createGeckoBuildTrainStep(apply));
     if (failed(pm.run(**module)))
       return failure();
   }

@@ -105,6 +105,14 @@ def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
 
     so `grad` on every rank, the all-reduce, then this function give the
     same update as the train step on the global batch.
+
+    `collective-group` and `collective-reduction` name the collective's
+    group and reduction: chunk parallelism (`gecko-compile --mode
+    chunk-train`) builds apply_gradients from `chunk_grad` with group
+    `chunk` and reduction `sum` (each rank's gradients are its piece's
+    share of the sequence's). Results `grad.<s>` of the source for a
+    `gecko.state` argument s (chunk_grad's state cotangents) are not
+    parameter gradients and are skipped.
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"grad\"",
@@ -122,6 +130,14 @@ def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
            "Decoupled weight decay of rank >= 2 parameters">,
     Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"1.0",
            "Global-norm gradient clipping threshold (<= 0: off)">,
+    Option<"collectiveGroup", "collective-group", "std::string",
+           /*default=*/"\"data\"",
+           "With gradients-as-inputs: the group of the gradient all-reduce "
+           "(data or chunk)">,
+    Option<"collectiveReduction", "collective-reduction", "std::string",
+           /*default=*/"\"mean\"",
+           "With gradients-as-inputs: the reduction of the gradient "
+           "all-reduce (mean or sum)">,
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
