@@ -584,7 +584,8 @@ private:
     next(layer + ".hist.ak", roll(histAk, ak, keep));
     Value memory =
         state(layer + ".memory.m", RankedTensorType::get({B, H, dk, dv}, ft));
-    auto lnType = RankedTensorType::get({B, H, dk}, b.getF32Type());
+    auto lnType = RankedTensorType::get(
+        {B, H, dk}, logNormType ? logNormType : Type(b.getF32Type()));
     Value logNorm =
         freshOr(full(lnType, -std::numeric_limits<double>::infinity()),
                 state(layer + ".memory.log_norm", lnType));
@@ -741,6 +742,8 @@ public:
     std::vector<std::pair<std::string, Value>> next;
   };
   Stream *stream = nullptr;
+  /// Element type of the memory's log-normaliser state (null: f32).
+  Type logNormType;
 
 private:
 public:
@@ -796,10 +799,12 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
                            "' is not supported (f32, f64)");
   bool streaming =
       std::find(o.modes.begin(), o.modes.end(), "prefill") != o.modes.end() ||
-      std::find(o.modes.begin(), o.modes.end(), "decode") != o.modes.end();
+      std::find(o.modes.begin(), o.modes.end(), "decode") != o.modes.end() ||
+      std::find(o.modes.begin(), o.modes.end(), "chunk_loss") != o.modes.end();
   if (streaming && c.architecture == Architecture::Llama)
-    return unimplemented("streaming (prefill/decode) is implemented for the "
-                         "gecko and megalodon architectures, not llama");
+    return unimplemented("streaming (prefill/decode/chunk_loss) is "
+                         "implemented for the gecko and megalodon "
+                         "architectures, not llama");
   if (o.prefillLen < 0 ||
       (o.prefillLen > 0 && o.prefillLen % c.chunk_size != 0))
     return invalidArgument("--prefill-len " + std::to_string(o.prefillLen) +
@@ -814,8 +819,8 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
     if (std::find(known.begin(), known.end(), mode) == known.end())
       return invalidArgument(
           "unknown mode '" + mode +
-          "' (known: forward, loss, prefill, decode; gecko-compile adds "
-          "train and generate)");
+          "' (known: forward, loss, prefill, decode, chunk_loss; "
+          "gecko-compile adds train, generate and chunk-train)");
   }
   return Status::ok();
 }
@@ -824,7 +829,7 @@ Status checkBuildable(const ModelConfig &c, const BuildOptions &o,
 
 const std::vector<std::string> &buildableModes() {
   static const std::vector<std::string> modes = {"forward", "loss", "prefill",
-                                                 "decode"};
+                                                 "decode", "chunk_loss"};
   return modes;
 }
 
@@ -862,8 +867,13 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
   auto rangeAttr = [&](int64_t hi) { return b.getDenseI64ArrayAttr({0, hi}); };
 
   for (const std::string &mode : options.modes) {
-    // Streaming calls: prefill covers whole chunks, decode one token.
-    const bool streaming = mode == "prefill" || mode == "decode";
+    // Streaming calls: prefill covers whole chunks, decode one token;
+    // chunk_loss is prefill's computation over the --seq-len tokens of one
+    // piece of a longer sequence plus the mean cross entropy over the
+    // piece's targets (chunk parallelism, docs/distributed.md).
+    const bool chunkLoss = mode == "chunk_loss";
+    const bool withTargets = mode == "loss" || chunkLoss;
+    const bool streaming = mode == "prefill" || mode == "decode" || chunkLoss;
     const int64_t Lm =
         mode == "prefill"
             ? options.prefillLen > 0 ? options.prefillLen : config.chunk_size
@@ -880,7 +890,7 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
            b.getNamedAttr(mlir::gecko::kRangeAttrName, rangeAttr(range))}));
     };
     addInput("input.tokens", config.vocab_size);
-    if (mode == "loss")
+    if (withTargets)
       addInput("input.targets", config.effectiveOutputSize());
     size_t firstParam = argTypes.size();
     for (const ParamSpec &p : paramList) {
@@ -896,7 +906,7 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
 
     SmallVector<Type> resultTypes;
     SmallVector<DictionaryAttr> resultAttrs;
-    if (mode != "loss") {
+    if (!withTargets) {
       resultTypes.push_back(RankedTensorType::get(
           {B, Lm, config.effectiveOutputSize()}, floatType));
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
@@ -919,7 +929,12 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
     for (size_t i = 0; i < paramList.size(); ++i)
       params[paramList[i].name] = entry->getArgument(firstParam + i);
     FunctionEmitter emitter(b, config, B, Lm, std::move(params), floatType);
-    emitter.recordDebug = options.debugOutputs && mode != "loss";
+    emitter.recordDebug = options.debugOutputs && !withTargets;
+    // chunk_loss passes the memory's log-normaliser between pieces in the
+    // model's float type (prefill keeps f32), so that f64 pieces compose
+    // exactly.
+    if (chunkLoss)
+      emitter.logNormType = floatType;
     FunctionEmitter::Stream stream;
     if (streaming) {
       stream.func = func;
@@ -949,7 +964,7 @@ StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
           kOutputAttrName, b.getStringAttr(kNextPrefix + name))}));
     }
-    if (mode == "loss")
+    if (withTargets)
       results[0] =
           CrossEntropyOp::create(b, logits, entry->getArgument(1)).getLoss();
     for (auto &[name, value] : emitter.debug) {

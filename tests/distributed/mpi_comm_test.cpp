@@ -2,14 +2,19 @@
 //
 // Run under mpirun with 2 or more ranks (ctest label `distributed`). Every
 // rank checks the results of all-reduce (sum, mean, max, min; f32, f64,
-// i64), broadcast, barrier and the bucketed all-reduce against values it
-// computes itself, then the ranks agree on the verdict: exit 0 only when
-// every check passed on every rank.
+// i64), broadcast, barrier, the bucketed all-reduce and point-to-point
+// send/recv (a chain 0 -> 1 -> ... -> n-1 and back, as chunk parallelism
+// passes the stream state and its cotangent, with a small and a 4 MiB
+// message; a message to the rank itself; errors for a wrong size, a bad
+// peer or tag and a receive that times out) against values it computes
+// itself, then the ranks agree on the verdict: exit 0 only when every check
+// passed on every rank.
 //
 //===----------------------------------------------------------------------===//
 
 #include "gecko/runtime/communicator.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -30,6 +35,24 @@ void check(bool ok, const std::string &what, int rank) {
 
 void checkOk(const Status &s, const std::string &what, int rank) {
   check(s.isOk(), what + ": " + s.toString(), rank);
+}
+
+/// `s` failed with `code` and its message contains `needle`.
+void checkError(const Status &s, StatusCode code, const std::string &needle,
+                const std::string &what, int rank) {
+  check(s.code() == code && s.message().find(needle) != std::string::npos,
+        what + ": expected an error containing '" + needle + "', got " +
+            s.toString(),
+        rank);
+}
+
+/// What rank r forwards in the chain: the sum over q = 0..r of
+/// (q + 1) * (i % 1000) (exact in f32).
+std::vector<float> chainValues(size_t count, int r) {
+  std::vector<float> v(count);
+  for (size_t i = 0; i < count; ++i)
+    v[i] = float((r + 1) * (r + 2) / 2 * int(i % 1000));
+  return v;
 }
 
 } // namespace
@@ -99,6 +122,100 @@ int main() {
       check(std::fabs(double(ts[k][i]) - want) <= 1e-6 * std::fabs(want) + 1e-7,
             "bucketed mean element", r);
     }
+
+  // Point-to-point, in a chain as chunk parallelism uses it: rank r
+  // receives from r - 1, adds its part, sends to r + 1 (forward, tag 1),
+  // then the same back from n - 1 to 0 (tag 2). 12 floats (eager) and 4 MiB
+  // (MPI hands it over only once the receiver is there).
+  for (size_t count : {size_t(12), size_t(1) << 20}) {
+    std::string size = std::to_string(count * 4) + " bytes";
+    std::vector<float> v(count);
+    if (r > 0) {
+      checkOk(c.recv(v.data(), count * 4, r - 1, 1, "chain"),
+              "chain recv " + size, r);
+      check(v == chainValues(count, r - 1), "chain forward values " + size, r);
+    }
+    for (size_t i = 0; i < count; ++i)
+      v[i] += float((r + 1) * int(i % 1000));
+    if (r + 1 < n)
+      checkOk(c.send(v.data(), count * 4, r + 1, 1, "chain"),
+              "chain send " + size, r);
+    // Backward: the last rank sends back the negated sum, each rank passes
+    // on what it got.
+    std::vector<float> back(count);
+    if (r + 1 < n)
+      checkOk(c.recv(back.data(), count * 4, r + 1, 2, "chain back"),
+              "chain back recv " + size, r);
+    else
+      for (size_t i = 0; i < count; ++i)
+        back[i] = -v[i];
+    check(
+        back ==
+            [&] {
+              std::vector<float> w = chainValues(count, n - 1);
+              for (float &x : w)
+                x = -x;
+              return w;
+            }(),
+        "chain backward values " + size, r);
+    if (r > 0)
+      checkOk(c.send(back.data(), count * 4, r - 1, 2, "chain back"),
+              "chain back send " + size, r);
+  }
+  uint64_t sent = c.messagesStarted();
+  check(sent == uint64_t(2 * ((r > 0) + (r + 1 < n))) * 2,
+        "messages counted: " + std::to_string(sent), r);
+
+  // A message to the rank itself, and argument errors.
+  double self = 10.0 + r, back = 0;
+  checkOk(c.send(&self, 8, r, 3, "self"), "send to self", r);
+  checkOk(c.recv(&back, 8, r, 3, "self"), "recv from self", r);
+  check(back == self, "self message value", r);
+  checkError(c.send(&self, 8, n, 0, "x"), StatusCode::kInvalidArgument,
+             "send of 8 bytes to rank " + std::to_string(n) +
+                 " with tag 0 (x): no rank " + std::to_string(n) +
+                 " in a job of " + std::to_string(n) + " ranks",
+             "bad peer", r);
+  checkError(c.recv(&self, 8, 0, 40000, "x"), StatusCode::kInvalidArgument,
+             "the tag must be in [0, 32767]", "bad tag", r);
+
+  // A message of the wrong size, and a receive that times out, each on a
+  // communicator of its own (either leaves it unusable).
+  StatusOr<std::unique_ptr<Communicator>> sized = createCommunicator("mpi");
+  StatusOr<std::unique_ptr<Communicator>> late = createCommunicator("mpi");
+  checkOk(sized.status(), "second communicator", r);
+  checkOk(late.status(), "third communicator", r);
+  if (sized.isOk() && late.isOk()) {
+    std::vector<char> buf(16);
+    if (r == 0)
+      checkOk((*sized)->send(buf.data(), 16, 1, 9, "sixteen"), "send 16", r);
+    if (r == 1)
+      checkError((*sized)->recv(buf.data(), 8, 0, 9, "eight"),
+                 StatusCode::kInvalidArgument,
+                 "recv of 8 bytes from rank 0 with tag 9 (eight) (message "
+                 "#1): the message rank 0 sent has 16 bytes, not 8",
+                 "size mismatch", r);
+    if (r == 1) {
+      (*late)->setTimeoutSeconds(0.3);
+      auto t0 = std::chrono::steady_clock::now();
+      checkError((*late)->recv(buf.data(), 16, 0, 11, "never sent"),
+                 StatusCode::kDeadlineExceeded,
+                 "recv of 16 bytes from rank 0 with tag 11 (never sent) "
+                 "(message #1) did not complete within 0.3 s "
+                 "(GECKO_COLLECTIVE_TIMEOUT): rank 0 died, hangs or did not "
+                 "send it",
+                 "recv timeout", r);
+      double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
+      check(waited >= 0.3 && waited < 5,
+            "recv timeout took " + std::to_string(waited) + " s", r);
+      checkError((*late)->recv(buf.data(), 16, 0, 11, "again"),
+                 StatusCode::kFailedPrecondition,
+                 "unusable after an earlier failed collective",
+                 "unusable after the timeout", r);
+    }
+  }
 
   // Everyone agrees on the verdict.
   double bad = failures;

@@ -69,7 +69,9 @@ cl::opt<int64_t>
 cl::list<std::string>
     modes("mode",
           cl::desc("With --model: the functions to build (forward, loss, "
-                   "train = grad + train_step, generate = prefill + decode; "
+                   "train = grad + train_step, generate = prefill + decode, "
+                   "chunk-train = chunk_loss + chunk_grad (one piece of a "
+                   "sequence for chunk parallelism, --seq-len tokens); "
                    "repeat or comma-separate; default: forward,loss)"),
           cl::CommaSeparated, cl::cat(geckoCategory));
 cl::opt<int64_t> prefillLen(
@@ -87,21 +89,26 @@ cl::opt<std::string>
           cl::desc("With --mode train: none (store every activation) or block "
                    "(recompute each block's forward before its backward)"),
           cl::init("none"), cl::cat(geckoCategory));
-cl::opt<double> adamBeta1("adam-beta1",
-                          cl::desc("With --mode train: AdamW beta1"),
-                          cl::init(0.9), cl::cat(geckoCategory));
-cl::opt<double> adamBeta2("adam-beta2",
-                          cl::desc("With --mode train: AdamW beta2"),
-                          cl::init(0.95), cl::cat(geckoCategory));
-cl::opt<double> adamEps("adam-eps", cl::desc("With --mode train: AdamW eps"),
+cl::opt<double>
+    adamBeta1("adam-beta1",
+              cl::desc("With --mode train or chunk-train: AdamW beta1"),
+              cl::init(0.9), cl::cat(geckoCategory));
+cl::opt<double>
+    adamBeta2("adam-beta2",
+              cl::desc("With --mode train or chunk-train: AdamW beta2"),
+              cl::init(0.95), cl::cat(geckoCategory));
+cl::opt<double> adamEps("adam-eps",
+                        cl::desc("With --mode train or chunk-train: AdamW eps"),
                         cl::init(1e-8), cl::cat(geckoCategory));
 cl::opt<double> weightDecay(
     "weight-decay",
-    cl::desc("With --mode train: decoupled weight decay of matrices"),
+    cl::desc("With --mode train or chunk-train: decoupled weight decay of "
+             "matrices"),
     cl::init(0.1), cl::cat(geckoCategory));
 cl::opt<double> maxGradNorm(
     "max-grad-norm",
-    cl::desc("With --mode train: global-norm clipping threshold (<= 0: off)"),
+    cl::desc("With --mode train or chunk-train: global-norm clipping threshold "
+             "(<= 0: off)"),
     cl::init(1.0), cl::cat(geckoCategory));
 cl::opt<bool> dataParallel(
     "data-parallel",
@@ -264,12 +271,22 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   // `train` is built from the loss: gecko-autodiff makes `grad` (loss and
   // gradients, what `gecko-run check` compares) and gecko-build-train-step
   // makes `train_step` (forward, backward and AdamW in one call).
-  bool train = false, keepLoss = false;
+  // `chunk-train` builds `chunk_loss` (one piece: stream state in, loss and
+  // next state out), its gradient `chunk_grad` (gecko-autodiff with
+  // wrt-state: also the state's cotangents) and `apply_gradients` (the
+  // optimizer on the gradients summed over the chunk-parallel ranks),
+  // docs/distributed.md.
+  bool train = false, keepLoss = false, chunkTrain = false;
   if (!modes.empty()) {
     options.modes.clear();
     for (const std::string &mode : modes) {
       if (mode == "train") {
         train = true;
+        continue;
+      }
+      if (mode == "chunk-train") {
+        chunkTrain = true;
+        options.modes.push_back("chunk_loss");
         continue;
       }
       if (mode == "generate") {
@@ -287,6 +304,12 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     llvm::errs() << "gecko-compile: --data-parallel needs --mode train\n";
     return failure();
   }
+  if (dataParallel && chunkTrain) {
+    llvm::errs() << "gecko-compile: --data-parallel and --mode chunk-train "
+                    "each build an apply_gradients; compile them into "
+                    "separate artifacts\n";
+    return failure();
+  }
   options.debugOutputs = debugOutputs;
   options.prefillLen = prefillLen;
   ::gecko::StatusOr<OwningOpRef<ModuleOp>> module =
@@ -300,14 +323,14 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
   contract.addPass(mlir::gecko::createGeckoVerifyFrontendContract());
   if (failed(contract.run(**module)))
     return failure();
+  mlir::gecko::GeckoBuildTrainStepOptions step;
+  step.beta1 = adamBeta1;
+  step.beta2 = adamBeta2;
+  step.eps = adamEps;
+  step.weightDecay = weightDecay;
+  step.maxGradNorm = maxGradNorm;
   if (train) {
     PassManager pm(&context, ModuleOp::getOperationName());
-    mlir::gecko::GeckoBuildTrainStepOptions step;
-    step.beta1 = adamBeta1;
-    step.beta2 = adamBeta2;
-    step.eps = adamEps;
-    step.weightDecay = weightDecay;
-    step.maxGradNorm = maxGradNorm;
     mlir::gecko::GeckoAutodiffOptions autodiff;
     autodiff.remat = remat;
     pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
@@ -324,6 +347,26 @@ LogicalResult compileModel(MLIRContext &context, llvm::raw_ostream &os) {
     if (!keepLoss)
       if (auto loss = (**module).lookupSymbol<func::FuncOp>("loss"))
         loss.erase();
+  }
+  if (chunkTrain) {
+    PassManager pm(&context, ModuleOp::getOperationName());
+    mlir::gecko::GeckoAutodiffOptions autodiff;
+    autodiff.source = "chunk_loss";
+    autodiff.target = "chunk_grad";
+    autodiff.remat = remat;
+    autodiff.wrtState = true;
+    pm.addPass(mlir::gecko::createGeckoAutodiff(autodiff));
+    // Every rank's chunk_grad returns its piece's share of the gradients
+    // (its loss cotangent is 1/P), so the ranks sum them.
+    mlir::gecko::GeckoBuildTrainStepOptions apply = step;
+    apply.source = "chunk_grad";
+    apply.target = "apply_gradients";
+    apply.gradientsAsInputs = true;
+    apply.collectiveGroup = "chunk";
+    apply.collectiveReduction = "sum";
+    pm.addPass(mlir::gecko::createGeckoBuildTrainStep(apply));
+    if (failed(pm.run(**module)))
+      return failure();
   }
   return emit(context, **module, os);
 }

@@ -23,7 +23,7 @@
   "canonicalize,cse,"
 #define GECKO_FUSED_LINALG_PASSES                                              \
   GECKO_LINALG_PASSES                                                          \
-  "linalg-fuse-elementwise-ops,"
+  "gecko-fuse-elementwise,"
 #define GECKO_BUFFERIZE_PASSES                                                 \
   GECKO_FUSED_LINALG_PASSES                                                    \
   GECKO_BUFFERIZE_TENSORS_PASSES

@@ -78,15 +78,37 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
       return signalPassFailure();
     }
     auto resultType =
-        source.getNumResults() == 1
+        source.getNumResults() == 1 || (wrtState && source.getNumResults() > 0)
             ? dyn_cast<RankedTensorType>(source.getResultTypes()[0])
             : RankedTensorType();
     if (!resultType || resultType.getRank() != 0 ||
         !isa<FloatType>(resultType.getElementType())) {
       source.emitError() << "gecko-autodiff: @" << this->source
-                         << " must return exactly one 0-d float tensor (the "
-                            "loss)";
+                         << (wrtState ? " must return a 0-d float tensor (the "
+                                        "loss) first"
+                                      : " must return exactly one 0-d float "
+                                        "tensor (the loss)");
       return signalPassFailure();
+    }
+    // wrt-state: every further result is `next:<state>` of a gecko.state
+    // argument of the same type.
+    for (unsigned r = 1; r < source.getNumResults(); ++r) {
+      auto name = source.getResultAttrOfType<StringAttr>(r, kOutputAttrName);
+      std::string state;
+      if (name && name.getValue().starts_with(kNextPrefix))
+        state = name.getValue().drop_front(StringRef(kNextPrefix).size()).str();
+      bool found = false;
+      for (unsigned i = 0; i < source.getNumArguments() && !found; ++i)
+        if (auto arg = source.getArgAttrOfType<StringAttr>(i, kStateAttrName))
+          found = arg.getValue() == state &&
+                  source.getArgument(i).getType() == source.getResultTypes()[r];
+      if (!found) {
+        source.emitError() << "gecko-autodiff: result " << r << " of @"
+                           << this->source
+                           << " is not `next:<state>` of a gecko.state "
+                              "argument of its type (wrt-state)";
+        return signalPassFailure();
+      }
     }
 
     OpBuilder moduleBuilder(source);
@@ -104,14 +126,45 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     Value loss = ret.getOperand(0);
 
-    // Values that depend on a trainable parameter (forward, op order).
+    // Values that depend on a trainable parameter (forward, op order); with
+    // wrt-state also on a float state argument.
     llvm::DenseSet<Value> active;
-    SmallVector<unsigned> trainable;
-    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    SmallVector<unsigned> trainable, states;
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
       if (isTrainable(func, i)) {
         trainable.push_back(i);
         active.insert(func.getArgument(i));
+      } else if (wrtState && func.getArgAttr(i, kStateAttrName) &&
+                 isFloatTensor(func.getArgument(i))) {
+        states.push_back(i);
+        active.insert(func.getArgument(i));
       }
+    }
+    // wrt-state: one seed input per differentiated result, named
+    // `cotangent.<result name>` (`next:` dropped), appended to the
+    // arguments: the loss's and that of every float `next:` result.
+    SmallVector<std::pair<Value, Value>> seeds; // (result, seed argument)
+    if (wrtState) {
+      for (unsigned r = 0, e = ret.getNumOperands(); r < e; ++r) {
+        Value result = ret.getOperand(r);
+        if (!isFloatTensor(result))
+          continue;
+        StringRef name =
+            func.getResultAttrOfType<StringAttr>(r, kOutputAttrName)
+                ? func.getResultAttrOfType<StringAttr>(r, kOutputAttrName)
+                      .getValue()
+                : StringRef("output.loss");
+        name.consume_front(kNextPrefix);
+        unsigned index = func.getNumArguments();
+        OpBuilder attrs(func);
+        (void)func.insertArgument(
+            index, result.getType(),
+            attrs.getDictionaryAttr({attrs.getNamedAttr(
+                kInputAttrName, attrs.getStringAttr("cotangent." + name))}),
+            func.getLoc());
+        seeds.emplace_back(result, func.getArgument(index));
+      }
+    }
     SmallVector<Operation *> forward;
     for (Operation &op : body.without_terminator()) {
       forward.push_back(&op);
@@ -131,7 +184,11 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
       if (!inserted)
         it->second = arith::AddFOp::create(b, v.getLoc(), it->second, g);
     };
-    if (active.contains(loss)) {
+    if (wrtState) {
+      for (auto [result, seed] : seeds)
+        if (active.contains(result))
+          accumulate(result, seed);
+    } else if (active.contains(loss)) {
       auto type = cast<RankedTensorType>(loss.getType());
       Value one = arith::ConstantOp::create(
           b, func.getLoc(), type,
@@ -208,6 +265,18 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
       results.push_back(g);
       resultTypes.push_back(arg.getType());
       auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName);
+      resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
+          kOutputAttrName, b.getStringAttr("grad." + name.str()))}));
+    }
+    // wrt-state: then one gradient per float state, `grad.<state name>`.
+    for (unsigned i : states) {
+      Value arg = func.getArgument(i);
+      Value g = cotangent.lookup(arg);
+      if (!g)
+        g = zerosLike(b, func.getLoc(), arg);
+      results.push_back(g);
+      resultTypes.push_back(arg.getType());
+      auto name = func.getArgAttrOfType<StringAttr>(i, kStateAttrName);
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
           kOutputAttrName, b.getStringAttr("grad." + name.str()))}));
     }

@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace mlir::gecko {
 
@@ -103,6 +104,15 @@ struct GeckoBuildTrainStepPass
                          << this->source << " (run gecko-autodiff first)";
       return signalPassFailure();
     }
+    if (gradientsAsInputs &&
+        ((collectiveGroup != "data" && collectiveGroup != "chunk") ||
+         (collectiveReduction != "mean" && collectiveReduction != "sum"))) {
+      module.emitError() << "gecko-build-train-step: collective group '"
+                         << collectiveGroup << "' and reduction '"
+                         << collectiveReduction
+                         << "' are not supported (data or chunk; mean or sum)";
+      return signalPassFailure();
+    }
     if (module.lookupSymbol(this->target)) {
       module.emitError() << "gecko-build-train-step: @" << this->target
                          << " already exists";
@@ -126,18 +136,26 @@ struct GeckoBuildTrainStepPass
     }
   }
 
-  /// Pairs every gradient result of `func` with its parameter argument.
+  /// Pairs every gradient result of `func` with its parameter argument
+  /// (gradients of gecko.state arguments, chunk_grad's state cotangents,
+  /// are skipped).
   FailureOr<SmallVector<Entry>> collectEntries(func::FuncOp func) {
     llvm::StringMap<unsigned> paramIndex;
-    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    llvm::StringSet<> states;
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
       if (auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName))
         paramIndex[name.getValue()] = i;
+      if (auto name = func.getArgAttrOfType<StringAttr>(i, kStateAttrName))
+        states.insert(name.getValue());
+    }
     SmallVector<Entry> entries;
     for (unsigned r = 0, e = func.getNumResults(); r < e; ++r) {
       auto name = func.getResultAttrOfType<StringAttr>(r, kOutputAttrName);
       if (!name || !name.getValue().starts_with(kGradPrefix))
         continue;
       std::string param = name.getValue().drop_front(kGradPrefix.size()).str();
+      if (states.contains(param))
+        continue;
       auto it = paramIndex.find(param);
       if (it == paramIndex.end())
         return func.emitError()
@@ -268,9 +286,9 @@ struct GeckoBuildTrainStepPass
         ctx, {NamedAttribute(StringAttr::get(ctx, "op"),
                              StringAttr::get(ctx, "all_reduce")),
               NamedAttribute(StringAttr::get(ctx, "reduction"),
-                             StringAttr::get(ctx, "mean")),
+                             StringAttr::get(ctx, collectiveReduction)),
               NamedAttribute(StringAttr::get(ctx, "group"),
-                             StringAttr::get(ctx, "data"))});
+                             StringAttr::get(ctx, collectiveGroup))});
     size_t n = entries.size();
     for (size_t i = 0; i < n; ++i) {
       if (DictionaryAttr attrs = source.getArgAttrDict(entries[i].arg))

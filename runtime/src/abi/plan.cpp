@@ -196,9 +196,9 @@ Status checkFunction(const FunctionPlan &f) {
       return invalidArgument(what + ": unknown reduction " +
                              quote(c.reduction) +
                              " (expected 'mean' or 'sum')");
-    if (c.group != "data")
+    if (c.group != "data" && c.group != "chunk")
       return invalidArgument(what + ": unknown group " + quote(c.group) +
-                             " (expected 'data')");
+                             " (expected 'data' or 'chunk')");
     if (c.tensors.empty())
       return invalidArgument(what + ": names no tensors");
     for (const std::string &t : c.tensors) {

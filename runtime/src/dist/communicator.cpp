@@ -1,7 +1,9 @@
 //===- communicator.cpp - The communicator interface and the local one ----===//
 //
-// The parts every backend shares: the timeout default, the mean helper, the
-// bucketed all-reduce, backend selection, and the one-rank communicator.
+// The parts every backend shares: the timeout default, the mean helper,
+// the checks of point-to-point messages and the queue of messages a rank
+// sends itself, the bucketed all-reduce, backend selection, and the
+// one-rank communicator.
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,6 +78,57 @@ Status Communicator::allReduceMean(void *data, int64_t count, ElementType dtype,
   return Status::ok();
 }
 
+std::string Communicator::messageDesc(bool isSend, size_t bytes, int peer,
+                                      int tag, const std::string &what) {
+  return std::string(isSend ? "send" : "recv") + " of " +
+         std::to_string(bytes) + " bytes " + (isSend ? "to" : "from") +
+         " rank " + std::to_string(peer) + " with tag " + std::to_string(tag) +
+         " (" + what + ")";
+}
+
+Status Communicator::checkMessage(int peer, int tag,
+                                  const std::string &desc) const {
+  if (peer < 0 || peer >= size())
+    return invalidArgument(desc + ": no rank " + std::to_string(peer) +
+                           " in a job of " + std::to_string(size()) +
+                           (size() == 1 ? " rank" : " ranks") +
+                           (size() == 1 ? " (a one-rank job can only send "
+                                          "to itself, rank 0)"
+                                        : ""));
+  if (tag < 0 || tag > kMaxTag)
+    return invalidArgument(desc + ": the tag must be in [0, " +
+                           std::to_string(kMaxTag) + "]");
+  return Status::ok();
+}
+
+Status Communicator::sendToSelf(const void *data, size_t bytes, int tag) {
+  const auto *p = static_cast<const unsigned char *>(data);
+  selfMessages_.emplace_back(tag, std::vector<unsigned char>(p, p + bytes));
+  return Status::ok();
+}
+
+Status Communicator::recvFromSelf(void *data, size_t bytes, int tag,
+                                  const std::string &desc) {
+  for (auto it = selfMessages_.begin(); it != selfMessages_.end(); ++it) {
+    if (it->first != tag)
+      continue;
+    if (it->second.size() != bytes)
+      return invalidArgument(desc +
+                             ": the message this rank sent itself "
+                             "with that tag has " +
+                             std::to_string(it->second.size()) +
+                             " bytes, not " + std::to_string(bytes));
+    if (bytes > 0)
+      std::memcpy(data, it->second.data(), bytes);
+    selfMessages_.erase(it);
+    return Status::ok();
+  }
+  return failedPrecondition(desc + ": this rank has sent itself no message "
+                                   "with that tag (a receive from the rank "
+                                   "itself must follow its send, or it would "
+                                   "wait forever)");
+}
+
 namespace {
 
 class LocalCommunicator final : public Communicator {
@@ -105,6 +158,20 @@ public:
   Status barrier(const std::string &) override {
     ++sequence_;
     return Status::ok();
+  }
+  Status send(const void *data, size_t bytes, int peer, int tag,
+              const std::string &what) override {
+    ++messages_;
+    std::string desc = messageDesc(true, bytes, peer, tag, what);
+    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, desc));
+    return sendToSelf(data, bytes, tag);
+  }
+  Status recv(void *data, size_t bytes, int peer, int tag,
+              const std::string &what) override {
+    ++messages_;
+    std::string desc = messageDesc(false, bytes, peer, tag, what);
+    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, desc));
+    return recvFromSelf(data, bytes, tag, desc);
   }
   [[noreturn]] void abort(int exitCode, const std::string &message) override {
     std::fprintf(stderr, "%s\n", message.c_str());

@@ -4,7 +4,10 @@
 // non-blocking (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier) and polled with
 // MPI_Test until it completes or the timeout passes, so a dead or stuck peer
 // becomes a DeadlineExceeded error naming this rank and the collective
-// instead of a hang. MPI errors are returned (MPI_ERRORS_RETURN), not fatal.
+// instead of a hang. Sends are MPI_Isend polled the same way; a receive
+// polls MPI_Iprobe for the message, checks its size, then takes it with
+// MPI_Recv (it has arrived, or its sender is waiting to hand it over). MPI
+// errors are returned (MPI_ERRORS_RETURN), not fatal.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <unistd.h>
 
 namespace gecko {
@@ -110,6 +114,73 @@ public:
     return wait(rc, request, desc);
   }
 
+  Status send(const void *data, size_t bytes, int peer, int tag,
+              const std::string &what) override {
+    uint64_t seq = ++messages_;
+    std::string desc = messageDesc(true, bytes, peer, tag, what);
+    std::string head = where_ + ": " + desc;
+    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, head));
+    if (bytes > size_t(0x7fffffff))
+      return invalidArgument(head + ": too large for one message");
+    GECKO_RETURN_IF_ERROR(usable(desc));
+    if (peer == rank_)
+      return sendToSelf(data, bytes, tag);
+    head += " (message #" + std::to_string(seq) + ")";
+    MPI_Request request;
+    int rc = MPI_Isend(data, int(bytes), MPI_BYTE, peer, tag, comm_, &request);
+    if (rc != MPI_SUCCESS) {
+      broken_ = true;
+      return unavailable(head + " failed to start: " + mpiError(rc));
+    }
+    return poll(
+        head,
+        [&](int &done) { return MPI_Test(&request, &done, MPI_STATUS_IGNORE); },
+        "rank " + std::to_string(peer) +
+            " died, hangs or did not receive it (it must call recv from "
+            "this rank with the same tag and size)");
+  }
+
+  Status recv(void *data, size_t bytes, int peer, int tag,
+              const std::string &what) override {
+    uint64_t seq = ++messages_;
+    std::string desc = messageDesc(false, bytes, peer, tag, what);
+    std::string head = where_ + ": " + desc;
+    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, head));
+    if (bytes > size_t(0x7fffffff))
+      return invalidArgument(head + ": too large for one message");
+    GECKO_RETURN_IF_ERROR(usable(desc));
+    if (peer == rank_)
+      return recvFromSelf(data, bytes, tag, head);
+    head += " (message #" + std::to_string(seq) + ")";
+    MPI_Status status;
+    GECKO_RETURN_IF_ERROR(poll(
+        head,
+        [&](int &done) { return MPI_Iprobe(peer, tag, comm_, &done, &status); },
+        "rank " + std::to_string(peer) +
+            " died, hangs or did not send it (it must call send to this "
+            "rank with the same tag and size)"));
+    int count = 0;
+    int rc = MPI_Get_count(&status, MPI_BYTE, &count);
+    if (rc != MPI_SUCCESS) {
+      broken_ = true;
+      return unavailable(head + " failed: " + mpiError(rc));
+    }
+    if (size_t(count) != bytes) {
+      broken_ = true;
+      return invalidArgument(
+          head + ": the message rank " + std::to_string(peer) + " sent has " +
+          std::to_string(count) + " bytes, not " + std::to_string(bytes) +
+          " (the two ranks disagree on its layout: the "
+          "same artifact and options on every rank?)");
+    }
+    rc = MPI_Recv(data, count, MPI_BYTE, peer, tag, comm_, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) {
+      broken_ = true;
+      return unavailable(head + " failed: " + mpiError(rc));
+    }
+    return Status::ok();
+  }
+
   [[noreturn]] void abort(int exitCode, const std::string &message) override {
     std::fprintf(stderr, "%s\n[%s] aborting the job (MPI_Abort, exit %d)\n",
                  message.c_str(), where_.c_str(), exitCode);
@@ -124,11 +195,13 @@ private:
     if (broken_)
       return failedPrecondition(
           where_ + ": " + desc +
-          ": the communicator is unusable after an earlier failed collective");
+          ": the communicator is unusable after an earlier failed collective "
+          "or message");
     return Status::ok();
   }
 
-  /// Polls `request` until it completes or the timeout passes.
+  /// Polls the collective `request` until it completes or the timeout
+  /// passes.
   Status wait(int rc, MPI_Request &request, const std::string &desc) {
     uint64_t seq = ++sequence_;
     std::string head =
@@ -137,6 +210,19 @@ private:
       broken_ = true;
       return unavailable(head + " failed to start: " + mpiError(rc));
     }
+    return poll(
+        head,
+        [&](int &done) { return MPI_Test(&request, &done, MPI_STATUS_IGNORE); },
+        "another rank died, hangs or stopped calling collectives. Every rank "
+        "that reached this collective reports it; a rank missing from these "
+        "reports is the one that failed");
+  }
+
+  /// Calls `test` (an MPI_Test or MPI_Iprobe that sets its argument when
+  /// done) until it reports done or the timeout passes; `cause` says what
+  /// a timeout means.
+  Status poll(const std::string &head, const std::function<int(int &)> &test,
+              const std::string &cause) {
     using Clock = std::chrono::steady_clock;
     Clock::time_point start = Clock::now();
     auto deadline = start + std::chrono::duration_cast<Clock::duration>(
@@ -144,7 +230,7 @@ private:
     long sleepNs = 1000;
     for (;;) {
       int done = 0;
-      rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      int rc = test(done);
       if (rc != MPI_SUCCESS) {
         broken_ = true;
         return unavailable(head + " failed: " + mpiError(rc));
@@ -155,12 +241,8 @@ private:
         broken_ = true;
         char secs[32];
         std::snprintf(secs, sizeof(secs), "%g", timeoutSeconds_);
-        return deadlineExceeded(
-            head + " did not complete within " + secs +
-            " s (GECKO_COLLECTIVE_TIMEOUT): another rank died, hangs or "
-            "stopped calling collectives. Every rank that reached this "
-            "collective reports it; a rank missing from these reports is the "
-            "one that failed");
+        return deadlineExceeded(head + " did not complete within " + secs +
+                                " s (GECKO_COLLECTIVE_TIMEOUT): " + cause);
       }
       // Back off from 1 us to 1 ms so a waiting rank leaves the CPU to
       // ranks that still compute (CPU jobs are often oversubscribed).

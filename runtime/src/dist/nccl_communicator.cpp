@@ -196,6 +196,17 @@ public:
     host_->setTimeoutSeconds(timeoutSeconds_);
     return host_->barrier(what);
   }
+  // Host messages (chunk parallelism's state) go through MPI as well.
+  Status send(const void *data, size_t bytes, int peer, int tag,
+              const std::string &what) override {
+    host_->setTimeoutSeconds(timeoutSeconds_);
+    return host_->send(data, bytes, peer, tag, what);
+  }
+  Status recv(void *data, size_t bytes, int peer, int tag,
+              const std::string &what) override {
+    host_->setTimeoutSeconds(timeoutSeconds_);
+    return host_->recv(data, bytes, peer, tag, what);
+  }
   [[noreturn]] void abort(int exitCode, const std::string &message) override {
     if (comm_) {
       api_.commAbort(comm_);

@@ -3,7 +3,11 @@
 // Binds an artifact's train function (forward, backward and optimizer in
 // compiled code), feeds it deterministic batches and the learning rate,
 // writes its `next:` results back into the params and state, and keeps
-// atomic checkpoints from which a run resumes bit-exactly.
+// atomic checkpoints from which a run resumes bit-exactly. With several
+// ranks it runs data parallelism (grad, all-reduce, apply_gradients) or,
+// with --chunk-parallel, chunk parallelism (chunk_loss and chunk_grad on
+// this rank's piece of every sequence, the stream state sent forward and
+// its cotangent backward, all-reduce, apply_gradients); docs/distributed.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -234,6 +238,9 @@ private:
   }
   Status loadInitialState();
   Status setUpDataParallel();
+  Status setUpChunkParallel();
+  StatusOr<TensorMap> chunkParallelStep(TensorMap &inputs, int64_t step,
+                                        bool &stop);
   Status checkConsistency(int64_t stepsDone, const char *when);
   Status parseFaultInjection();
   void maybeInjectFault(int64_t step);
@@ -291,6 +298,19 @@ private:
   struct {
     double grad = 0, reduce = 0, host = 0, apply = 0;
   } phases_;
+  // Chunk parallelism: chunk_loss (gradF_ is chunk_grad), the stream state
+  // args of chunk_loss and the state cotangent inputs of chunk_grad, in
+  // plan order (what passes between ranks, packed in that order), the
+  // piece length and the whole sequence's tokens and targets.
+  bool cp_ = false;
+  bool multi_ = false; ///< More than one rank (dp_ or cp_).
+  const FunctionPlan *lossF_ = nullptr;
+  std::vector<const ArgSpec *> streamState_;
+  std::vector<const ArgSpec *> streamCotangents_;
+  size_t stateBytes_ = 0, cotangentBytes_ = 0;
+  int64_t pieceLen_ = 0;
+  HostTensor fullTokens_, fullTargets_;
+  FunctionPlan persistentPlan_;
   std::string faultKind_; ///< "", "kill" or "hang".
   int faultRank_ = -1;
   int64_t faultStep_ = 0;
@@ -421,8 +441,9 @@ Status Trainer::checkConsistency(int64_t stepsDone, const char *when) {
       differ += (differ.empty() ? "" : ", ") + std::to_string(r);
   }
   if (!differ.empty())
-    return internalError("the params and optimizer state diverged across "
-                         "data-parallel ranks " +
+    return internalError(std::string("the params and optimizer state diverged "
+                                     "across ") +
+                         (cp_ ? "chunk" : "data") + "-parallel ranks " +
                          std::string(when) + " (after step " +
                          std::to_string(stepsDone) + "): rank" +
                          (differ.find(',') == std::string::npos ? " " : "s ") +
@@ -578,6 +599,342 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
     }
   }
   phases_.apply = since(t);
+  GECKO_ASSIGN_OR_RETURN(HostTensor lossTensor,
+                         HostTensor::zeros(ElementType::kF64, {}));
+  *lossTensor.dataAs<double>() = loss;
+  out["output.loss"] = std::move(lossTensor);
+  return out;
+}
+
+bool sameLayout(const TensorSpec &a, const TensorSpec &b) {
+  return a.dtype == b.dtype && a.shape == b.shape;
+}
+
+/// The message tags of chunk parallelism (one message each way per step).
+constexpr int kStateTag = 1, kCotangentTag = 2;
+
+Status Trainer::setUpChunkParallel() {
+  std::string src = exe_.source();
+  auto need = [&](const char *name) -> StatusOr<const FunctionPlan *> {
+    const FunctionPlan *f = exe_.plan().findFunction(name);
+    if (!f)
+      return failedPrecondition(src + " has no function '" + name +
+                                "', which --chunk-parallel needs; compile it "
+                                "with gecko-compile --mode chunk-train");
+    return f;
+  };
+  GECKO_ASSIGN_OR_RETURN(lossF_, need("chunk_loss"));
+  GECKO_ASSIGN_OR_RETURN(gradF_, need("chunk_grad"));
+  GECKO_ASSIGN_OR_RETURN(applyF_, need("apply_gradients"));
+  std::string lfn = src + ": function 'chunk_loss'",
+              gfn = src + ": function 'chunk_grad'",
+              afn = src + ": function 'apply_gradients'";
+
+  // apply_gradients: the optimizer on the gradients summed over the ranks.
+  if (applyF_->collectives.size() != 1)
+    return invalidArgument(afn +
+                           " must have exactly one collective (the "
+                           "gradient all-reduce), not " +
+                           std::to_string(applyF_->collectives.size()));
+  const CollectiveSpec &c = applyF_->collectives[0];
+  if (c.op != "all_reduce" || c.group != "chunk" || c.reduction != "sum")
+    return invalidArgument(
+        afn + ": collective " + c.op + " (" + c.reduction + ") over group '" +
+        c.group +
+        "' is not chunk parallelism's all_reduce (sum) over group 'chunk'; "
+        "compile the artifact with gecko-compile --mode chunk-train (a "
+        "--data-parallel artifact trains without --chunk-parallel)");
+  reduceMean_ = false;
+  reduced_ = c.tensors;
+  TrainSignature sig;
+  for (const ArgSpec &a : applyF_->args) {
+    if (a.kind != ArgKind::kInput) {
+      sig.persistent.push_back(&a);
+      continue;
+    }
+    if (a.name == "input.lr" || a.name == "input.step") {
+      (a.name == "input.lr" ? sig.lr : sig.step) = &a;
+      continue;
+    }
+    if (std::find(reduced_.begin(), reduced_.end(), a.name) == reduced_.end())
+      return invalidArgument(afn + ": input " + quote(a.name) +
+                             " is neither reduced nor provided by the "
+                             "trainer");
+    const TensorSpec *r = findResult(*gradF_, a.name);
+    if (!r || !sameLayout(*r, a))
+      return invalidArgument(afn + ": the reduced input " + quote(a.name) +
+                             " is not a result of 'chunk_grad' with its "
+                             "dtype and shape");
+  }
+  if (sig.lr && (!sig.lr->shape.empty() || isIntegerType(sig.lr->dtype)))
+    return invalidArgument(afn + ": input.lr must be a float scalar");
+  if (sig.step && (!sig.step->shape.empty() || !isIntegerType(sig.step->dtype)))
+    return invalidArgument(afn + ": input.step must be an integer scalar");
+  sig.hasGradNorm = findResult(*applyF_, "output.grad_norm") != nullptr;
+
+  // chunk_loss: this rank's tokens and targets, the params (the trained
+  // ones are apply_gradients', the buffers only chunk_loss's: they join the
+  // persistent tensors), the stream state; output.loss and the next state.
+  streamState_.clear();
+  for (const ArgSpec &a : lossF_->args) {
+    const ArgSpec *applied = findArg(*applyF_, a.name);
+    if (a.name == "input.tokens") {
+      sig.tokens = &a;
+    } else if (a.name == "input.targets") {
+      sig.targets = &a;
+    } else if (a.kind == ArgKind::kState && !applied) {
+      streamState_.push_back(&a);
+    } else if (a.kind == ArgKind::kParam &&
+               (!applied || (applied->kind == ArgKind::kParam &&
+                             sameLayout(*applied, a)))) {
+      if (!applied)
+        sig.persistent.push_back(&a);
+    } else {
+      return invalidArgument(lfn + ": " + argKindName(a.kind) + " " +
+                             quote(a.name) +
+                             " is neither an input the trainer provides, "
+                             "the stream state, nor a param (of "
+                             "'apply_gradients' with its dtype and shape)");
+    }
+  }
+  if (!sig.tokens || !sig.targets || sig.tokens->shape.size() != 2 ||
+      !isIntegerType(sig.tokens->dtype) ||
+      !sameLayout(*sig.tokens, *sig.targets))
+    return invalidArgument(lfn + " needs integer inputs 'input.tokens' and "
+                                 "'input.targets' of one shape [B, L]");
+  const TensorSpec *loss = findResult(*lossF_, "output.loss");
+  if (!loss || loss->numel() != 1 || isIntegerType(loss->dtype))
+    return invalidArgument(lfn + " has no float scalar result 'output.loss'");
+  stateBytes_ = 0;
+  for (const ArgSpec *a : streamState_) {
+    const TensorSpec *next = findResult(*lossF_, "next:" + a->name);
+    if (!next || !sameLayout(*next, *a))
+      return invalidArgument(lfn + ": state " + quote(a->name) +
+                             " has no result 'next:" + a->name +
+                             "' of its dtype and shape");
+    stateBytes_ += a->byteSize();
+  }
+
+  // chunk_grad: the same args plus the seeds; output.loss, the reduced
+  // gradients and grad.<s> for every cotangent.<s> seed.
+  streamCotangents_.clear();
+  cotangentBytes_ = 0;
+  for (const ArgSpec &a : gradF_->args) {
+    if (a.kind == ArgKind::kInput && a.name.rfind("cotangent.", 0) == 0) {
+      if (a.name == "cotangent.output.loss") {
+        if (a.numel() != 1 || isIntegerType(a.dtype))
+          return invalidArgument(gfn + ": cotangent.output.loss must be a "
+                                       "float scalar");
+        continue;
+      }
+      std::string state = a.name.substr(std::strlen("cotangent."));
+      const ArgSpec *st = findArg(*lossF_, state);
+      const TensorSpec *g = findResult(*gradF_, "grad." + state);
+      if (!st || st->kind != ArgKind::kState || !sameLayout(*st, a) || !g ||
+          !sameLayout(*g, a))
+        return invalidArgument(gfn + ": input " + quote(a.name) +
+                               " is not the cotangent of a state of "
+                               "'chunk_loss' with a result 'grad." +
+                               state + "'");
+      streamCotangents_.push_back(&a);
+      cotangentBytes_ += a.byteSize();
+      continue;
+    }
+    const ArgSpec *mine = findArg(*lossF_, a.name);
+    if (!mine || mine->kind != a.kind || !sameLayout(*mine, a))
+      return invalidArgument(gfn + ": " + argKindName(a.kind) + " " +
+                             quote(a.name) +
+                             " is not an argument of 'chunk_loss' with its "
+                             "kind, dtype and shape");
+  }
+  if (!findArg(*gradF_, "cotangent.output.loss"))
+    return invalidArgument(gfn + " has no input 'cotangent.output.loss'");
+
+  // Pieces of whole chunks: the state passed between ranks is the state at
+  // a chunk boundary (attention history, working memory).
+  pieceLen_ = sig.tokens->shape[1];
+  nlohmann::json model = nlohmann::json::parse(exe_.plan().modelJson, nullptr,
+                                               /*allow_exceptions=*/false);
+  if (!model.is_discarded() && model.contains("chunk_size") &&
+      model["chunk_size"].is_number_integer()) {
+    int64_t chunk = model["chunk_size"].get<int64_t>();
+    if (chunk > 0 && pieceLen_ % chunk != 0)
+      return invalidArgument(
+          lfn + ": the piece length " + std::to_string(pieceLen_) +
+          " (input.tokens [B, L]) is not a multiple of the model's "
+          "chunk_size " +
+          std::to_string(chunk) +
+          ": each rank must hold whole chunks; recompile with --mode "
+          "chunk-train --seq-len a multiple of " +
+          std::to_string(chunk));
+  }
+  // The persistent tensors as one function (the checkpoints' model hash
+  // and messages): with the buffers, the same set and hash as train_step's
+  // of a --mode train artifact of the model.
+  persistentPlan_ = FunctionPlan();
+  persistentPlan_.name = applyF_->name;
+  for (const ArgSpec *a : sig.persistent)
+    persistentPlan_.args.push_back(*a);
+  sig_ = sig;
+  f_ = &persistentPlan_;
+  return Status::ok();
+}
+
+/// Copies columns [col0, col0 + piece.shape[1]) of every row of `full` into
+/// `piece` (both [B, *] of one dtype).
+void copyColumns(const HostTensor &full, HostTensor &piece, int64_t col0) {
+  size_t width = elementTypeSize(full.dtype());
+  int64_t rows = full.shape()[0], L = full.shape()[1], n = piece.shape()[1];
+  for (int64_t b = 0; b < rows; ++b)
+    std::memcpy(static_cast<unsigned char *>(piece.data()) +
+                    size_t(b * n) * width,
+                static_cast<const unsigned char *>(full.data()) +
+                    size_t(b * L + col0) * width,
+                size_t(n) * width);
+}
+
+/// Packs `names`' tensors of `from` (in order) into one byte buffer.
+std::vector<unsigned char> pack(const TensorMap &from,
+                                const std::vector<std::string> &names,
+                                size_t bytes) {
+  std::vector<unsigned char> out(bytes);
+  size_t at = 0;
+  for (const std::string &n : names) {
+    const HostTensor &t = from.at(n);
+    std::memcpy(out.data() + at, t.data(), t.byteSize());
+    at += t.byteSize();
+  }
+  return out;
+}
+
+/// One step of chunk parallelism on rank r of P (docs/distributed.md):
+/// chunk_loss on piece r from the state rank r-1 sends (zeros on rank 0),
+/// the next state to rank r+1; chunk_grad with the state cotangents rank
+/// r+1 sends back (zeros on the last rank) and loss cotangent 1/P, the
+/// state cotangents to rank r-1; then the sum all-reduce of the gradients
+/// (and of the piece losses and the stop flag) and apply_gradients.
+StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
+                                               bool &stop) {
+  int r = comm_->rank(), P = comm_->size();
+  std::string at = " of step " + std::to_string(step + 1);
+  std::vector<std::string> stateNames, cotangentNames, nextNames, gradNames;
+  for (const ArgSpec *a : streamState_) {
+    stateNames.push_back(a->name);
+    nextNames.push_back("next:" + a->name);
+  }
+  for (const ArgSpec *a : streamCotangents_) {
+    cotangentNames.push_back(a->name);
+    gradNames.push_back("grad." + a->name.substr(std::strlen("cotangent.")));
+  }
+
+  // The state this piece starts from, bound with the params.
+  for (const ArgSpec *a : streamState_) {
+    GECKO_ASSIGN_OR_RETURN(model_[a->name],
+                           HostTensor::zeros(a->dtype, a->shape));
+  }
+  auto dropState = [&]() {
+    for (const std::string &n : stateNames)
+      model_.erase(n);
+  };
+  if (r > 0) {
+    std::vector<unsigned char> buf(stateBytes_);
+    Status s = comm_->recv(buf.data(), buf.size(), r - 1, kStateTag,
+                           "the stream state" + at);
+    if (!s.isOk()) {
+      dropState();
+      return s;
+    }
+    size_t off = 0;
+    for (const std::string &n : stateNames) {
+      HostTensor &t = model_.at(n);
+      std::memcpy(t.data(), buf.data() + off, t.byteSize());
+      off += t.byteSize();
+    }
+  }
+  StatusOr<TensorMap> fwd = exe_.run(lossF_->name, model_, inputs);
+  if (!fwd.isOk()) {
+    dropState();
+    return fwd.status();
+  }
+  if (r + 1 < P) {
+    std::vector<unsigned char> buf = pack(*fwd, nextNames, stateBytes_);
+    Status s = comm_->send(buf.data(), buf.size(), r + 1, kStateTag,
+                           "the stream state" + at);
+    if (!s.isOk()) {
+      dropState();
+      return s;
+    }
+  }
+
+  // Backward: the seeds, then chunk_grad on the same state.
+  for (const ArgSpec &a : gradF_->args)
+    if (a.kind == ArgKind::kInput && a.name.rfind("cotangent.", 0) == 0) {
+      StatusOr<HostTensor> z = HostTensor::zeros(a.dtype, a.shape);
+      if (!z.isOk()) {
+        dropState();
+        return z.status();
+      }
+      inputs[a.name] = std::move(z).value();
+    }
+  putScalar(inputs.at("cotangent.output.loss"), 1.0 / double(P));
+  auto dropSeeds = [&]() {
+    inputs.erase("cotangent.output.loss");
+    for (const std::string &n : cotangentNames)
+      inputs.erase(n);
+  };
+  if (r + 1 < P) {
+    std::vector<unsigned char> buf(cotangentBytes_);
+    Status s = comm_->recv(buf.data(), buf.size(), r + 1, kCotangentTag,
+                           "the stream state's cotangent" + at);
+    if (!s.isOk()) {
+      dropState();
+      dropSeeds();
+      return s;
+    }
+    size_t off = 0;
+    for (const std::string &n : cotangentNames) {
+      HostTensor &t = inputs.at(n);
+      std::memcpy(t.data(), buf.data() + off, t.byteSize());
+      off += t.byteSize();
+    }
+  }
+  StatusOr<TensorMap> bwd = exe_.run(gradF_->name, model_, inputs);
+  dropState();
+  dropSeeds();
+  GECKO_RETURN_IF_ERROR(bwd.status());
+  TensorMap &grads = *bwd;
+  if (r > 0) {
+    std::vector<unsigned char> buf = pack(grads, gradNames, cotangentBytes_);
+    GECKO_RETURN_IF_ERROR(comm_->send(buf.data(), buf.size(), r - 1,
+                                      kCotangentTag,
+                                      "the stream state's cotangent" + at));
+  }
+
+  // The pieces' gradients sum to the sequences' (each used loss
+  // cotangent 1/P); the sequences' loss is the mean of the piece losses.
+  std::vector<BucketTensor> buckets;
+  for (const std::string &name : reduced_) {
+    HostTensor &t = grads.at(name);
+    buckets.push_back({t.data(), t.numel(), t.dtype()});
+  }
+  GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets, opt_.bucketBytes,
+                                          /*mean=*/false, "the gradients")
+                            .status());
+  double stats[2] = {fwd->at("output.loss").elementAsDouble(0),
+                     stop ? 1.0 : 0.0};
+  GECKO_RETURN_IF_ERROR(comm_->allReduce(
+      stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
+  stop = stats[1] > 0;
+  double loss = stats[0] / double(P);
+  TensorMap out;
+  if (std::isfinite(loss)) {
+    for (const std::string &name : reduced_)
+      inputs[name] = std::move(grads.at(name));
+    StatusOr<TensorMap> applied = exe_.run(applyF_->name, model_, inputs);
+    for (const std::string &name : reduced_)
+      inputs.erase(name);
+    GECKO_ASSIGN_OR_RETURN(out, std::move(applied));
+  }
   GECKO_ASSIGN_OR_RETURN(HostTensor lossTensor,
                          HostTensor::zeros(ElementType::kF64, {}));
   *lossTensor.dataAs<double>() = loss;
@@ -791,9 +1148,11 @@ Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
                     "counter=(step, row); next step " +
                         std::to_string(stepsDone)},
       {"loss", num(lastLoss)},
-      {"data_parallel_ranks", std::to_string(comm_->size())},
+      {"data_parallel_ranks", std::to_string(cp_ ? 1 : comm_->size())},
   };
   GECKO_RETURN_IF_ERROR(syncModel());
+  if (cp_)
+    md["chunk_parallel_ranks"] = std::to_string(comm_->size());
   // Only the plan's params and state: write them without copying.
   TensorMap subset;
   for (const ArgSpec *a : sig_.persistent)
@@ -890,9 +1249,6 @@ void Trainer::report(const StepRecord &r, bool force) {
 StatusOr<TrainResult> Trainer::run() {
   using Clock = std::chrono::steady_clock;
   gStopRequested = 0;
-  GECKO_ASSIGN_OR_RETURN(f_, exe_.function(opt_.function));
-  GECKO_ASSIGN_OR_RETURN(sig_, checkSignature(exe_, *f_));
-  modelHash_ = modelSignatureHash(exe_.plan(), *f_);
   comm_ = opt_.comm;
   if (!comm_) {
     ownComm_ = createLocalCommunicator();
@@ -900,7 +1256,22 @@ StatusOr<TrainResult> Trainer::run() {
   }
   leader_ = comm_->rank() == 0;
   quiet_ = opt_.quiet || !leader_;
-  dp_ = comm_->size() > 1;
+  multi_ = comm_->size() > 1;
+  cp_ = opt_.chunkParallel;
+  if (cp_) {
+    GECKO_RETURN_IF_ERROR(setUpChunkParallel());
+  } else {
+    StatusOr<const FunctionPlan *> f = exe_.function(opt_.function);
+    if (!f.isOk() && exe_.plan().findFunction("chunk_loss"))
+      return Status(f.status().code(),
+                    f.status().message() +
+                        " (a --mode chunk-train artifact: train it with "
+                        "--chunk-parallel)");
+    GECKO_ASSIGN_OR_RETURN(f_, std::move(f));
+    GECKO_ASSIGN_OR_RETURN(sig_, checkSignature(exe_, *f_));
+  }
+  modelHash_ = modelSignatureHash(exe_.plan(), *f_);
+  dp_ = !cp_ && multi_;
   if (dp_)
     GECKO_RETURN_IF_ERROR(setUpDataParallel());
   GECKO_RETURN_IF_ERROR(parseFaultInjection());
@@ -918,7 +1289,11 @@ StatusOr<TrainResult> Trainer::run() {
     }
   int64_t batch = sig_.tokens->shape[0], seqLen = sig_.tokens->shape[1];
   int64_t ranks = comm_->size();
-  tokensPerStep_ = ranks * batch * seqLen;
+  // Chunk parallelism: the ranks hold pieces of the same B sequences.
+  if (cp_)
+    seqLen *= ranks;
+  int64_t rows = cp_ ? batch : ranks * batch;
+  tokensPerStep_ = rows * seqLen;
   if (data_->size() < seqLen + 1)
     return failedPrecondition(
         data_->path() + ": " + std::to_string(data_->size()) +
@@ -951,7 +1326,7 @@ StatusOr<TrainResult> Trainer::run() {
     return invalidArgument("the number of steps must be positive");
   if (!resumed)
     GECKO_RETURN_IF_ERROR(loadInitialState());
-  if (dp_) {
+  if (multi_) {
     // Every rank must start from the same step and the same weights.
     int64_t minMax[2] = {startStep_, startStep_};
     GECKO_RETURN_IF_ERROR(comm_->allReduce(&minMax[0], 1, ElementType::kI64,
@@ -960,14 +1335,16 @@ StatusOr<TrainResult> Trainer::run() {
                                            ReduceOp::kMax, "the start step"));
     if (minMax[0] != minMax[1])
       return failedPrecondition(
-          "the data-parallel ranks start from different steps (" +
+          std::string("the ") + (cp_ ? "chunk" : "data") +
+          "-parallel ranks start from different steps (" +
           std::to_string(minMax[0]) + " to " + std::to_string(minMax[1]) +
           "; this rank " + std::to_string(startStep_) +
           "): every rank must see the same --checkpoint-dir (a shared "
           "file system) and the same options");
     GECKO_RETURN_IF_ERROR(checkConsistency(startStep_, "at the start"));
   }
-  GECKO_RETURN_IF_ERROR(bindCalls());
+  if (!cp_)
+    GECKO_RETURN_IF_ERROR(bindCalls());
   GECKO_RETURN_IF_ERROR(openMetrics());
   struct CloseMetrics {
     std::FILE *&f;
@@ -1010,15 +1387,31 @@ StatusOr<TrainResult> Trainer::run() {
                  (long long)ranks, comm_->backend(),
                  reduceMean_ ? "mean" : "sum", opt_.bucketBytes,
                  (long long)batch, (long long)(ranks * batch));
+  if (!quiet_ && cp_)
+    std::fprintf(opt_.out,
+                 "chunk parallel over %lld rank%s (%s): sequences of %lld "
+                 "tokens in pieces of %lld; chunk_loss, the stream state "
+                 "(%zu bytes) to the next rank, chunk_grad, its cotangent "
+                 "(%zu bytes) to the previous rank, all-reduce (sum, "
+                 "%zu-byte buckets) + apply_gradients\n",
+                 (long long)ranks, ranks == 1 ? "" : "s", comm_->backend(),
+                 (long long)seqLen, (long long)pieceLen_, stateBytes_,
+                 cotangentBytes_, opt_.bucketBytes);
+  if (cp_) {
+    std::vector<int64_t> full = {batch, seqLen};
+    GECKO_ASSIGN_OR_RETURN(fullTokens_,
+                           HostTensor::zeros(sig_.tokens->dtype, full));
+    GECKO_ASSIGN_OR_RETURN(fullTargets_,
+                           HostTensor::zeros(sig_.targets->dtype, full));
+  }
   if (!quiet_)
     std::fprintf(opt_.out,
                  "training %s (%s) on %s: %lld %s tokens, batch %lld x %lld, "
                  "steps %lld..%lld of %lld, lr %.3g (warmup %lld, min ratio "
                  "%.3g), seed %llu%s\n",
                  exe_.source().c_str(), f_->name.c_str(), data_->path().c_str(),
-                 (long long)data_->size(), data_->formatName(),
-                 (long long)(ranks * batch), (long long)seqLen,
-                 (long long)startStep_ + 1, (long long)end,
+                 (long long)data_->size(), data_->formatName(), (long long)rows,
+                 (long long)seqLen, (long long)startStep_ + 1, (long long)end,
                  (long long)settings_.steps, settings_.lr,
                  (long long)settings_.warmup, settings_.minLrRatio,
                  (unsigned long long)settings_.seed,
@@ -1030,17 +1423,29 @@ StatusOr<TrainResult> Trainer::run() {
   for (; step < end; ++step) {
     Clock::time_point stepStart = Clock::now();
     maybeInjectFault(step + 1);
-    GECKO_RETURN_IF_ERROR(
-        fillBatch(*data_, settings_.seed, step, inputs["input.tokens"],
-                  inputs["input.targets"], int64_t(comm_->rank()) * batch));
+    if (cp_) {
+      // The whole sequences (as one rank with --seq-len P x L draws them),
+      // then this rank's columns.
+      GECKO_RETURN_IF_ERROR(fillBatch(*data_, settings_.seed, step, fullTokens_,
+                                      fullTargets_, 0));
+      copyColumns(fullTokens_, inputs["input.tokens"],
+                  comm_->rank() * pieceLen_);
+      copyColumns(fullTargets_, inputs["input.targets"],
+                  comm_->rank() * pieceLen_);
+    } else {
+      GECKO_RETURN_IF_ERROR(
+          fillBatch(*data_, settings_.seed, step, inputs["input.tokens"],
+                    inputs["input.targets"], int64_t(comm_->rank()) * batch));
+    }
     double lr = schedule.at(step);
     if (sig_.lr)
       putScalar(inputs["input.lr"], lr);
     if (sig_.step)
       putScalar(inputs["input.step"], double(step + 1));
     bool stopNow = gStopRequested != 0;
-    StatusOr<TensorMap> out =
-        dp_ ? dataParallelStep(inputs, stopNow) : singleStep(inputs);
+    StatusOr<TensorMap> out = dp_   ? dataParallelStep(inputs, stopNow)
+                              : cp_ ? chunkParallelStep(inputs, step, stopNow)
+                                    : singleStep(inputs);
     if (!out.isOk()) {
       endProgressLine();
       return out.status();
@@ -1059,7 +1464,14 @@ StatusOr<TrainResult> Trainer::run() {
                ? "; no checkpoint was written"
                : "; the last good checkpoint is " + lastCheckpoint_));
     }
-    if (Status s = commitStep(); !s.isOk()) {
+    if (cp_) {
+      // Chunk parallelism runs through run(): model_ takes the results.
+      for (auto &kv : *out) {
+        std::string target = nextResultTarget(kv.first);
+        if (!target.empty())
+          model_[target] = std::move(kv.second);
+      }
+    } else if (Status s = commitStep(); !s.isOk()) {
       endProgressLine();
       return s;
     }
@@ -1100,7 +1512,7 @@ StatusOr<TrainResult> Trainer::run() {
     if (opt_.onStep)
       opt_.onStep(rec);
     int64_t done = step + 1;
-    if (dp_ && opt_.consistencyCheckEvery > 0 &&
+    if (multi_ && opt_.consistencyCheckEvery > 0 &&
         done % opt_.consistencyCheckEvery == 0 && done != end) {
       Status s = checkConsistency(done, "at a periodic check");
       if (!s.isOk()) {
@@ -1116,14 +1528,14 @@ StatusOr<TrainResult> Trainer::run() {
         return s;
       }
     }
-    if ((dp_ ? stopNow : gStopRequested != 0) && done < end) {
+    if ((dp_ || cp_ ? stopNow : gStopRequested != 0) && done < end) {
       result.interrupted = true;
       ++step;
       break;
     }
   }
   endProgressLine();
-  if (dp_)
+  if (multi_)
     GECKO_RETURN_IF_ERROR(checkConsistency(step, "at the end"));
   if (step != lastCheckpointStep_)
     GECKO_RETURN_IF_ERROR(saveCheckpoint(step, lastLoss));

@@ -80,7 +80,7 @@ COMMANDS:
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
         [--function train_step] [--dist auto|local|mpi|nccl]
         [--bucket-mb 25] [--collective-timeout S]
-        [--consistency-check-every 50]
+        [--consistency-check-every 50] [--chunk-parallel]
                  Train with the artifact's train_step function (forward,
                  backward and optimizer run in compiled code). DATA is a
                  GECKOTOK token file or text (byte-level: token = byte).
@@ -102,6 +102,12 @@ COMMANDS:
                  host and the gradients are all-reduced by NCCL in device
                  memory (--dist auto picks nccl there). A rank that dies
                  or hangs ends the job within the collective timeout.
+                 With --chunk-parallel (an artifact of
+                 gecko-compile --mode chunk-train --seq-len L) the N ranks
+                 split every sequence of N x L tokens: rank r runs tokens
+                 [r L, (r+1) L), the stream state passes from rank to rank
+                 forward and its cotangent backward, the gradients are
+                 summed and every rank applies the same AdamW step.
                  docs/distributed.md has the details.
   bench MODEL.gkm [--function NAME] [--warmup 3] [--iters 10]
         [--weights W.safetensors] [--graph]
@@ -1483,7 +1489,7 @@ int runTrain(const std::vector<std::string> &args) {
                  "--warmup", "--weights", "--metrics", "--plot", "--stop-at",
                  "--log-every", "--function", "--dist", "--bucket-mb",
                  "--collective-timeout", "--consistency-check-every"},
-                pa, {"--resume", "--quiet"});
+                pa, {"--resume", "--quiet", "--chunk-parallel"});
   if (!err.empty())
     return usageError("train: " + err);
   if (pa.positional.size() != 1)
@@ -1493,6 +1499,10 @@ int runTrain(const std::vector<std::string> &args) {
   TrainOptions opt;
   opt.resume = pa.options.count("--resume") > 0;
   opt.quiet = pa.options.count("--quiet") > 0;
+  opt.chunkParallel = pa.options.count("--chunk-parallel") > 0;
+  if (opt.chunkParallel && pa.options.count("--function"))
+    return usageError("--chunk-parallel runs chunk_loss, chunk_grad and "
+                      "apply_gradients; it takes no --function");
   if (!pa.options.count("--steps") && !opt.resume)
     return usageError("train needs --steps (optional only with --resume)");
   opt.dataPath = pa.options["--data"];

@@ -172,7 +172,7 @@ struct Signature {
 };
 
 /// Adds the CPU pipeline to `pm`, without gecko-plan-memory and/or
-/// linalg-fuse-elementwise-ops as `options` asks (the pipeline is textual,
+/// gecko-fuse-elementwise as `options` asks (the pipeline is textual,
 /// so the passes are removed from its printed form).
 LogicalResult buildPipeline(PassManager &pm, const CpuJitOptions &options,
                             llvm::raw_ostream &diagnostics) {
@@ -202,7 +202,7 @@ LogicalResult buildPipeline(PassManager &pm, const CpuJitOptions &options,
   };
   if (!options.planMemory && !drop("gecko-plan-memory"))
     return failure();
-  if (!options.fuseElementwise && !drop("linalg-fuse-elementwise-ops"))
+  if (!options.fuseElementwise && !drop("gecko-fuse-elementwise"))
     return failure();
   return parsePassPipeline(pipeline, pm, diagnostics);
 }

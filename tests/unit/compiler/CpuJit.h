@@ -37,7 +37,7 @@ struct CpuJitOptions {
   /// pass is dropped from the pipeline and every temporary is malloc'ed, to
   /// compare planned code against unplanned code.
   bool planMemory = true;
-  /// Run linalg-fuse-elementwise-ops (the CPU pipeline's default). When
+  /// Run gecko-fuse-elementwise (the CPU pipeline's default). When
   /// false, the pass is dropped, to check that lowerings are correct with
   /// and without fusion (fusion changes how bufferization assigns buffers).
   bool fuseElementwise = true;

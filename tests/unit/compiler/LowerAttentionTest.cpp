@@ -240,11 +240,12 @@ TEST(LowerAttention, TrainingFormWithSegmentsMatchesOracle) {
 }
 
 /// The attention output consumed by a contraction (gecko.linear, as the
-/// output projection of every block): linalg-fuse-elementwise-ops fuses the
+/// output projection of every block): gecko-fuse-elementwise fuses the
 /// elementwise generic that writes o into the linear's loop nest, which has
 /// more loops. An elementwise generic that reads its `outs` (o = out + acc)
-/// was fused into a read-modify-write repeated per output channel, so o
-/// came out multiplied by up to E (seen as a wrong Llama loss).
+/// was fused by upstream's linalg-fuse-elementwise-ops into a
+/// read-modify-write repeated per output channel, so o came out multiplied
+/// by up to E (seen as a wrong Llama loss).
 TEST(LowerAttention, OutputFeedingLinearMatchesOracle) {
   // One chunk (the chunk loop folds away) and several chunks.
   for (Call c : {Call{2, 6, 2, 4, 4, 6}, Call{2, 12, 2, 3, 5, 4}}) {

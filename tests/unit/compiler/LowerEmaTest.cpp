@@ -457,7 +457,7 @@ TEST(LowerEma, ScanGradMatchesFiniteDifferences) {
                          opnds + " : " + types +
                          "\n  return %r#0, %r#1, %r#2, %r#3" +
                          (c.state ? ", %r#4" : "") + " : " + results + "\n}\n";
-    // Also without linalg-fuse-elementwise-ops: G_t's real and imaginary
+    // Also without gecko-fuse-elementwise: G_t's real and imaginary
     // parts once shared a buffer when nothing fused away their write-only
     // loop-carried `outs` (two iter_args from one CSE-merged tensor.empty).
     for (bool fuse : {true, false}) {

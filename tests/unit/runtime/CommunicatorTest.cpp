@@ -1,6 +1,7 @@
 //===- CommunicatorTest.cpp - The communicator interface, one process -----===//
 //
-// The local (one-rank) communicator, backend selection, the bucketed
+// The local (one-rank) communicator (collectives, and send/recv to the rank
+// itself), backend selection, the bucketed
 // all-reduce's packing (on a simulated two-rank communicator, so buckets and
 // tensors that span them are exercised without MPI), and the plan's
 // `collectives` field (round trip and validation). The MPI backend is tested
@@ -54,6 +55,12 @@ public:
     return Status::ok();
   }
   Status barrier(const std::string &) override { return Status::ok(); }
+  Status send(const void *, size_t, int, int, const std::string &) override {
+    return unimplemented("the fake has no point-to-point messages");
+  }
+  Status recv(void *, size_t, int, int, const std::string &) override {
+    return unimplemented("the fake has no point-to-point messages");
+  }
   [[noreturn]] void abort(int code, const std::string &) override {
     std::_Exit(code);
   }
@@ -91,6 +98,55 @@ TEST(Communicator, LocalIsOneRankAndLeavesDataAlone) {
   expectContains(s, "dtype i64 is not supported");
   s = c->allReduceMean(&i, 1, ElementType::kBF16, "halves");
   expectContains(s, "mean all-reduce of halves: dtype bf16");
+}
+
+TEST(Communicator, LocalSendRecvToItself) {
+  std::unique_ptr<Communicator> c = createLocalCommunicator();
+  // Two messages with one tag arrive in order; another tag is independent.
+  std::vector<float> a = {1, 2, 3}, b = {4, 5, 6}, t = {7};
+  ASSERT_TRUE(c->send(a.data(), 12, 0, 3, "a").isOk());
+  ASSERT_TRUE(c->send(t.data(), 4, 0, 4, "t").isOk());
+  ASSERT_TRUE(c->send(b.data(), 12, 0, 3, "b").isOk());
+  a = {0, 0, 0};
+  std::vector<float> got(3), one(1);
+  ASSERT_TRUE(c->recv(one.data(), 4, 0, 4, "t").isOk());
+  EXPECT_EQ(one[0], 7.0f);
+  ASSERT_TRUE(c->recv(got.data(), 12, 0, 3, "a").isOk());
+  EXPECT_EQ(got, (std::vector<float>{1, 2, 3})); // a copy, taken at send
+  ASSERT_TRUE(c->recv(got.data(), 12, 0, 3, "b").isOk());
+  EXPECT_EQ(got, (std::vector<float>{4, 5, 6}));
+  EXPECT_EQ(c->messagesStarted(), 6u);
+  EXPECT_EQ(c->collectivesStarted(), 0u);
+
+  // Nothing left to receive: an error, not a hang.
+  Status s = c->recv(got.data(), 12, 0, 3, "the state");
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  expectContains(s, "recv of 12 bytes from rank 0 with tag 3 (the state): "
+                    "this rank has sent itself no message with that tag");
+  // Another rank than itself.
+  s = c->send(got.data(), 12, 1, 0, "the state");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  expectContains(s, "send of 12 bytes to rank 1 with tag 0 (the state): no "
+                    "rank 1 in a job of 1 rank (a one-rank job can only send "
+                    "to itself, rank 0)");
+  s = c->recv(got.data(), 12, -1, 0, "x");
+  expectContains(s, "no rank -1 in a job of 1 rank");
+  // Tags out of range.
+  s = c->send(got.data(), 12, 0, -2, "x");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  expectContains(s, "with tag -2 (x): the tag must be in [0, 32767]");
+  s = c->recv(got.data(), 12, 0, Communicator::kMaxTag + 1, "x");
+  expectContains(s, "the tag must be in [0, 32767]");
+  // A message of another size.
+  ASSERT_TRUE(c->send(a.data(), 8, 0, 5, "two").isOk());
+  s = c->recv(got.data(), 12, 0, 5, "three");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  expectContains(s, "recv of 12 bytes from rank 0 with tag 5 (three): the "
+                    "message this rank sent itself with that tag has 8 "
+                    "bytes, not 12");
+  // Empty messages are messages.
+  ASSERT_TRUE(c->send(nullptr, 0, 0, 6, "empty").isOk());
+  EXPECT_TRUE(c->recv(nullptr, 0, 0, 6, "empty").isOk());
 }
 
 TEST(Communicator, BackendSelection) {
@@ -263,7 +319,8 @@ TEST(PlanCollectives, Validation) {
        "collectives[0]: unknown op 'all_gather'"},
       {[](CollectiveSpec &c) { c.reduction = "prod"; },
        "unknown reduction 'prod'"},
-      {[](CollectiveSpec &c) { c.group = "chunk"; }, "unknown group 'chunk'"},
+      {[](CollectiveSpec &c) { c.group = "tensor"; },
+       "unknown group 'tensor' (expected 'data' or 'chunk')"},
       {[](CollectiveSpec &c) { c.tensors.clear(); }, "names no tensors"},
       {[](CollectiveSpec &c) { c.tensors = {"grad.v"}; },
        "tensor 'grad.v' is not an argument"},

@@ -4,7 +4,9 @@
 // may use (docs/frontend.md, rule F7): the arith ops of the residual
 // y = x + h and the gated combination a = o_s * r + o_m (spec sections 2 and
 // 3.9), math.exp, linalg.broadcast (weights and priors broadcast over the
-// batch) and tensor.concat (Megalodon's padded z views).
+// batch), tensor.concat (Megalodon's padded z views), and, for the
+// streaming state of chunk_loss (differentiated with wrt-state), the
+// history's tensor.extract_slice and the fresh-stream arith.select.
 // docs/dialect.md#basic-family ("Upstream VJPs") documents the rules.
 //
 // arith ops have no implicit broadcasting (both operands and the result have
@@ -15,6 +17,7 @@
 
 #include "gecko/Dialect/Gecko/IR/GeckoExternalModels.h"
 #include "gecko/Dialect/Gecko/IR/GeckoOps.h"
+#include "gecko/Dialect/Gecko/IR/GeckoVjpUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -189,6 +192,83 @@ struct ConcatVjpModel
   }
 };
 
+/// tensor.extract_slice with static offsets, sizes and unit strides (not
+/// rank-reducing): the source's cotangent is dy padded with zeros, built
+/// with tensor.concat along each sliced dimension.
+struct ExtractSliceVjpModel
+    : public DifferentiableOpInterface::ExternalModel<ExtractSliceVjpModel,
+                                                      tensor::ExtractSliceOp> {
+  FailureOr<SmallVector<Value>> buildVjp(Operation *op, OpBuilder &b,
+                                         ValueRange resultGrads) const {
+    auto slice = cast<tensor::ExtractSliceOp>(op);
+    SmallVector<Value> grads(op->getNumOperands(), Value());
+    Value dy = resultGrads[0];
+    auto sourceType = slice.getSourceType();
+    if (!dy || !isa<FloatType>(sourceType.getElementType()))
+      return grads;
+    auto resultType = slice.getResultType();
+    if (!sourceType.hasStaticShape() || !resultType.hasStaticShape() ||
+        resultType.getRank() != sourceType.getRank() ||
+        ShapedType::isDynamicShape(slice.getStaticOffsets()) ||
+        llvm::any_of(slice.getStaticStrides(),
+                     [](int64_t s) { return s != 1; }))
+      return op->emitOpError("VJP needs static offsets and sizes, unit "
+                             "strides and no rank reduction");
+    Location loc = op->getLoc();
+    Value grad = dy;
+    SmallVector<int64_t> shape(resultType.getShape());
+    for (int64_t d = 0; d < sourceType.getRank(); ++d) {
+      int64_t before = slice.getStaticOffsets()[d];
+      int64_t after = sourceType.getDimSize(d) - before - shape[d];
+      if (before == 0 && after == 0)
+        continue;
+      SmallVector<Value> parts;
+      auto zeros = [&](int64_t n) {
+        SmallVector<int64_t> zshape(shape);
+        zshape[d] = n;
+        auto type = RankedTensorType::get(zshape, sourceType.getElementType());
+        return arith::ConstantOp::create(
+                   b, loc, type,
+                   DenseElementsAttr::get(
+                       type, b.getFloatAttr(sourceType.getElementType(), 0.0)))
+            .getResult();
+      };
+      if (before > 0)
+        parts.push_back(zeros(before));
+      parts.push_back(grad);
+      if (after > 0)
+        parts.push_back(zeros(after));
+      grad = tensor::ConcatOp::create(b, loc, d, parts);
+      shape[d] = sourceType.getDimSize(d);
+    }
+    grads[0] = grad;
+    return grads;
+  }
+};
+
+/// arith.select(c, t, f): (none, select(c, dy, 0), select(c, 0, dy)).
+struct SelectVjpModel
+    : public DifferentiableOpInterface::ExternalModel<SelectVjpModel,
+                                                      arith::SelectOp> {
+  FailureOr<SmallVector<Value>> buildVjp(Operation *op, OpBuilder &b,
+                                         ValueRange resultGrads) const {
+    auto select = cast<arith::SelectOp>(op);
+    SmallVector<Value> grads(op->getNumOperands(), Value());
+    Value dy = resultGrads[0];
+    if (!dy)
+      return grads;
+    if (failed(checkRankedFloatTensor(op)))
+      return failure();
+    Location loc = op->getLoc();
+    Value zeros = zerosLike(b, loc, dy);
+    grads[1] = arith::SelectOp::create(b, loc, select.getCondition(), dy, zeros)
+                   .getResult();
+    grads[2] = arith::SelectOp::create(b, loc, select.getCondition(), zeros, dy)
+                   .getResult();
+    return grads;
+  }
+};
+
 } // namespace
 
 void mlir::gecko::registerGeckoExternalModels(DialectRegistry &registry) {
@@ -197,6 +277,7 @@ void mlir::gecko::registerGeckoExternalModels(DialectRegistry &registry) {
     arith::SubFOp::attachInterface<SubFVjpModel>(*ctx);
     arith::MulFOp::attachInterface<MulFVjpModel>(*ctx);
     arith::NegFOp::attachInterface<NegFVjpModel>(*ctx);
+    arith::SelectOp::attachInterface<SelectVjpModel>(*ctx);
   });
   registry.addExtension(+[](MLIRContext *ctx, math::MathDialect *) {
     math::ExpOp::attachInterface<ExpVjpModel>(*ctx);
@@ -206,5 +287,6 @@ void mlir::gecko::registerGeckoExternalModels(DialectRegistry &registry) {
   });
   registry.addExtension(+[](MLIRContext *ctx, tensor::TensorDialect *) {
     tensor::ConcatOp::attachInterface<ConcatVjpModel>(*ctx);
+    tensor::ExtractSliceOp::attachInterface<ExtractSliceVjpModel>(*ctx);
   });
 }

@@ -33,7 +33,11 @@ struct BuildOptions {
   int64_t seqLen = 0; ///< 0: four chunks (gecko, megalodon) or max_seq_len
   /// Functions to emit, in order: "forward" (tokens -> logits), "loss"
   /// (tokens, targets -> mean cross entropy), "prefill" and "decode"
-  /// (streaming: tokens and state -> logits and next state).
+  /// (streaming: tokens and state -> logits and next state), "chunk_loss"
+  /// (one piece of a longer sequence for chunk parallelism: prefill's
+  /// computation over seqLen tokens plus the mean cross entropy over the
+  /// piece's `input.targets`; returns `output.loss`, then the `next:stream.*`
+  /// state).
   std::vector<std::string> modes = {"forward", "loss"};
   /// Also return the intermediate activations of `forward` named like the
   /// golden files' debug tensors (debug.layers.0.mega.timenorm.out, ...;

@@ -37,6 +37,19 @@ def GeckoAutodiff : Pass<"gecko-autodiff", "ModuleOp"> {
     activations are then only live between its recomputation and its
     backward, instead of from the forward to the backward. The values are
     bit-identical; the cost is one more forward per block.
+
+    With `wrt-state=true` (chunk parallelism, docs/distributed.md) the
+    source may return, after the loss, `next:<s>` results of its
+    `gecko.state` arguments (the `chunk_loss` function). Float state
+    arguments then become differentiation sources too, and the target
+    takes seed inputs appended to the arguments: `cotangent.<loss name>`
+    (0-d; the loss's cotangent, e.g. 1/P for one of P pieces) and
+    `cotangent.<s>` for every float `next:<s>` result (the cotangent of the
+    next state, passed back from the following piece; zero for the last).
+    It returns the loss, `grad.<p>` for every trainable parameter, then
+    `grad.<s>` for every float state argument s (the cotangent passed to
+    the previous piece); the `next:` results are dropped. Integer state
+    (positions, segment and document ids) gets no cotangent.
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"loss\"",
@@ -47,6 +60,10 @@ def GeckoAutodiff : Pass<"gecko-autodiff", "ModuleOp"> {
            "Activation memory: none (keep every forward value for the "
            "backward) or block (recompute each model block's forward right "
            "before its backward, from the block's input)">,
+    Option<"wrtState", "wrt-state", "bool", /*default=*/"false",
+           "Also differentiate with respect to the float gecko.state "
+           "arguments, with seed inputs for the loss and every `next:` "
+           "result (chunk parallelism)">,
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
@@ -88,6 +105,14 @@ def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
 
     so `grad` on every rank, the all-reduce, then this function give the
     same update as the train step on the global batch.
+
+    `collective-group` and `collective-reduction` name the collective's
+    group and reduction: chunk parallelism (`gecko-compile --mode
+    chunk-train`) builds apply_gradients from `chunk_grad` with group
+    `chunk` and reduction `sum` (each rank's gradients are its piece's
+    share of the sequence's). Results `grad.<s>` of the source for a
+    `gecko.state` argument s (chunk_grad's state cotangents) are not
+    parameter gradients and are skipped.
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"grad\"",
@@ -105,6 +130,14 @@ def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
            "Decoupled weight decay of rank >= 2 parameters">,
     Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"1.0",
            "Global-norm gradient clipping threshold (<= 0: off)">,
+    Option<"collectiveGroup", "collective-group", "std::string",
+           /*default=*/"\"data\"",
+           "With gradients-as-inputs: the group of the gradient all-reduce "
+           "(data or chunk)">,
+    Option<"collectiveReduction", "collective-reduction", "std::string",
+           /*default=*/"\"mean\"",
+           "With gradients-as-inputs: the reduction of the gradient "
+           "all-reduce (mean or sum)">,
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",

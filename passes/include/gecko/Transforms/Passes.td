@@ -136,6 +136,34 @@ def GeckoPlanMemory : Pass<"gecko-plan-memory", "ModuleOp"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def GeckoFuseElementwise : Pass<"gecko-fuse-elementwise"> {
+  let summary = "Elementwise fusion of linalg.generic producers into their "
+                "consumers, without repeated read-modify-writes";
+  let description = [{
+    The upstream `linalg-fuse-elementwise-ops` (the same patterns: producer
+    into consumer fusion, reshape folding by expansion, constant folding and
+    the linalg canonicalizations, applied top-down) with one more condition
+    on producer/consumer fusion: a producer whose payload reads one of its
+    `outs` (e.g. `out + x`, accumulating into a zero-filled tensor) fuses
+    only into a consumer whose indexing map for it is a permutation.
+
+    Upstream keeps such a producer's result as an extra `outs` of the fused
+    op (with the producer's map composed into the consumer's loops) and
+    repeats its read-modify-write in every iteration of the fused loop nest.
+    When the consumer has more loops than the producer (a contraction that
+    reads the producer's result once per output column), each element is
+    then updated once per extra iteration: `y = out + x` becomes
+    `y = k * x` in the k-th iteration, and the consumer reads those values.
+    A permutation map visits each producer element exactly once, so that
+    fusion stays exact. Like upstream, a producer fuses only into its
+    single user.
+  }];
+  let dependentDialects = ["mlir::affine::AffineDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def GeckoInterchangeContractions
     : Pass<"gecko-interchange-contractions"> {
   let summary = "Put a contiguous parallel loop innermost in reductions";

@@ -289,10 +289,10 @@ Value buildProbabilities(OpBuilder &b, Location loc, Value q4, Value k4,
 /// the compute type the contraction accumulates straight into out4, so that
 /// a slice of a loop-carried tensor is updated in place; otherwise it
 /// accumulates in a compute-type tensor and one elementwise generic rounds
-/// it into out4 without reading out4 (an elementwise generic that reads its
-/// `outs` is miscompiled when linalg-fuse-elementwise-ops fuses it into a
-/// consumer with more loops: the fused op re-runs its read-modify-write once
-/// per extra iteration).
+/// it into out4 without reading out4, so that it can still fuse into the
+/// output projection (upstream's linalg-fuse-elementwise-ops miscompiles an
+/// elementwise generic that reads its `outs` fused into a consumer with more
+/// loops; gecko-fuse-elementwise refuses that fusion, docs/lowering.md).
 Value buildWeightedValues(OpBuilder &b, Location loc, Value p, Value v4,
                           Value out4, Type ct) {
   MLIRContext *ctx = b.getContext();

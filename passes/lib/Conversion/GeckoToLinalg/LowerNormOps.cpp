@@ -438,7 +438,7 @@ using ScanBodyFn = llvm::function_ref<ScanStep(
 /// The scan is O(B L G) scalar work next to the O(B L D) of the statistics
 /// and the normalisation, so it is left scalar on purpose. (A linalg.generic
 /// over (B, G) per step writing slices of the B x L x G results does not
-/// stay in place: linalg-fuse-elementwise-ops replaces its unread `outs`
+/// stay in place: gecko-fuse-elementwise replaces its unread `outs`
 /// with tensor.empty, which costs an allocation and a strided copy per
 /// token.)
 std::tuple<Value, Value, Value, Value>

@@ -1,11 +1,13 @@
 //===- communicator.h - Collectives between the ranks of a job --*- C++ -*-===//
 //
-// The runtime's view of a distributed job: its rank, its size, and the
-// collectives the trainer needs (all-reduce, broadcast, barrier) on host
-// buffers. Every collective has a timeout: a rank that dies or stops calling
-// collectives makes the others fail with DeadlineExceeded naming the rank,
-// the collective and what it carried, never a silent hang. abort() then ends
-// the whole job. docs/distributed.md describes launching and the env vars.
+// The runtime's view of a distributed job: its rank, its size, the
+// collectives the trainer needs (all-reduce, broadcast, barrier) and
+// point-to-point messages (send, recv: the stream state and its cotangent
+// between the ranks of chunk parallelism) on host buffers. Every
+// operation has a timeout: a rank that dies or stops communicating makes
+// the others fail with DeadlineExceeded naming the rank, the operation and
+// what it carried, never a silent hang. abort() then ends the whole job.
+// docs/distributed.md describes launching and the env vars.
 //
 // Implementations: "local" (one rank, no communication) and "mpi" (one
 // process per rank, launched by mpirun or srun; built with
@@ -58,6 +60,21 @@ public:
   virtual Status broadcast(void *data, size_t bytes, int root,
                            const std::string &what) = 0;
   virtual Status barrier(const std::string &what) = 0;
+
+  /// Sends `bytes` bytes of `data` to rank `peer` with `tag` (0..32767).
+  /// Started non-blocking and polled against timeoutSeconds() like the
+  /// collectives; returns once `data` may be reused. The peer must receive
+  /// it with recv(..., this rank, tag) and the same size. A message to this
+  /// rank itself is buffered until recv takes it. `what` names the payload
+  /// in errors ("the stream state of step 3").
+  virtual Status send(const void *data, size_t bytes, int peer, int tag,
+                      const std::string &what) = 0;
+  /// Receives the message with `tag` from rank `peer` into `data`, which
+  /// holds `bytes` bytes; a message of another size is an InvalidArgument
+  /// error naming both sizes (the communicator is unusable afterwards).
+  /// Waits at most timeoutSeconds() for the message to arrive.
+  virtual Status recv(void *data, size_t bytes, int peer, int tag,
+                      const std::string &what) = 0;
   /// Ends every rank of the job with `exitCode` (after printing `message` on
   /// this rank's stderr). Does not return.
   [[noreturn]] virtual void abort(int exitCode, const std::string &message) = 0;
@@ -78,18 +95,41 @@ public:
   Status allReduceMean(void *data, int64_t count, ElementType dtype,
                        const std::string &what);
 
-  /// The longest any collective may wait for the other ranks (seconds,
-  /// > 0). Default: GECKO_COLLECTIVE_TIMEOUT or 300.
+  /// The longest any collective, send or receive may wait for the other
+  /// ranks (seconds, > 0). Default: GECKO_COLLECTIVE_TIMEOUT or 300.
   double timeoutSeconds() const { return timeoutSeconds_; }
   void setTimeoutSeconds(double seconds) { timeoutSeconds_ = seconds; }
 
   /// Collectives started so far (the sequence number errors report).
   uint64_t collectivesStarted() const { return sequence_; }
+  /// Sends and receives started so far (their own sequence in errors).
+  uint64_t messagesStarted() const { return messages_; }
+
+  /// The largest tag send and recv accept (MPI guarantees at least this).
+  static constexpr int kMaxTag = 32767;
 
 protected:
   Communicator();
+  /// Checks the arguments of a send or recv: `peer` in [0, size()), `tag`
+  /// in [0, kMaxTag]; `desc` heads the error.
+  Status checkMessage(int peer, int tag, const std::string &desc) const;
+  /// "send of N bytes to rank P with tag T (what)" / "recv ... from ...".
+  static std::string messageDesc(bool isSend, size_t bytes, int peer, int tag,
+                                 const std::string &what);
+  /// A message to this rank itself: queued by sendToSelf, taken (same tag,
+  /// first in first out) by recvFromSelf, which fails when none is queued
+  /// or its size differs.
+  Status sendToSelf(const void *data, size_t bytes, int tag);
+  Status recvFromSelf(void *data, size_t bytes, int tag,
+                      const std::string &desc);
+
   double timeoutSeconds_ = 300;
   uint64_t sequence_ = 0;
+  uint64_t messages_ = 0;
+
+private:
+  /// Messages this rank sent itself and has not received yet.
+  std::vector<std::pair<int, std::vector<unsigned char>>> selfMessages_;
 };
 
 /// One rank, no communication: every collective returns its input.

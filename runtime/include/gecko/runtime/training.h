@@ -214,6 +214,14 @@ struct TrainOptions {
   /// every this many steps (also at the start and the end); 0: only at the
   /// start and the end. Diverged ranks are an error naming them.
   int64_t consistencyCheckEvery = 50;
+  /// Chunk parallelism (docs/distributed.md): train a `gecko-compile --mode
+  /// chunk-train` artifact whose chunk_loss covers L tokens on size() ranks
+  /// as one sequence of size() x L tokens per row: rank r runs its piece
+  /// [r L, (r + 1) L) of every sequence, receives the stream state from
+  /// rank r - 1 and sends its next state to r + 1, then passes the state's
+  /// cotangent back the same way; the gradients are summed over the ranks
+  /// and every rank runs apply_gradients. Works with one rank (P = 1).
+  bool chunkParallel = false;
   /// Fault injection for tests ("kill:RANK:STEP" or "hang:RANK:STEP": that
   /// rank kills itself with SIGKILL, or stops calling collectives, before
   /// step STEP). gecko-run passes GECKO_FAULT_INJECT.
