@@ -5,6 +5,12 @@
 #   cuda/tiny-{a,b}-fwd.gkm      forward + loss with debug outputs (golden)
 #   cuda/tiny-{a,b}-train.gkm    grad + train_step (golden gradients)
 #   cuda/tiny-{a,b}-gen.gkm      prefill + decode (golden streaming)
+#   bf16/{cpu,cuda}-tiny-a-fwd.gkm.gz, bf16/cuda-tiny-a-train.gkm.gz
+#                                --precision=bf16: forward + loss with debug
+#                                outputs (the CPU one is the GPU's reference
+#                                on random inputs) and grad + train_step;
+#                                gzipped (14 MB -> 2.3 MB of the 64 MiB carry),
+#                                cuda-artifacts.sh unpacks them
 #   dp/dp-b1.gkm, dp-b{2,4}.gkm  data-parallel equivalence on 2/4 GPUs
 #                                (tiny, --data-parallel batch 1 against the
 #                                train step at batch 2 and 4; AdamW eps 1e-3
@@ -19,9 +25,10 @@
 #                                one Gecko block at 7B dimensions
 #                                (models/gecko-7b-block.json), the workload
 #                                of ../shared/perf/REFERENCE_H100.md
-# env: BLOCK=0 skips the block artifacts, DP=0 the data-parallel ones; GECKO_COMPILE (default
-# build/bin/gecko-compile). Then: run(command="bash scripts/device/run.sh",
-# carry=[".deps"]) after scripts/device/prepare.sh.
+# env: BLOCK=0 skips the block artifacts, BF16=0 the bf16 ones, DP=0 the
+# data-parallel ones; GECKO_COMPILE (default build/bin/gecko-compile).
+# Then: run(command="bash scripts/device/run.sh", carry=[".deps"]) after
+# scripts/device/prepare.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 compile="${GECKO_COMPILE:-$root/build/bin/gecko-compile}"
@@ -40,6 +47,17 @@ for v in a:tiny b:tiny-segments; do
   "$compile" --model "$m/$config.json" --mode generate --target cuda \
     --batch 2 -o "$a/cuda/tiny-$name-gen.gkm"
 done
+if [ "${BF16:-1}" = 1 ]; then # docs/cuda.md, "Precision"; golden_tiny_a only
+  mkdir -p "$a/bf16"
+  for t in cpu cuda; do
+    "$compile" --model "$m/tiny.json" --mode forward,loss --debug-outputs \
+      --target $t --precision=bf16 --batch 2 --seq-len 64 -o "$a/bf16/$t-tiny-a-fwd.gkm"
+  done
+  "$compile" --model "$m/tiny.json" --mode train --target cuda \
+    --precision=bf16 --batch 2 --seq-len 64 -o "$a/bf16/cuda-tiny-a-train.gkm"
+  gzip -9 -f "$a/bf16/cpu-tiny-a-fwd.gkm" "$a/bf16/cuda-tiny-a-fwd.gkm" \
+    "$a/bf16/cuda-tiny-a-train.gkm"
+fi
 if [ "${DP:-1}" = 1 ]; then
   dp=(--model "$m/tiny.json" --mode train --target cuda --seq-len 32
       --adam-eps 1e-3)

@@ -168,6 +168,13 @@ cl::opt<int64_t> gpuBlockSize(
     cl::desc("With --target cuda: threads per block of the generated "
              "kernels (1-1024, default 256)"),
     cl::init(256), cl::cat(geckoCategory));
+cl::opt<std::string> precision(
+    "precision",
+    cl::desc("The arithmetic of matrix products: fp32 (the default) or bf16 "
+             "(bf16 operands, f32 accumulation and results; parameters, "
+             "states and every other op stay f32; docs/lowering.md, "
+             "\"Precision\")"),
+    cl::init("fp32"), cl::cat(geckoCategory));
 cl::opt<unsigned> optLevel(
     "opt-level",
     cl::desc("With --target cpu: LLVM optimization level of the kernels "
@@ -184,6 +191,12 @@ cl::opt<std::string>
                           "'builtin.module(canonicalize)'"),
                  cl::init(""), cl::cat(geckoCategory));
 
+/// --precision, checked in main().
+mlir::gecko::Precision precisionValue() {
+  return mlir::gecko::symbolizePrecision(precision).value_or(
+      mlir::gecko::Precision::Fp32);
+}
+
 mlir::gecko::CudaPipelineOptions cudaOptions() {
   mlir::gecko::CudaPipelineOptions options;
   options.chip = gpuChip;
@@ -193,6 +206,13 @@ mlir::gecko::CudaPipelineOptions cudaOptions() {
                                             : gpuImage.getValue();
   options.blockSize = gpuBlockSize;
   options.libraryGemm = gpuGemm != "kernels";
+  options.precision = precisionValue();
+  return options;
+}
+
+mlir::gecko::CpuPipelineOptions cpuOptions() {
+  mlir::gecko::CpuPipelineOptions options;
+  options.precision = precisionValue();
   return options;
 }
 
@@ -215,6 +235,7 @@ LogicalResult emit(MLIRContext &context, ModuleOp module,
     mlir::gecko::CpuArtifactOptions options;
     options.target = target;
     options.cuda = cudaOptions();
+    options.precision = precisionValue();
     options.cpu = targetCpu;
     if (optLevel > 3) {
       llvm::errs() << "gecko-compile: --opt-level must be 0-3\n";
@@ -244,9 +265,9 @@ LogicalResult emit(MLIRContext &context, ModuleOp module,
     LogicalResult built =
         emitKind == EmitKind::Loops
             ? (cuda ? mlir::gecko::buildCudaKernelsPipeline(pm, cudaOptions())
-                    : mlir::gecko::buildCpuLoopsPipeline(pm))
+                    : mlir::gecko::buildCpuLoopsPipeline(pm, cpuOptions()))
             : (cuda ? mlir::gecko::buildCudaLoweringPipeline(pm, cudaOptions())
-                    : mlir::gecko::buildCpuLoweringPipeline(pm));
+                    : mlir::gecko::buildCpuLoweringPipeline(pm, cpuOptions()));
     if (failed(built) || failed(pm.run(module)))
       return failure();
   }
@@ -437,6 +458,11 @@ int main(int argc, char **argv) {
   if (!target.empty() && target != "cpu" && target != "cuda") {
     llvm::errs() << "gecko-compile: unknown --target '" << target
                  << "' (supported: cpu, cuda)\n";
+    return 1;
+  }
+  if (!mlir::gecko::symbolizePrecision(precision)) {
+    llvm::errs() << "gecko-compile: unknown --precision '" << precision
+                 << "' (supported: fp32, bf16)\n";
     return 1;
   }
   if (!target.empty() && emitKind.getNumOccurrences() == 0)

@@ -4,11 +4,14 @@
 // reduction dimensions is a (batched) matrix product once its dimension
 // groups are collapsed. When every operand's layout allows that with unit
 // stride where cuBLASLt needs it, the op becomes a call of the runtime's
-// gemm import (kernel_abi.h) instead of a generated kernel.
+// gemm import (kernel_abi.h) instead of a generated kernel: f32 or f64
+// throughout, or (--precision=bf16) bf16 inputs extended to f32 in the
+// body with an f32 output, GECKO_GEMM_BF16_F32.
 //
 //===----------------------------------------------------------------------===//
 
 #include "gecko/GPU/Passes.h"
+#include "gecko/abi/kernel_abi.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -71,34 +74,67 @@ int64_t dimStride(AffineMap map, ArrayRef<int64_t> strides, unsigned d) {
   return 0;
 }
 
-/// True if the body is exactly `yield out + in0 * in1` (in any operand
-/// order) in the element type: what a GEMM computes. (isaContraction-
-/// OpInterface also accepts bodies that transform the inputs first.)
-bool isPlainMulAdd(linalg::LinalgOp op) {
+/// What a GEMM body computes, as the descriptor's dtype (kernel_abi.h).
+enum class GemmBody {
+  None,
+  /// `out + a * b` in the element type of all three (f32 or f64).
+  Plain,
+  /// `out + extf(a) * extf(b)` with bf16 a and b and f32 out (the bf16
+  /// mode's products, gecko-truncate-contraction-operands).
+  Bf16F32,
+};
+
+/// Classifies the body: `yield out + x * y` where {x, y} are the two input
+/// block arguments (Plain) or their extensions from bf16 to f32
+/// (Bf16F32), in any operand order. Anything else (a transformed input,
+/// one input extended and not the other, another reduction) is None.
+/// (isaContractionOpInterface also accepts bodies that transform the
+/// inputs first.)
+GemmBody classifyBody(linalg::LinalgOp op) {
   Block *body = op.getBlock();
-  if (!body || body->getNumArguments() != 3 ||
-      !llvm::hasNItems(body->getOperations(), 3))
-    return false;
+  if (!body || body->getNumArguments() != 3)
+    return GemmBody::None;
   auto yield = dyn_cast<linalg::YieldOp>(body->getTerminator());
   if (!yield || yield.getNumOperands() != 1)
-    return false;
+    return GemmBody::None;
   Operation *add = yield.getOperand(0).getDefiningOp();
   if (!isa_and_nonnull<arith::AddFOp>(add))
-    return false;
+    return GemmBody::None;
   Value out = body->getArgument(2);
   Value product = add->getOperand(0) == out   ? add->getOperand(1)
                   : add->getOperand(1) == out ? add->getOperand(0)
                                               : Value();
   auto mul = product ? product.getDefiningOp<arith::MulFOp>() : nullptr;
   if (!mul)
-    return false;
+    return GemmBody::None;
   Value a = body->getArgument(0), b = body->getArgument(1);
-  return (mul.getLhs() == a && mul.getRhs() == b) ||
-         (mul.getLhs() == b && mul.getRhs() == a);
+  auto multipliesInputs = [&](Value x, Value y) {
+    return (mul.getLhs() == x && mul.getRhs() == y) ||
+           (mul.getLhs() == y && mul.getRhs() == x);
+  };
+  if (llvm::hasNItems(body->getOperations(), 3))
+    return multipliesInputs(a, b) ? GemmBody::Plain : GemmBody::None;
+  if (!llvm::hasNItems(body->getOperations(), 5))
+    return GemmBody::None;
+  // The extension of `arg` from bf16 to f32 among the mul's operands.
+  auto extension = [&](Value arg) -> Value {
+    for (Value v : {mul.getLhs(), mul.getRhs()}) {
+      auto ext = v.getDefiningOp<arith::ExtFOp>();
+      if (ext && ext.getIn() == arg && ext.getIn().getType().isBF16() &&
+          ext.getType().isF32())
+        return v;
+    }
+    return Value();
+  };
+  Value ea = extension(a), eb = extension(b);
+  if (!ea || !eb || !out.getType().isF32())
+    return GemmBody::None;
+  return multipliesInputs(ea, eb) ? GemmBody::Bf16F32 : GemmBody::None;
 }
 
 struct Operand {
   Value memref;
+  unsigned bytes = 0;                // element size
   int64_t strides[3];                // row, column, batch (after collapsing)
   SmallVector<int64_t> outerStrides; // per host-loop batch dim
 };
@@ -116,7 +152,7 @@ struct ContractionsToGemmPass
     func.walk([&](linalg::LinalgOp op) {
       if (op.hasPureBufferSemantics() && op.getNumDpsInputs() == 2 &&
           op.getNumDpsInits() == 1 && linalg::isaContractionOpInterface(op) &&
-          isPlainMulAdd(op))
+          classifyBody(op) != GemmBody::None)
         candidates.push_back(op);
     });
     deviceValues.clear();
@@ -211,7 +247,7 @@ struct ContractionsToGemmPass
     SmallVector<int64_t> loopSizes = op.getStaticLoopRanges();
     if (llvm::any_of(loopSizes, ShapedType::isDynamic))
       return failure();
-    Type elementType;
+    GemmBody body = classifyBody(op);
     Operand ops[3];
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
     SmallVector<SmallVector<int64_t>> operandStrides(3);
@@ -247,10 +283,6 @@ struct ContractionsToGemmPass
       auto type = dyn_cast<MemRefType>(v.getType());
       if (!type || !maps[i].isProjectedPermutation())
         return failure();
-      if (!elementType)
-        elementType = type.getElementType();
-      if (type.getElementType() != elementType)
-        return failure();
       SmallVector<int64_t> strides;
       int64_t offset;
       if (failed(type.getStridesAndOffset(strides, offset)) ||
@@ -267,12 +299,31 @@ struct ContractionsToGemmPass
               : groupStride(maps[i], strides, loopSizes, innerDims);
       if (!r || !c || !b)
         return failure();
-      ops[i] = {v, {*r, *c, *b}, {}};
+      ops[i] = {v, 0, {*r, *c, *b}, {}};
       for (unsigned d : outerDims)
         ops[i].outerStrides.push_back(dimStride(maps[i], strides, d));
     }
-    if (!elementType.isF32() && !elementType.isF64())
-      return failure();
+    // The operands' element types as the descriptor's dtype says.
+    Type elementTypes[3];
+    for (unsigned i = 0; i < 3; ++i)
+      elementTypes[i] =
+          cast<MemRefType>(op->getOperand(i).getType()).getElementType();
+    unsigned dtype;
+    if (body == GemmBody::Bf16F32) {
+      if (!elementTypes[0].isBF16() || !elementTypes[1].isBF16() ||
+          !elementTypes[2].isF32())
+        return failure();
+      dtype = GECKO_GEMM_BF16_F32;
+    } else {
+      if (elementTypes[0] != elementTypes[1] ||
+          elementTypes[0] != elementTypes[2] ||
+          (!elementTypes[0].isF32() && !elementTypes[0].isF64()))
+        return failure();
+      dtype = elementTypes[0].isF32() ? GECKO_GEMM_F32 : GECKO_GEMM_F64;
+    }
+    // Before the operands may be swapped below.
+    for (unsigned i = 0; i < 3; ++i)
+      ops[i].bytes = elementTypes[i].getIntOrFloatBitWidth() / 8;
     auto product = [&](ArrayRef<unsigned> group) {
       int64_t p = 1;
       for (unsigned d : group)
@@ -308,7 +359,6 @@ struct ContractionsToGemmPass
 
     OpBuilder b(op);
     Location loc = op.getLoc();
-    unsigned bytes = elementType.getIntOrFloatBitWidth() / 8;
     // Host loops over the peeled batch dims.
     SmallVector<Value> ivs;
     for (unsigned d : outerDims) {
@@ -329,7 +379,7 @@ struct ContractionsToGemmPass
         elements = arith::AddIOp::create(b, loc, elements,
                                          arith::MulIOp::create(b, loc, iv, st));
       }
-      Value scale = arith::ConstantIndexOp::create(b, loc, bytes);
+      Value scale = arith::ConstantIndexOp::create(b, loc, o.bytes);
       Value offset = arith::MulIOp::create(b, loc, elements, scale);
       return arith::AddIOp::create(b, loc, base, offset);
     };
@@ -337,7 +387,7 @@ struct ContractionsToGemmPass
       return arith::ConstantIntOp::create(b, loc, v, 64);
     };
     SmallVector<Value> args = {
-        arith::ConstantIntOp::create(b, loc, elementType.isF32() ? 0 : 1, 32),
+        arith::ConstantIntOp::create(b, loc, dtype, 32),
         i64(m),
         i64(n),
         i64(k),

@@ -19,16 +19,23 @@ namespace mlir::gecko {
 namespace {
 
 // gecko -> linalg/tensor, fused and bufferized into loops over memrefs.
-constexpr const char *kLoopsPasses = GECKO_BUFFERIZE_PASSES
-    // Contractions with a contiguous parallel loop innermost, which LLVM
-    // vectorizes (docs/perf.md).
-    "gecko-interchange-contractions,"
-    "convert-linalg-to-loops,"
-    "lower-affine,"
-    "canonicalize,cse";
+std::string loopsPasses(const CpuPipelineOptions &options) {
+  return linalgPasses(options.precision, /*fuse=*/true) +
+         GECKO_BUFFERIZE_TENSORS_PASSES
+         // Contractions with a contiguous parallel loop innermost, which
+         // LLVM vectorizes (docs/perf.md).
+         "gecko-interchange-contractions,"
+         "convert-linalg-to-loops,"
+         "lower-affine,"
+         "canonicalize,cse";
+}
 
 // Loops over memrefs -> LLVM dialect with bare-pointer buffers and entries.
-constexpr const char *kLlvmPasses = GECKO_HOST_LLVM_PASSES;
+std::string llvmPasses(const CpuPipelineOptions &options) {
+  std::string expand =
+      options.precision == Precision::Bf16 ? GECKO_BF16_EXPAND_PASSES : "";
+  return expand + GECKO_HOST_LLVM_PASSES;
+}
 
 LogicalResult addPasses(OpPassManager &pm, const std::string &pipeline) {
   return parsePassPipeline(pipeline, pm, llvm::errs());
@@ -36,28 +43,50 @@ LogicalResult addPasses(OpPassManager &pm, const std::string &pipeline) {
 
 } // namespace
 
-LogicalResult buildCpuLoopsPipeline(OpPassManager &pm) {
-  return addPasses(pm, kLoopsPasses);
+StringRef stringifyPrecision(Precision precision) {
+  return precision == Precision::Bf16 ? "bf16" : "fp32";
 }
 
-LogicalResult buildCpuLoweringPipeline(OpPassManager &pm) {
-  return addPasses(pm, std::string(kLoopsPasses) + "," + kLlvmPasses);
+std::optional<Precision> symbolizePrecision(StringRef text) {
+  if (text == "fp32")
+    return Precision::Fp32;
+  if (text == "bf16")
+    return Precision::Bf16;
+  return std::nullopt;
+}
+
+LogicalResult buildCpuLoopsPipeline(OpPassManager &pm,
+                                    const CpuPipelineOptions &options) {
+  return addPasses(pm, loopsPasses(options));
+}
+
+LogicalResult buildCpuLoweringPipeline(OpPassManager &pm,
+                                       const CpuPipelineOptions &options) {
+  return addPasses(pm, loopsPasses(options) + "," + llvmPasses(options));
 }
 
 void registerGeckoCudaPipelines();
 
 void registerGeckoPipelines() {
   registerGeckoCudaPipelines();
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PrecisionPipelineOptions>(
       "gecko-cpu-loops",
       "gecko IR -> bufferized loops over memrefs (the CPU pipeline's first "
       "half)",
-      [](OpPassManager &pm) { (void)buildCpuLoopsPipeline(pm); });
-  PassPipelineRegistration<>(
+      [](OpPassManager &pm, const PrecisionPipelineOptions &cl) {
+        CpuPipelineOptions options;
+        options.precision = cl.precision;
+        (void)buildCpuLoopsPipeline(pm, options);
+      });
+  PassPipelineRegistration<PrecisionPipelineOptions>(
       "gecko-cpu-lowering",
       "gecko IR -> LLVM dialect with kernel-ABI entry points, for the host "
       "CPU",
-      [](OpPassManager &pm) { (void)buildCpuLoweringPipeline(pm); });
+      [](OpPassManager &pm, const PrecisionPipelineOptions &cl) {
+        CpuPipelineOptions options;
+        options.precision = cl.precision;
+        (void)buildCpuLoweringPipeline(pm, options);
+      });
 }
 
 } // namespace mlir::gecko

@@ -33,8 +33,7 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
   // Scalars read from tensors reach parallel ops through device memory
   // (0-d tensors), so that those ops stay parallel kernels.
   std::string front =
-      std::string(options.libraryGemm ? GECKO_LINALG_PASSES
-                                      : GECKO_FUSED_LINALG_PASSES) +
+      linalgPasses(options.precision, /*fuse=*/!options.libraryGemm) +
       "func.func(gecko-gpu-materialize-device-scalars)," +
       GECKO_BUFFERIZE_TENSORS_PASSES;
   return front + gemm +
@@ -70,19 +69,23 @@ LogicalResult buildCudaLoweringPipeline(OpPassManager &pm,
 }
 
 void registerGeckoCudaPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PrecisionPipelineOptions>(
       "gecko-cuda-kernels",
       "gecko IR -> host loops launching kernels of a compiled gpu.binary "
       "(sm_90a fatbin; the CUDA pipeline's first half)",
-      [](OpPassManager &pm) {
-        (void)buildCudaKernelsPipeline(pm, CudaPipelineOptions());
+      [](OpPassManager &pm, const PrecisionPipelineOptions &cl) {
+        CudaPipelineOptions options;
+        options.precision = cl.precision;
+        (void)buildCudaKernelsPipeline(pm, options);
       });
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PrecisionPipelineOptions>(
       "gecko-cuda-lowering",
       "gecko IR -> LLVM dialect host code with kernel-ABI entry points and "
       "an embedded sm_90a device image",
-      [](OpPassManager &pm) {
-        (void)buildCudaLoweringPipeline(pm, CudaPipelineOptions());
+      [](OpPassManager &pm, const PrecisionPipelineOptions &cl) {
+        CudaPipelineOptions options;
+        options.precision = cl.precision;
+        (void)buildCudaLoweringPipeline(pm, options);
       });
 }
 

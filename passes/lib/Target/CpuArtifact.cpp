@@ -373,8 +373,13 @@ LogicalResult emitCpuArtifact(ModuleOp module,
   if (!cuda && options.target != "cpu")
     return module.emitError() << "unknown target '" << options.target
                               << "' (expected cpu or cuda)";
-  LogicalResult built = cuda ? buildCudaLoweringPipeline(pm, options.cuda)
-                             : buildCpuLoweringPipeline(pm);
+  // One precision for both targets: the artifact's, recorded in the plan.
+  CudaPipelineOptions cudaOptions = options.cuda;
+  cudaOptions.precision = options.precision;
+  CpuPipelineOptions cpuOptions;
+  cpuOptions.precision = options.precision;
+  LogicalResult built = cuda ? buildCudaLoweringPipeline(pm, cudaOptions)
+                             : buildCpuLoweringPipeline(pm, cpuOptions);
   if (failed(built) || failed(pm.run(module)))
     return failure();
   for (abi::FunctionPlan &function : plan.functions)
@@ -395,6 +400,7 @@ LogicalResult emitCpuArtifact(ModuleOp module,
 
   plan.target.kind = options.target;
   plan.target.triple = triple;
+  plan.precision = stringifyPrecision(options.precision).str();
   if (cuda) {
     auto chip = module->getAttrOfType<StringAttr>("gecko.gpu_chip");
     auto format = module->getAttrOfType<StringAttr>("gecko.gpu_image_format");

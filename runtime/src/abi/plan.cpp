@@ -736,6 +736,9 @@ Status validatePlan(const ArtifactPlan &plan) {
         return invalidArgument("duplicate target kernel " + quote(k));
     }
   }
+  if (plan.precision != "fp32" && plan.precision != "bf16")
+    return invalidArgument("unknown precision " + quote(plan.precision) +
+                           " (expected 'fp32' or 'bf16')");
   if (plan.functions.empty())
     return invalidArgument("plan has no functions");
   std::set<std::string> names;
@@ -762,6 +765,10 @@ StatusOr<std::string> planToJson(const ArtifactPlan &plan) {
       j["target"]["device_image_format"] = plan.target.deviceImageFormat;
       j["target"]["kernels"] = plan.target.kernels;
     }
+    // Additive to v1 (docs/artifact-format.md, section 2.3): absent means
+    // fp32, so fp32 plans are unchanged.
+    if (plan.precision != "fp32")
+      j["precision"] = plan.precision;
     if (!plan.modelJson.empty()) {
       // Keys are sorted (as the reader's Json does), so a plan read back
       // and written again is byte-identical.
@@ -861,7 +868,7 @@ StatusOr<ArtifactPlan> planFromJson(const std::string &text,
     GECKO_RETURN_IF_ERROR(
         rd.onlyKeys(j, "top level",
                     {"format_version", "kernel_abi_version", "producer",
-                     "target", "model", "functions"}));
+                     "target", "precision", "model", "functions"}));
     GECKO_ASSIGN_OR_RETURN(uint64_t fv,
                            rd.unsignedInt(j, "top level", "format_version"));
     GECKO_ASSIGN_OR_RETURN(
@@ -907,6 +914,10 @@ StatusOr<ArtifactPlan> planFromJson(const std::string &text,
         if (target->contains(key))
           return rd.fail(std::string("field 'target.") + key +
                          "' is only allowed on a 'cuda' target");
+    }
+    if (j.contains("precision")) {
+      GECKO_ASSIGN_OR_RETURN(plan.precision,
+                             rd.string(j, "top level", "precision"));
     }
     GECKO_ASSIGN_OR_RETURN(const Json *model,
                            rd.field(j, "top level", "model", false));

@@ -453,7 +453,12 @@ struct Executable::CudaState {
       std::string s = "launch " + std::to_string(n) + " (gemm " +
                       std::to_string(g) + " of the call";
       if (desc)
-        s += ": " + std::string(desc->dtype == GECKO_GEMM_F64 ? "f64" : "f32") +
+        s += ": " +
+             std::string(desc->dtype == GECKO_GEMM_F64        ? "f64"
+                         : desc->dtype == GECKO_GEMM_BF16_F32 ? "bf16>f32"
+                         : desc->dtype == GECKO_GEMM_F32
+                             ? "f32"
+                             : "dtype " + std::to_string(desc->dtype)) +
              " m=" + std::to_string(desc->m) + " n=" + std::to_string(desc->n) +
              " k=" + std::to_string(desc->k) +
              " batch=" + std::to_string(desc->batch);

@@ -11,6 +11,11 @@
 // transpose) and a column-major B is B itself (k x n, transposed by
 // cuBLASLt); A likewise, as the second operand.
 //
+// dtype GECKO_GEMM_BF16_F32 (--precision=bf16) reads A and B as
+// CUDA_R_16BF and C/D as CUDA_R_32F, with CUBLAS_COMPUTE_32F and f32 alpha
+// and beta: the tensor cores multiply the bf16 values exactly and sum in
+// f32.
+//
 // Everything but the pointers and alpha/beta (shape, strides, layouts,
 // alignments) keys a cache of the matmul descriptor, the three layouts and
 // the algorithm cublasLtMatmulAlgoGetHeuristic chose, so a repeated GEMM
@@ -145,6 +150,25 @@ Status ltError(const LtApi &api, cublasStatus_t rc, const std::string &call) {
       return ltError(api, gecko_lt_rc_, name);                                 \
   } while (false)
 
+/// The element types a descriptor's dtype names (kernel_abi.h); dtype
+/// must be one of the three known codes.
+struct DtypeInfo {
+  cudaDataType_t input, output; ///< A and B; C.
+  int64_t inputBytes, outputBytes;
+  const char *name; ///< In profile labels and errors.
+};
+
+DtypeInfo dtypeInfo(unsigned dtype) {
+  switch (dtype) {
+  case GECKO_GEMM_F64:
+    return {CUDA_R_64F, CUDA_R_64F, 8, 8, "f64"};
+  case GECKO_GEMM_BF16_F32:
+    return {CUDA_R_16BF, CUDA_R_32F, 2, 4, "bf16>f32"};
+  default:
+    return {CUDA_R_32F, CUDA_R_32F, 4, 4, "f32"};
+  }
+}
+
 /// One operand as cuBLASLt sees it.
 struct Layout {
   bool colMajor = false; ///< In the descriptor's (row-major) terms.
@@ -243,9 +267,10 @@ public:
   Status enqueue(const gecko_gemm_desc &d, void *stream,
                  unsigned *shape) override {
     const bool f64 = d.dtype == GECKO_GEMM_F64;
-    if (d.dtype != GECKO_GEMM_F32 && !f64)
+    if (d.dtype != GECKO_GEMM_F32 && !f64 && d.dtype != GECKO_GEMM_BF16_F32)
       return invalidArgument("gemm: unknown dtype " + std::to_string(d.dtype) +
-                             " (GECKO_GEMM_F32 = 0 or GECKO_GEMM_F64 = 1)");
+                             " (GECKO_GEMM_F32 = 0, GECKO_GEMM_F64 = 1 or "
+                             "GECKO_GEMM_BF16_F32 = 2)");
     if (d.flags != 0)
       return invalidArgument("gemm: flags must be 0, got " +
                              std::to_string(d.flags));
@@ -282,13 +307,16 @@ public:
                              std::to_string(d.batch) + ", " +
                              dimsText(d.m, d.n) + ", leading dimension " +
                              std::to_string(lc.ld) + ")");
-    const int64_t elem = f64 ? 8 : 4;
-    int64_t alA = alignmentOf(d.a, sa * elem, d.batch);
-    int64_t alB = alignmentOf(d.b, sb * elem, d.batch);
-    int64_t alC = alignmentOf(d.c, sc * elem, d.batch);
-    if (alA < elem || alB < elem || alC < elem)
-      return invalidArgument("gemm: A, B and C must be aligned to their " +
-                             std::to_string(elem) + "-byte elements");
+    const DtypeInfo types = dtypeInfo(d.dtype);
+    const int64_t elemAB = types.inputBytes, elemC = types.outputBytes;
+    int64_t alA = alignmentOf(d.a, sa * elemAB, d.batch);
+    int64_t alB = alignmentOf(d.b, sb * elemAB, d.batch);
+    int64_t alC = alignmentOf(d.c, sc * elemC, d.batch);
+    if (alA < elemAB || alB < elemAB || alC < elemC)
+      return invalidArgument(
+          "gemm: A, B and C must be aligned to their elements (" +
+          std::to_string(elemAB) + ", " + std::to_string(elemAB) + " and " +
+          std::to_string(elemC) + " bytes)");
     Key key = {int64_t(d.dtype),
                d.m,
                d.n,
@@ -320,6 +348,7 @@ public:
     }
     const Plan &p = it->second;
     *shape = p.shape;
+    // The scale type is the output's: f32 for f32 and bf16 inputs.
     float alpha32 = float(d.alpha), beta32 = float(d.beta);
     const void *alpha = f64 ? static_cast<const void *>(&d.alpha) : &alpha32;
     const void *beta = f64 ? static_cast<const void *>(&d.beta) : &beta32;
@@ -338,8 +367,7 @@ public:
 
 private:
   static std::string label(const gecko_gemm_desc &d) {
-    std::string s = std::string("gemm ") +
-                    (d.dtype == GECKO_GEMM_F64 ? "f64 " : "f32 ") +
+    std::string s = std::string("gemm ") + dtypeInfo(d.dtype).name + " " +
                     std::to_string(d.m) + " x " + std::to_string(d.n) + " x " +
                     std::to_string(d.k);
     if (d.batch > 1)
@@ -380,13 +408,16 @@ private:
   Status makePlan(const gecko_gemm_desc &d, const Layout &la, const Layout &lb,
                   const Layout &lc, long long sa, long long sb, long long sc,
                   int64_t alA, int64_t alB, int64_t alC, Plan &p) {
-    const bool f64 = d.dtype == GECKO_GEMM_F64;
-    cudaDataType_t type = f64 ? CUDA_R_64F : CUDA_R_32F;
-    cublasComputeType_t compute =
-        f64 ? CUBLAS_COMPUTE_64F
-            : (options_.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                             : CUBLAS_COMPUTE_32F);
-    GECKO_LT_CHECK(api_, api_.descCreate(&p.desc, compute, type),
+    const DtypeInfo types = dtypeInfo(d.dtype);
+    // The inputs' and the output's types; the scale type (alpha, beta) is
+    // the output's. bf16 inputs multiply exactly and sum in f32
+    // (CUBLAS_COMPUTE_32F); TF32 applies to f32 inputs only.
+    cudaDataType_t inType = types.input, outType = types.output;
+    cublasComputeType_t compute = d.dtype == GECKO_GEMM_F64 ? CUBLAS_COMPUTE_64F
+                                  : (d.dtype == GECKO_GEMM_F32 && options_.tf32)
+                                      ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                      : CUBLAS_COMPUTE_32F;
+    GECKO_LT_CHECK(api_, api_.descCreate(&p.desc, compute, outType),
                    "cublasLtMatmulDescCreate");
     // cuBLASLt's A is our B: row-major B is B^T (n x k) as stored, a
     // column-major B is B (k x n) and must be transposed. Likewise A.
@@ -401,13 +432,13 @@ private:
                                 sizeof(opSecond)),
                    "cublasLtMatmulDescSetAttribute(TRANSB)");
     uint64_t n = uint64_t(d.n), m = uint64_t(d.m), k = uint64_t(d.k);
-    GECKO_RETURN_IF_ERROR(makeLayout(type, lb.colMajor ? k : n,
+    GECKO_RETURN_IF_ERROR(makeLayout(inType, lb.colMajor ? k : n,
                                      lb.colMajor ? n : k, lb.ld, d.batch, sb,
                                      p.first));
-    GECKO_RETURN_IF_ERROR(makeLayout(type, la.colMajor ? m : k,
+    GECKO_RETURN_IF_ERROR(makeLayout(inType, la.colMajor ? m : k,
                                      la.colMajor ? k : m, la.ld, d.batch, sa,
                                      p.second));
-    GECKO_RETURN_IF_ERROR(makeLayout(type, n, m, lc.ld, d.batch, sc, p.out));
+    GECKO_RETURN_IF_ERROR(makeLayout(outType, n, m, lc.ld, d.batch, sc, p.out));
     // The heuristics assume 256-byte aligned pointers unless told otherwise.
     uint32_t align[3] = {uint32_t(alB), uint32_t(alA), uint32_t(alC)};
     GECKO_LT_CHECK(api_,

@@ -369,6 +369,10 @@ int runInspect(const std::vector<std::string> &args) {
               (unsigned long long)h.codeOffset);
   std::printf("  target %s %s (%s)\n", plan.target.kind.c_str(),
               plan.target.triple.c_str(), plan.target.codeFormat.c_str());
+  std::printf("  precision %s%s\n", plan.precision.c_str(),
+              plan.precision == "bf16"
+                  ? " (matrix products: bf16 operands, f32 accumulation)"
+                  : "");
   if (plan.target.kind == "cuda") {
     std::printf("  device image: chip %s, format %s, %zu kernel%s\n",
                 plan.target.chip.c_str(), plan.target.deviceImageFormat.c_str(),

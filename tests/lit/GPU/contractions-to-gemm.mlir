@@ -86,3 +86,88 @@ func.func @between_device_scalar_and_use(%x: memref<2x64x256xf32>, %w: memref<51
   memref.store %d, %t[] : memref<f32>
   return
 }
+
+// --precision=bf16: a linear layer with bf16 x and W and an f32 output,
+// the body `out + extf(a) * extf(b)` (gecko-truncate-contraction-operands):
+// dtype GECKO_GEMM_BF16_F32 (2), the layout of the f32 case, and byte
+// offsets of 2-byte elements for A and B, 4-byte ones for C.
+// CHECK-LABEL: func.func @linear_bf16
+// CHECK-DAG:     %[[BF16:.*]] = arith.constant 2 : i32
+// CHECK-DAG:     %[[M:.*]] = arith.constant 128 : i64
+// CHECK-DAG:     %[[N:.*]] = arith.constant 512 : i64
+// CHECK-DAG:     %[[K:.*]] = arith.constant 256 : i64
+// CHECK-DAG:     %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK:         %[[XBASE:.*]] = memref.extract_aligned_pointer_as_index %{{.*}} : memref<2x64x256xbf16>
+// CHECK:         %[[TWO_BYTES:.*]] = arith.constant 2 : index
+// CHECK:         %[[XOFF:.*]] = arith.muli %{{.*}}, %[[TWO_BYTES]] : index
+// CHECK:         %[[XA:.*]] = arith.addi %[[XBASE]], %[[XOFF]] : index
+// CHECK:         %[[WBASE:.*]] = memref.extract_aligned_pointer_as_index %{{.*}} : memref<512x256xbf16>
+// CHECK:         arith.muli %{{.*}}, %[[TWO_BYTES]] : index
+// CHECK:         %[[OBASE:.*]] = memref.extract_aligned_pointer_as_index %{{.*}} : memref<2x64x512xf32>
+// CHECK:         %[[FOUR_BYTES:.*]] = arith.constant 4 : index
+// CHECK:         arith.muli %{{.*}}, %[[FOUR_BYTES]] : index
+// CHECK:         call @gecko_import_gemm(%[[BF16]], %[[M]], %[[N]], %[[K]], %[[ONE]], %{{.*}}, %{{.*}}, %[[XA]], %[[K]], %[[ONE]], %[[Z:[a-z0-9_]+]], %{{.*}}, %[[ONE]], %[[K]], %[[Z]], %{{.*}}, %[[N]], %[[ONE]], %[[Z]]) {gecko.gpu_import = "gemm"}
+// CHECK-NOT:     linalg.generic
+func.func @linear_bf16(%x: memref<2x64x256xbf16>, %w: memref<512x256xbf16>, %o: memref<2x64x512xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #o],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<2x64x256xbf16>, memref<512x256xbf16>) outs(%o : memref<2x64x512xf32>) {
+  ^bb0(%a: bf16, %b: bf16, %c: f32):
+    %ea = arith.extf %a : bf16 to f32
+    %eb = arith.extf %b : bf16 to f32
+    %p = arith.mulf %eb, %ea : f32
+    %s = arith.addf %p, %c : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// Any other transform of an input is not a GEMM: a bf16 input extended
+// and then exponentiated, and only one input extended (the other f32).
+// CHECK-LABEL: func.func @bf16_transformed_input
+// CHECK-NOT:     call @gecko_import_gemm
+// CHECK:         linalg.generic
+// CHECK:           math.exp
+// CHECK:         linalg.generic
+// CHECK-NOT:     call @gecko_import_gemm
+func.func @bf16_transformed_input(%x: memref<2x64x256xbf16>, %w: memref<512x256xbf16>, %wf: memref<512x256xf32>, %o: memref<2x64x512xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #o],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<2x64x256xbf16>, memref<512x256xbf16>) outs(%o : memref<2x64x512xf32>) {
+  ^bb0(%a: bf16, %b: bf16, %c: f32):
+    %ea = arith.extf %a : bf16 to f32
+    %eb = arith.extf %b : bf16 to f32
+    %e = math.exp %ea : f32
+    %p = arith.mulf %e, %eb : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#x, #w, #o],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %wf : memref<2x64x256xbf16>, memref<512x256xf32>) outs(%o : memref<2x64x512xf32>) {
+  ^bb0(%a: bf16, %b: f32, %c: f32):
+    %ea = arith.extf %a : bf16 to f32
+    %p = arith.mulf %ea, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// Extensions to f64 of bf16 inputs with an f64 output: no such dtype.
+// CHECK-LABEL: func.func @bf16_to_f64
+// CHECK:         linalg.generic
+// CHECK-NOT:     call @gecko_import_gemm
+func.func @bf16_to_f64(%x: memref<2x64x256xbf16>, %w: memref<512x256xbf16>, %o: memref<2x64x512xf64>) {
+  linalg.generic {indexing_maps = [#x, #w, #o],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<2x64x256xbf16>, memref<512x256xbf16>) outs(%o : memref<2x64x512xf64>) {
+  ^bb0(%a: bf16, %b: bf16, %c: f64):
+    %ea = arith.extf %a : bf16 to f64
+    %eb = arith.extf %b : bf16 to f64
+    %p = arith.mulf %ea, %eb : f64
+    %s = arith.addf %c, %p : f64
+    linalg.yield %s : f64
+  }
+  return
+}

@@ -54,11 +54,16 @@ std::string goodPlanText() {
   return text.isOk() ? *text : "";
 }
 
-/// The test plan as JSON, edited by `edit`, wrapped in a valid container.
-template <typename Fn> std::vector<uint8_t> editedPlanImage(Fn edit) {
+/// The test plan as JSON, edited by `edit`.
+template <typename Fn> std::string editedPlanText(Fn edit) {
   nlohmann::json j = nlohmann::json::parse(goodPlanText());
   edit(j);
-  return rawImage(j.dump(), testKernelCode());
+  return j.dump();
+}
+
+/// The test plan as JSON, edited by `edit`, wrapped in a valid container.
+template <typename Fn> std::vector<uint8_t> editedPlanImage(Fn edit) {
+  return rawImage(editedPlanText(edit), testKernelCode());
 }
 
 } // namespace
@@ -414,6 +419,41 @@ TEST(ArtifactFormat, CudaTargetValidation) {
   cpuKernels["target"]["kernels"] = {"k"};
   expectError(rawImage(cpuKernels.dump(), testKernelCode()),
               "field 'target.kernels' is only allowed on a 'cuda' target");
+}
+
+TEST(ArtifactFormat, PrecisionRoundTrip) {
+  // fp32 (the default) is not written, so fp32 plans are unchanged.
+  EXPECT_EQ(goodPlanText().find("precision"), std::string::npos);
+  ArtifactPlan plan = testKernelPlan();
+  plan.precision = "bf16";
+  StatusOr<std::string> text = planToJson(plan);
+  ASSERT_TRUE(text.isOk()) << text.status().toString();
+  EXPECT_NE(text->find("\"precision\": \"bf16\""), std::string::npos) << *text;
+  StatusOr<std::vector<uint8_t>> image =
+      serializeArtifact(plan, testKernelCode());
+  ASSERT_TRUE(image.isOk()) << image.status().toString();
+  StatusOr<ParsedArtifact> parsed = parseArtifact(*image, "p.gkm");
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().toString();
+  EXPECT_EQ(parsed->plan.precision, "bf16");
+  // Spelled out, fp32 reads as the default.
+  image = rawImage(
+      editedPlanText([](nlohmann::json &j) { j["precision"] = "fp32"; }),
+      testKernelCode());
+  parsed = parseArtifact(*image, "p.gkm");
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().toString();
+  EXPECT_EQ(parsed->plan.precision, "fp32");
+  // Anything else is refused by the validator, the writer and the reader.
+  plan.precision = "fp16";
+  Status s = validatePlan(plan);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("unknown precision 'fp16'"), std::string::npos)
+      << s.toString();
+  EXPECT_FALSE(serializeArtifact(plan, testKernelCode()).isOk());
+  expectError(
+      editedPlanImage([](nlohmann::json &j) { j["precision"] = "tf32"; }),
+      "unknown precision 'tf32'");
+  expectError(editedPlanImage([](nlohmann::json &j) { j["precision"] = 16; }),
+              "field 'precision' is not a string");
 }
 
 TEST(ArtifactFormat, RandomMutationsNeverCrash) {

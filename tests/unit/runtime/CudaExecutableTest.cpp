@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 
 using namespace gecko;
@@ -163,6 +164,33 @@ StatusOr<TensorMap> runGemm(Executable &exe, const std::string &fn,
   inputs.emplace("input.a", tensorOf(a, std::move(as)));
   params.emplace("b", tensorOf(b, std::move(bs)));
   return exe.run(fn, params, inputs);
+}
+
+/// `v` rounded to bf16 (nearest, ties to even; finite inputs), as bits.
+uint16_t toBf16(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t(bits >> 16);
+}
+
+double fromBf16(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float v;
+  std::memcpy(&v, &bits, 4);
+  return double(v);
+}
+
+/// A bf16 tensor holding `v` rounded to bf16 (the bits also go to `bits`).
+HostTensor bf16Tensor(const std::vector<float> &v, std::vector<int64_t> shape,
+                      std::vector<uint16_t> &bits) {
+  bits.clear();
+  for (float x : v)
+    bits.push_back(toBf16(x));
+  StatusOr<HostTensor> h = HostTensor::fromBytes(
+      ElementType::kBF16, std::move(shape), bits.data(), bits.size() * 2);
+  EXPECT_TRUE(h.isOk()) << h.status().toString();
+  return std::move(h).value();
 }
 
 /// Sets an environment variable for one scope (read at Executable load).
@@ -634,6 +662,62 @@ TEST(CudaExecutable, GemmTf32IsCloseToFp32) {
       [&](int64_t, int64_t i, int64_t p) { return a[size_t(i * K + p)]; },
       [&](int64_t, int64_t p, int64_t j) { return b[size_t(p * N + j)]; },
       4e-3);
+}
+
+TEST(CudaExecutable, GemmBf16InputsFloatOutput) {
+  SKIP_WITHOUT_GPU();
+  // bf16 A and B, f32 C and accumulation (--precision=bf16's GEMMs), even
+  // with GECKO_CUDA_TF32 set, which applies to f32 inputs only.
+  for (bool tf32 : {false, true}) {
+    std::unique_ptr<Executable> exe;
+    {
+      ScopedEnv env("GECKO_CUDA_TF32", tf32 ? "1" : "0");
+      exe = loadTest();
+    }
+    ASSERT_TRUE(exe);
+    const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+    std::vector<uint16_t> a, w;
+    TensorMap inputs, params;
+    inputs.emplace("input.a",
+                   bf16Tensor(noise<float>(size_t(M * K), 19), {M, K}, a));
+    params.emplace("b", bf16Tensor(noise<float>(size_t(N * K), 20), {N, K}, w));
+    StatusOr<TensorMap> out = exe->run("gemm_bf16", params, inputs);
+    ASSERT_TRUE(out.isOk()) << out.status().toString();
+    ASSERT_EQ(out->at("output.c").dtype(), ElementType::kF32);
+    // The reference multiplies the bf16 values in double: the products are
+    // exact in f32 too, so only the f32 sum rounds (as for f32 GEMMs).
+    expectGemm<float>(
+        out->at("output.c"), 1, 1.5,
+        [&](int64_t, int64_t i, int64_t p) {
+          return fromBf16(a[size_t(i * K + p)]);
+        },
+        [&](int64_t, int64_t p, int64_t j) {
+          return fromBf16(w[size_t(j * K + p)]);
+        },
+        1e-5);
+  }
+}
+
+TEST(CudaExecutable, GemmProfileNamesTheBf16Shape) {
+  SKIP_WITHOUT_GPU();
+  const int64_t M = kGemmM, K = kGemmK, N = kGemmN;
+  std::unique_ptr<Executable> exe;
+  {
+    ScopedEnv env("GECKO_CUDA_PROFILE", "1");
+    exe = loadTest();
+  }
+  ASSERT_TRUE(exe);
+  std::vector<uint16_t> a, w;
+  TensorMap inputs, params;
+  inputs.emplace("input.a",
+                 bf16Tensor(noise<float>(size_t(M * K), 21), {M, K}, a));
+  params.emplace("b", bf16Tensor(noise<float>(size_t(N * K), 22), {N, K}, w));
+  StatusOr<TensorMap> out = exe->run("gemm_bf16", params, inputs);
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  ::testing::internal::CaptureStderr();
+  exe.reset(); // Prints the profile.
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("gemm bf16>f32 37 x 45 x 61"), std::string::npos) << err;
 }
 
 // Last: a trap leaves the CUDA context unusable for the rest of the process

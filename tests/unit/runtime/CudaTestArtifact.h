@@ -20,6 +20,9 @@
 //   gemm_f64      c = 2 at^T b in f64 (a is at [K, M]: a column-major A)
 //   gemm_offset   c = a[1:] b (A aligned to 4 bytes only)
 //   gemm_bad      A with strides [3, 2] (refused), then a skipped GEMM
+//   gemm_bf16     c = 1.5 a w^T with bf16 a [M, K] and w [N, K] and f32 c
+//                 (GECKO_GEMM_BF16_F32; two GEMMs, the second with beta
+//                 = 0.5)
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +30,8 @@
 #define GECKO_TESTS_UNIT_RUNTIME_CUDATESTARTIFACT_H
 
 #include "TestArtifact.h"
+
+#include <optional>
 
 namespace gecko::testing {
 
@@ -74,14 +79,15 @@ inline ArtifactPlan cudaTestPlan(const std::string &format = "fatbin",
   const int64_t m = kGemmM, k = kGemmK, nn = kGemmN, b = kGemmB;
   auto gemm = [&](const std::string &name, ElementType t,
                   std::vector<int64_t> a, std::vector<int64_t> bs,
-                  std::vector<int64_t> c) {
+                  std::vector<int64_t> c,
+                  std::optional<ElementType> out = std::nullopt) {
     FunctionPlan f;
     f.name = name;
     f.mode = "forward";
     f.entry = "gecko_entry_" + name;
     f.args = {makeArg(ArgKind::kInput, "input.a", t, std::move(a)),
               makeArg(ArgKind::kParam, "b", t, std::move(bs))};
-    f.results = {makeResult("output.c", t, std::move(c))};
+    f.results = {makeResult("output.c", out.value_or(t), std::move(c))};
     plan.functions.push_back(f);
   };
   const ElementType f32 = ElementType::kF32;
@@ -91,6 +97,7 @@ inline ArtifactPlan cudaTestPlan(const std::string &format = "fatbin",
   gemm("gemm_f64", ElementType::kF64, {k, m}, {k, nn}, {m, nn});
   gemm("gemm_offset", f32, {m * k + 1}, {k, nn}, {m, nn});
   gemm("gemm_bad", f32, {m, k}, {k, nn}, {m, nn});
+  gemm("gemm_bf16", ElementType::kBF16, {m, k}, {nn, k}, {m, nn}, f32);
   return plan;
 }
 

@@ -16,7 +16,11 @@ def GeckoGpuContractionsToGemm
   let description = [{
     Runs on bufferized linalg before the loops are made. A linalg op with
     two inputs, one init and a multiply-accumulate body
-    (`isaContractionOpInterface`) whose dimensions `inferContractionDims`
+    (`isaContractionOpInterface`) that is exactly `out + a * b` (f32 or
+    f64 operands: dtype GECKO_GEMM_F32 or _F64) or, for
+    `--precision=bf16`, `out + extf(a) * extf(b)` with bf16 inputs and an
+    f32 init (GECKO_GEMM_BF16_F32; any other transform of an input is
+    refused) and whose dimensions `inferContractionDims`
     splits into batch, m, n and k groups is a batched matrix product when,
     in every operand, each group it uses collapses row-major into one
     stride. If moreover A and B each have a unit stride in one of their two

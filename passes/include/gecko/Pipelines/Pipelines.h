@@ -10,9 +10,28 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <optional>
 #include <string>
 
 namespace mlir::gecko {
+
+/// The arithmetic of matrix products (`--precision`, docs/lowering.md,
+/// "Precision"). Fp32: everything in f32, as the reference with TF32 off.
+/// Bf16: matrix products (linears, attention QK^T and PV, working-memory
+/// products, forward and backward) read bf16-rounded operands and
+/// accumulate in f32 (gecko-truncate-contraction-operands); parameters,
+/// activations, states and every other op stay f32.
+enum class Precision { Fp32, Bf16 };
+
+/// "fp32" or "bf16".
+StringRef stringifyPrecision(Precision precision);
+/// The inverse of stringifyPrecision; nullopt for any other spelling.
+std::optional<Precision> symbolizePrecision(StringRef text);
+
+/// Options of the CPU pipeline.
+struct CpuPipelineOptions {
+  Precision precision = Precision::Fp32;
+};
 
 /// gecko IR (tensors) -> LLVM dialect for the host CPU:
 ///   convert-gecko-to-linalg, elementwise fusion, one-shot bufferization with
@@ -21,14 +40,14 @@ namespace mlir::gecko {
 ///   the kernel-ABI entry wrappers (gecko-emit-entry-points).
 /// Fails (with diagnostics) if the textual pipeline does not parse, which
 /// only happens if upstream renamed a pass.
-LogicalResult buildCpuLoweringPipeline(OpPassManager &pm);
+LogicalResult buildCpuLoweringPipeline(OpPassManager &pm,
+                                       const CpuPipelineOptions &options = {});
 
 /// The stage of buildCpuLoweringPipeline that stops at bufferized loops
 /// (memrefs, scf), before LLVM: what `--emit=loops` shows.
-LogicalResult buildCpuLoopsPipeline(OpPassManager &pm);
+LogicalResult buildCpuLoopsPipeline(OpPassManager &pm,
+                                    const CpuPipelineOptions &options = {});
 
-/// Registers `gecko-cpu-lowering` and `gecko-cpu-loops` with the pass
-/// registry (for gecko-opt --pass-pipeline).
 /// Options of the CUDA pipeline (docs/cuda.md).
 struct CudaPipelineOptions {
   /// GPU architecture (nvvm-attach-target chip); sm_90a is the H100.
@@ -47,6 +66,9 @@ struct CudaPipelineOptions {
   /// Matrix products through the runtime's cuBLASLt GEMM
   /// (gecko-gpu-contractions-to-gemm) rather than generated kernels.
   bool libraryGemm = true;
+  /// Matrix products in f32 or with bf16 operands (docs/cuda.md,
+  /// "Precision"): cuBLASLt then reads bf16 A and B and writes f32 C.
+  Precision precision = Precision::Fp32;
 };
 
 /// gecko IR -> host loops over memrefs whose parallel work is launched from
@@ -59,6 +81,9 @@ LogicalResult buildCudaKernelsPipeline(OpPassManager &pm,
 LogicalResult buildCudaLoweringPipeline(OpPassManager &pm,
                                         const CudaPipelineOptions &options);
 
+/// Registers `gecko-cpu-lowering`, `gecko-cpu-loops`, `gecko-cuda-kernels`
+/// and `gecko-cuda-lowering` with the pass registry (for gecko-opt
+/// --pass-pipeline), each with a `precision` option (fp32 or bf16).
 void registerGeckoPipelines();
 
 } // namespace mlir::gecko

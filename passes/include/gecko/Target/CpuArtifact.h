@@ -27,6 +27,9 @@ struct CpuArtifactOptions {
   /// that pipeline.
   std::string target = "cpu";
   CudaPipelineOptions cuda;
+  /// The arithmetic of matrix products on either target (its
+  /// `cuda.precision` is ignored); recorded as the plan's "precision".
+  Precision precision = Precision::Fp32;
   /// LLVM CPU name; "native" compiles for this machine. The default runs on
   /// every x86-64 server since 2015 (AVX2, FMA).
   std::string cpu = "x86-64-v3";

@@ -164,6 +164,44 @@ def GeckoFuseElementwise : Pass<"gecko-fuse-elementwise"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def GeckoTruncateContractionOperands
+    : Pass<"gecko-truncate-contraction-operands"> {
+  let summary = "Give matrix products bf16 operands with fp32 accumulation";
+  let description = [{
+    The mixed-precision step of `--precision=bf16` (docs/lowering.md,
+    "Precision"). Runs on linalg on tensors, after
+    `convert-gecko-to-linalg` and before elementwise fusion, so it sees
+    every matrix product of the model, forward and (after `gecko-autodiff`)
+    backward, before producers are fused into them. A linalg op is
+    rewritten when
+
+    - it has two inputs and one init, all ranked f32 tensors;
+    - its body is exactly `out + a * b` (`isaContractionOpInterface`
+      alone also accepts bodies that transform an input);
+    - `inferContractionDims` finds non-empty m, n and k groups and every
+      reduction loop is in k: a (batched) matrix product, what
+      `gecko-gpu-contractions-to-gemm` turns into a library GEMM.
+
+    Each input becomes a bf16 tensor made by an elementwise
+    `linalg.generic` of `arith.truncf` (round to nearest even; a value that
+    feeds several products is rounded once), and the op becomes a
+    `linalg.generic` with the same maps and iterators whose body is
+
+        out + arith.extf(a) * arith.extf(b)     (f32)
+
+    so the products are exact in f32, the sum accumulates in f32 and the
+    result stays f32. Without fusion the bf16 tensors are buffers of their
+    own, which the library GEMM reads; with fusion the rounding moves into
+    the product's body, with the same numbers. Matrix-vector products, dot
+    products, reductions of one input, f64 and integer ops are left alone,
+    and so is everything that is not a contraction (norms, scans, softmax,
+    states stay f32).
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def GeckoInterchangeContractions
     : Pass<"gecko-interchange-contractions"> {
   let summary = "Put a contiguous parallel loop innermost in reductions";

@@ -222,6 +222,11 @@ struct ArtifactPlan {
   uint32_t kernelAbiVersion = GECKO_KERNEL_ABI_VERSION;
   std::string producer = "gecko-compile " GECKO_VERSION_STRING;
   TargetSpec target;
+  /// The arithmetic of the compiled matrix products (docs/lowering.md,
+  /// "Precision"): "fp32", or "bf16" (bf16 operands, f32 accumulation and
+  /// results). Informative: tensors keep the dtypes the args and results
+  /// give. Written to the JSON only when not "fp32".
+  std::string precision = "fp32";
   /// The model config as JSON object text, or empty when there is none.
   std::string modelJson;
   std::vector<FunctionPlan> functions;

@@ -90,14 +90,23 @@ typedef int (*gecko_launch_fn)(void *context, unsigned int kernel,
  * X[b * strides[2] + i * strides[0] + j * strides[1]] (in elements). For A
  * and B one of strides[0], strides[1] is 1 (row- or column-major with the
  * other as leading dimension); for C strides[1] is 1. m, n, k, batch >= 1.
- * The pointers are device addresses of elements of `dtype`; C does not
- * overlap A or B. Returns 0 when queued; failures are handled as for
- * launch(). */
+ * The pointers are device addresses of elements of the types `dtype`
+ * names; C does not overlap A or B. Returns 0 when queued; failures are
+ * handled as for launch().
+ *
+ * dtype: the element types of A, B and C and the arithmetic.
+ *   GECKO_GEMM_F32       A, B, C f32; f32 products and sums (TF32 only
+ *                        where the runtime is told to, GECKO_CUDA_TF32)
+ *   GECKO_GEMM_F64       A, B, C f64; f64 arithmetic
+ *   GECKO_GEMM_BF16_F32  A, B bf16, C f32; the products of the bf16 values
+ *                        (exact in f32) are summed in f32, and alpha and
+ *                        beta are applied in f32 (--precision=bf16) */
 #define GECKO_GEMM_F32 0u
 #define GECKO_GEMM_F64 1u
+#define GECKO_GEMM_BF16_F32 2u
 
 typedef struct gecko_gemm_desc {
-  unsigned int dtype; /* GECKO_GEMM_F32 or GECKO_GEMM_F64 */
+  unsigned int dtype; /* GECKO_GEMM_F32, _F64 or _BF16_F32 */
   unsigned int flags; /* 0 */
   long long m, n, k, batch;
   double alpha, beta;

@@ -176,3 +176,14 @@ void gecko_entry_gemm_bad(void **args) {
   d.a_strides[1] = 1;
   gemm(&d);
 }
+
+/* bf16 inputs, f32 output (GECKO_GEMM_BF16_F32). args: a [M,K] bf16,
+ * w [N,K] bf16, c [M,N] f32: c = a w^T, then c = a w^T + 0.5 c (beta on
+ * the f32 C): 1.5 a w^T. */
+void gecko_entry_gemm_bf16(void **args) {
+  gecko_gemm_desc d = desc(GECKO_GEMM_BF16_F32, 1.0, 0.0, args[0], GK, 1, 0,
+                           args[1], 1, GK, 0, args[2]);
+  gemm(&d);
+  d.beta = 0.5;
+  gemm(&d);
+}
