@@ -16,7 +16,9 @@
 #                                train step at batch 2 and 4; AdamW eps 1e-3
 #                                as in tests/distributed)
 #   dp/dp-scale.gkm              data-parallel scaling (tiny, batch 4 x 512
-#                                per GPU; train_step for 1 GPU)
+#                                per GPU; train_step for 1 GPU); SMALL=1
+#                                adds dp/dp-small.gkm (small.json, 2 x 512)
+#                                (dp/ gzipped)
 # The dp/ artifacts go to the multi-GPU machine in a call of their own (the
 # carried files must stay under 64 MiB): run(command="GECKO_DEVICE_CTEST=0
 # GECKO_DEVICE_ARTIFACTS=0 bash scripts/device/run.sh", carry=
@@ -66,6 +68,13 @@ if [ "${DP:-1}" = 1 ]; then
   "$compile" "${dp[@]}" --batch 4 -o "$a/dp/dp-b4.gkm"
   "$compile" --model "$m/tiny.json" --mode train --target cuda --batch 4 \
     --seq-len 512 --data-parallel -o "$a/dp/dp-scale.gkm"
+  # SMALL=1: the small config (models/small.json, 14 layers) as well, for
+  # the scaling figure (about 15 minutes to compile here).
+  if [ "${SMALL:-0}" = 1 ]; then
+    "$compile" --model "$m/small.json" --mode train --target cuda --batch 2 \
+      --seq-len 512 --data-parallel -o "$a/dp/dp-small.gkm"
+  fi
+  gzip -9 -f "$a"/dp/*.gkm # dp-gpu.sh unpacks them
 fi
 if [ "${BLOCK:-1}" = 1 ]; then
   for len in 8k:8192 32k:32768; do

@@ -107,5 +107,8 @@ if [ -f "$a/bf16/cuda-tiny-a-fwd.gkm.gz" ]; then
   done
 fi
 
-bash "$root/bench/cuda_block.sh" "$run" "$a/cuda" "$out" || rc=1
+# GECKO_DEVICE_BENCH=0 skips the block benchmarks (minutes of device time).
+if [ "${GECKO_DEVICE_BENCH:-1}" = 1 ]; then
+  bash "$root/bench/cuda_block.sh" "$run" "$a/cuda" "$out" || rc=1
+fi
 exit $rc

@@ -18,7 +18,16 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2"
 run="$build/bin/gecko-run"
-a="$root/.deps/artifacts/dp"
+# The artifacts travel gzipped (the device tool carries 64 MiB at most).
+a="${TMPDIR:-/tmp}/gecko-dp-artifacts"
+rm -rf "$a"; mkdir -p "$a"
+for f in "$root"/.deps/artifacts/dp/*.gkm "$root"/.deps/artifacts/dp/*.gkm.gz; do
+  [ -f "$f" ] || continue
+  case "$f" in
+    *.gz) gunzip -c "$f" >"$a/$(basename "$f" .gz)" ;;
+    *) cp "$f" "$a/" ;;
+  esac
+done
 cmp="$root/tests/distributed/compare_weights.py"
 work="$out/dp"
 rm -rf "$work"; mkdir -p "$work"
@@ -98,30 +107,32 @@ r = [json.loads(l) for l in open(sys.argv[1])]
 print("%.1f" % statistics.median(x["tokens_per_s"] for x in r if x["step"] >= 3))
 PY
 }
-sa="$a/dp-scale.gkm"
-if [ -f "$sa" ]; then
-  echo "== scaling: $(basename "$sa"), $steps steps"
+rm -f "$out/dp-scaling.txt"
+for sa in "$a/dp-scale.gkm" "$a/dp-small.gkm"; do
+  [ -f "$sa" ] || continue
+  sn=$(basename "$sa" .gkm)
+  echo "== scaling: $sn, $steps steps"
   scale=(--data "$work/tokens.bin" --steps "$steps" --seed 5 --lr 1e-3
          --log-every 1 --collective-timeout 300 --quiet
          --consistency-check-every 0)
   "$run" train "$sa" --device cuda:0 --function train_step "${scale[@]}" \
-    --checkpoint-dir "$work/s1" --metrics "$work/s1.jsonl" || rc=1
-  r1=$(rate "$work/s1.jsonl")
+    --checkpoint-dir "$work/$sn-1" --metrics "$work/$sn-1.jsonl" || { rc=1; continue; }
+  r1=$(rate "$work/$sn-1.jsonl")
   line="1 GPU: $r1 tok/s"
   for n in 2 4; do
     [ "$gpus" -ge "$n" ] || continue
     timeout 600 "$mpiexec" -np "$n" "$run" train "$sa" "${scale[@]}" \
-      --checkpoint-dir "$work/s$n" --metrics "$work/s$n.jsonl" \
-      >"$work/s$n.log" 2>&1 || { cat "$work/s$n.log"; rc=1; continue; }
-    rn=$(rate "$work/s$n.jsonl")
-    tail -1 "$work/s$n.jsonl"
+      --checkpoint-dir "$work/$sn-$n" --metrics "$work/$sn-$n.jsonl" \
+      >"$work/$sn-$n.log" 2>&1 || { cat "$work/$sn-$n.log"; rc=1; continue; }
+    rn=$(rate "$work/$sn-$n.jsonl")
+    tail -1 "$work/$sn-$n.jsonl"
     eff=$(python3 -c "print('%.3f' % ($rn / ($n * $r1)))")
     line="$line; $n GPUs: $rn tok/s (efficiency $eff)"
   done
   {
-    nvidia-smi --query-gpu=name --format=csv,noheader | head -1
-    "$run" inspect "$sa" | head -3
+    echo "$sn on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+    "$run" inspect "$sa" | grep -m2 -E "function 'train_step'|input.tokens" || true
     echo "$line"
-  } | tee "$out/dp-scaling.txt"
-fi
+  } | tee -a "$out/dp-scaling.txt"
+done
 exit $rc

@@ -18,7 +18,7 @@
 // RUN: gecko-opt %s --pass-pipeline='builtin.module(gecko-cpu-lowering{precision=bf16})' --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=PIPE
 // PIPE: convert-gecko-to-linalg
 // PIPE: gecko-truncate-contraction-operands
-// PIPE: linalg-fuse-elementwise-ops
+// PIPE: gecko-fuse-elementwise
 // PIPE: one-shot-bufferize
 // PIPE: arith-expand{{.*}}include-bf16=true
 // PIPE: convert-arith-to-llvm
