@@ -83,7 +83,7 @@ if [ -d "$root/.deps/artifacts/cuda" ] && [ "${GECKO_DEVICE_ARTIFACTS:-1}" = 1 ]
 fi
 # Data parallelism over the host's GPUs (NCCL): equivalence and scaling;
 # SKIP with one GPU.
-if [ -f "$root/.deps/artifacts/dp/dp-b1.gkm" ]; then
+if compgen -G "$root/.deps/artifacts/dp/dp-b1.gkm*" >/dev/null; then
   bash "$root/scripts/device/dp-gpu.sh" "$build" "$out" || rc=1
 fi
 exit $rc
