@@ -10,6 +10,34 @@
 
 include "mlir/Pass/PassBase.td"
 
+def GeckoGpuRematerializeScalars
+    : Pass<"gecko-gpu-rematerialize-scalars", "func::FuncOp"> {
+  let summary = "Recompute scalars read from tensors next to distant uses";
+  let description = [{
+    Runs on linalg on tensors, before bufferization. On the CUDA target a
+    scalar read from a tensor (`tensor.extract`, and what is computed from
+    it) lives in device memory, so the host cannot keep it while it
+    launches kernels: `gecko-gpu-wrap-host-compute` would have to move
+    every kernel between its definition and its last use into one
+    single-thread kernel, and `gecko-gpu-contractions-to-gemm` leaves every
+    contraction in between as a generated kernel. CSE creates such values:
+    the forward and the backward of a `timestep_decay_norm` read the same
+    prior count and form the same powers of beta, and the merged value
+    spans the whole train step.
+
+    For every op that uses such a scalar with other tensor work (an op
+    with tensor operands or results, other than reshapes) between the
+    definition and the use, or inside a host loop over tensor work, the
+    pass clones the scalar's computation right before the use. The slice
+    may contain `tensor.extract`, side-effect-free scalar ops and loops
+    over scalars; it stops at tensors and at values defined in an
+    enclosing block. On tensors the recomputation reads the same values,
+    so the program's results do not change; bufferization keeps the tensor
+    read alive until the recomputation.
+  }];
+  let dependentDialects = ["mlir::tensor::TensorDialect"];
+}
+
 def GeckoGpuContractionsToGemm
     : Pass<"gecko-gpu-contractions-to-gemm", "ModuleOp"> {
   let summary = "Turn matrix-product-shaped linalg ops into library GEMMs";
