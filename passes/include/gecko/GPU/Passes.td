@@ -134,6 +134,14 @@ def GeckoGpuWrapHostCompute
       parameter space is 4 KiB), and constant globals are copied into the
       kernel module rather than passed as host addresses.
 
+    Before that, a branch `scf.if %c { views; scf.parallel { body } }`
+    whose condition (and what the branch uses) is computed only from loads
+    of read-only function arguments (no op of the function writes them)
+    becomes `scf.parallel { recompute %c; scf.if %c { views; body } }`:
+    every thread repeats the read, and the loop keeps its parallelism
+    instead of running sequentially in a single-thread kernel (the
+    embedding gradient's per-token row update).
+
     Calls of runtime imports (`gecko.gpu_import`, the library GEMMs of
     `gecko-gpu-contractions-to-gemm`) stay on the host and end a run, like
     a kernel; one that host code around it would need to absorb into a
