@@ -43,7 +43,7 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
   return front + gemm +
          "func.func(convert-linalg-to-parallel-loops),"
          "canonicalize,"
-         "func.func(gecko-gpu-wrap-host-compute,"
+         "func.func(gecko-gpu-parallelize-loops,gecko-gpu-wrap-host-compute,"
          "gecko-gpu-map-parallel-loops{block-size=" +
          std::to_string(options.blockSize) +
          "},"

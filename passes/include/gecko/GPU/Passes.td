@@ -109,6 +109,36 @@ def GeckoGpuMaterializeDeviceScalars
                            "mlir::tensor::TensorDialect"];
 }
 
+def GeckoGpuParallelizeLoops
+    : Pass<"gecko-gpu-parallelize-loops", "func::FuncOp"> {
+  let summary = "Turn sequential loops with independent iterations into "
+                "parallel loops";
+  let description = [{
+    Runs on bufferized loops after `convert-linalg-to-parallel-loops`,
+    before `gecko-gpu-wrap-host-compute`. The lowering writes recurrences
+    as `scf.for` nests on buffers: the timestep norms' statistics loop over
+    groups, then over time, carrying the state in scalars. Only the time
+    loop carries a dependence, but the nest would run in one thread.
+
+    An outermost `scf.for` (not inside an `scf.parallel`) without results
+    becomes a one-dimensional `scf.parallel` with the same body when its
+    iterations provably touch disjoint memory: the body's only memory
+    effects are `memref.load` and `memref.store` (no calls, no parallel
+    loops), every memref it stores to has an identity layout, is defined
+    outside the loop and is accessed only with the induction variable as
+    the index at one fixed position, and no other memref the body accesses
+    may alias it. Two memrefs may alias unless they are views of the same
+    buffer at disjoint constant byte ranges (`memref.view` with a static
+    shape), or of different buffers one of which is the workspace
+    (`gecko.workspace`) or a global. A loop that does not qualify is left
+    alone and its nested loops are tried.
+
+    `gecko-gpu-map-parallel-loops` then makes one thread per iteration,
+    with the inner (time) loops sequential in the thread.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect"];
+}
+
 def GeckoGpuWrapHostCompute
     : Pass<"gecko-gpu-wrap-host-compute", "func::FuncOp"> {
   let summary = "Move every buffer access of a function into parallel loops";
