@@ -41,7 +41,8 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
       "gecko-gpu-rematerialize-scalars)," +
       GECKO_BUFFERIZE_TENSORS_PASSES;
   return front + gemm +
-         "func.func(convert-linalg-to-parallel-loops),"
+         "func.func(gecko-gpu-sink-reduction-loops,"
+         "convert-linalg-to-parallel-loops),"
          "canonicalize,"
          "func.func(gecko-gpu-parallelize-loops,gecko-gpu-wrap-host-compute,"
          "gecko-gpu-map-parallel-loops{block-size=" +

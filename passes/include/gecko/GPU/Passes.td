@@ -109,6 +109,28 @@ def GeckoGpuMaterializeDeviceScalars
                            "mlir::tensor::TensorDialect"];
 }
 
+def GeckoGpuSinkReductionLoops
+    : Pass<"gecko-gpu-sink-reduction-loops", "func::FuncOp"> {
+  let summary = "Order each linalg op's loops parallel first, reductions last";
+  let description = [{
+    Runs on bufferized linalg before `convert-linalg-to-parallel-loops`,
+    which keeps an op's loop order: parallel dimensions after a reduction
+    become an `scf.parallel` inside an `scf.for`. On the CUDA target such a
+    for loop is a host loop that launches one kernel per reduction step
+    (a norm's weight gradient summed over (b, t): L launches), and the
+    parallel dimensions before the first reduction are all the
+    parallelism a kernel gets (the working memory's per-chunk maximum ran
+    with one thread per chunk).
+
+    The pass interchanges the loops of every such op (named ops are
+    generalized first) so that all parallel dimensions come first and the
+    reductions last, each group in its original order. Every output
+    element then accumulates the same terms in the same order as before,
+    now inside one thread.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
 def GeckoGpuParallelizeLoops
     : Pass<"gecko-gpu-parallelize-loops", "func::FuncOp"> {
   let summary = "Turn sequential loops with independent iterations into "
