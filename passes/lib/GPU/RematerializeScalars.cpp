@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/LoopLikeInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -43,10 +44,13 @@ bool isScalarComputation(Operation *op) {
 
 /// True if `op` is tensor work that becomes a kernel or a library call (or
 /// contains some): what a scalar read from a tensor may not live across.
+/// Element reads and writes (`tensor.insert` in a scalar recurrence) stay in
+/// the sequential code around them.
 bool isTensorWork(Operation *op) {
   if (isa<tensor::EmptyOp, tensor::DimOp, tensor::ExpandShapeOp,
-          tensor::CollapseShapeOp>(op) ||
-      op->hasTrait<OpTrait::ConstantLike>())
+          tensor::CollapseShapeOp, tensor::InsertOp>(op) ||
+      op->hasTrait<OpTrait::ConstantLike>() ||
+      op->hasTrait<OpTrait::IsTerminator>())
     return false;
   if (isScalarComputation(op))
     return false;
@@ -115,17 +119,35 @@ bool containsTensorWork(Operation *op) {
       .wasInterrupted();
 }
 
-/// Clones before `user` the computation of each scalar it uses that is
-/// read from a tensor and computed before other tensor work (or outside the
-/// host loop around `user`).
-void rematerializeFor(Operation *user, ArrayRef<Value> used) {
+/// True if tensor work may run between `def` and `user` (nested in a block
+/// that `def`'s block encloses): before `user` in its block or an enclosing
+/// one, or anywhere in an enclosing loop (its earlier iterations).
+bool tensorWorkOnPath(Operation *def, Operation *user) {
+  Operation *x = user;
+  while (x->getBlock() != def->getBlock()) {
+    for (Operation *p = &x->getBlock()->front(); p != x; p = p->getNextNode())
+      if (isTensorWork(p))
+        return true;
+    Operation *parent = x->getParentOp();
+    if (isa<LoopLikeOpInterface>(parent) && containsTensorWork(parent))
+      return true;
+    x = parent;
+  }
+  return tensorWorkBetween(def, x);
+}
+
+/// Clones before `user` the computation of each value of `used` that is a
+/// scalar read from a tensor with tensor work between it and `user`, and
+/// makes the uses that `replace` accepts use the copy.
+void rematerializeBefore(Operation *user, ArrayRef<Value> used,
+                         function_ref<bool(OpOperand &)> replace) {
   llvm::SetVector<Operation *> slice;
   for (Value v : used) {
     Operation *def = v.getDefiningOp();
     if (!def || isShaped(v.getType()) || def->hasTrait<OpTrait::ConstantLike>())
       continue;
-    Operation *ancestor = def->getBlock()->findAncestorOpInBlock(*user);
-    if (!ancestor || (ancestor == user && !tensorWorkBetween(def, user)))
+    if (!def->getBlock()->findAncestorOpInBlock(*user) ||
+        !tensorWorkOnPath(def, user))
       continue;
     llvm::SetVector<Operation *> one;
     bool reads = false;
@@ -141,23 +163,46 @@ void rematerializeFor(Operation *user, ArrayRef<Value> used) {
   for (Operation *op : slice) {
     Operation *clone = builder.clone(*op, mapping);
     for (auto [from, to] : llvm::zip(op->getResults(), clone->getResults()))
-      from.replaceUsesWithIf(
-          to, [&](OpOperand &use) { return user->isAncestor(use.getOwner()); });
+      from.replaceUsesWithIf(to, replace);
   }
 }
 
 /// Visits the ops of `block`: a host loop or branch over tensor work is
 /// entered (its own operands handled at it), any other op handled whole.
+/// Scalars of enclosing blocks that the block's scalar code uses (a
+/// recurrence's loop over time reading a count) are recomputed once, before
+/// the first such use.
 void rematerialize(Block &block) {
+  Operation *first = nullptr;
+  llvm::SetVector<Value> outer;
+  for (Operation &op : block) {
+    if (!isScalarComputation(&op))
+      continue;
+    for (Value v : usedFromOutside(&op)) {
+      Operation *def = v.getDefiningOp();
+      if (!def || def->getBlock() == &block)
+        continue;
+      first = first ? first : &op;
+      outer.insert(v);
+    }
+  }
+  if (first)
+    rematerializeBefore(first, outer.getArrayRef(), [&](OpOperand &use) {
+      Operation *ancestor = block.findAncestorOpInBlock(*use.getOwner());
+      return ancestor && !ancestor->isBeforeInBlock(first);
+    });
   for (Operation &opRef : llvm::make_early_inc_range(block)) {
     Operation *op = &opRef;
     if (isScalarComputation(op))
       continue;
+    auto within = [&](OpOperand &use) {
+      return op->isAncestor(use.getOwner());
+    };
     if (!containsTensorWork(op)) {
-      rematerializeFor(op, usedFromOutside(op));
+      rematerializeBefore(op, usedFromOutside(op), within);
       continue;
     }
-    rematerializeFor(op, llvm::to_vector(op->getOperands()));
+    rematerializeBefore(op, llvm::to_vector(op->getOperands()), within);
     for (Region &region : op->getRegions())
       for (Block &nested : region)
         rematerialize(nested);

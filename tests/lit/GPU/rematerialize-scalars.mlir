@@ -122,3 +122,42 @@ func.func @use_in_host_loop(%s: tensor<f32>, %x: tensor<8xf32>) -> tensor<8xf32>
   }
   return %r : tensor<8xf32>
 }
+
+// -----
+
+// A scalar recurrence (a timestep norm's loop over time, writing with
+// tensor.insert) far from the read is one user: the read is recomputed
+// before the loop, not inside it.
+#mk = affine_map<(m, n, k) -> (m, k)>
+#kn = affine_map<(m, n, k) -> (k, n)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+// CHECK-LABEL: func.func @use_in_scalar_recurrence
+// CHECK:         linalg.generic
+// CHECK:         %[[READ:.*]] = tensor.extract %arg0[]
+// CHECK-NEXT:    scf.for
+// CHECK-NOT:       tensor.extract %arg0
+// CHECK:           arith.addi %{{.*}}, %[[READ]]
+func.func @use_in_scalar_recurrence(%count: tensor<i64>, %a: tensor<8x4xf32>,
+                                    %b: tensor<4x8xf32>, %init: tensor<8x8xf32>,
+                                    %out: tensor<16xi64>)
+    -> (tensor<8x8xf32>, tensor<16xi64>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %n = tensor.extract %count[] : tensor<i64>
+  %mm = linalg.generic {indexing_maps = [#mk, #kn, #mn],
+                        iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : tensor<8x4xf32>, tensor<4x8xf32>) outs(%init : tensor<8x8xf32>) {
+  ^bb0(%l: f32, %r: f32, %o: f32):
+    %p = arith.mulf %l, %r : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<8x8xf32>
+  %r = scf.for %t = %c0 to %c16 step %c1 iter_args(%acc = %out) -> tensor<16xi64> {
+    %ti = arith.index_cast %t : index to i64
+    %v = arith.addi %ti, %n : i64
+    %u = tensor.insert %v into %acc[%t] : tensor<16xi64>
+    scf.yield %u : tensor<16xi64>
+  }
+  return %mm, %r : tensor<8x8xf32>, tensor<16xi64>
+}
