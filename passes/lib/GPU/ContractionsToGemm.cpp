@@ -84,26 +84,33 @@ enum class GemmBody {
   Bf16F32,
 };
 
-/// Classifies the body: `yield out + x * y` where {x, y} are the two input
-/// block arguments (Plain) or their extensions from bf16 to f32
-/// (Bf16F32), in any operand order. Anything else (a transformed input,
-/// one input extended and not the other, another reduction) is None.
-/// (isaContractionOpInterface also accepts bodies that transform the
-/// inputs first.)
-GemmBody classifyBody(linalg::LinalgOp op) {
+/// Classifies the body: `yield out + x * y` (alpha = 1) or `yield out - x *
+/// y` (alpha = -1) where {x, y} are the two input block arguments (Plain)
+/// or their extensions from bf16 to f32 (Bf16F32), in any operand order.
+/// Anything else (a transformed input, one input extended and not the
+/// other, another reduction) is None. (isaContractionOpInterface also
+/// accepts bodies that transform the inputs first, and no subtraction.)
+GemmBody classifyBody(linalg::LinalgOp op, double *alpha = nullptr) {
   Block *body = op.getBlock();
   if (!body || body->getNumArguments() != 3)
     return GemmBody::None;
   auto yield = dyn_cast<linalg::YieldOp>(body->getTerminator());
   if (!yield || yield.getNumOperands() != 1)
     return GemmBody::None;
-  Operation *add = yield.getOperand(0).getDefiningOp();
-  if (!isa_and_nonnull<arith::AddFOp>(add))
-    return GemmBody::None;
+  Operation *acc = yield.getOperand(0).getDefiningOp();
   Value out = body->getArgument(2);
-  Value product = add->getOperand(0) == out   ? add->getOperand(1)
-                  : add->getOperand(1) == out ? add->getOperand(0)
-                                              : Value();
+  Value product;
+  if (isa_and_nonnull<arith::AddFOp>(acc)) {
+    product = acc->getOperand(0) == out   ? acc->getOperand(1)
+              : acc->getOperand(1) == out ? acc->getOperand(0)
+                                          : Value();
+    if (alpha)
+      *alpha = 1.0;
+  } else if (isa_and_nonnull<arith::SubFOp>(acc) && acc->getOperand(0) == out) {
+    product = acc->getOperand(1);
+    if (alpha)
+      *alpha = -1.0;
+  }
   auto mul = product ? product.getDefiningOp<arith::MulFOp>() : nullptr;
   if (!mul)
     return GemmBody::None;
@@ -151,7 +158,10 @@ struct ContractionsToGemmPass
     SmallVector<linalg::LinalgOp> candidates;
     func.walk([&](linalg::LinalgOp op) {
       if (op.hasPureBufferSemantics() && op.getNumDpsInputs() == 2 &&
-          op.getNumDpsInits() == 1 && linalg::isaContractionOpInterface(op) &&
+          op.getNumDpsInits() == 1 && op.getNumReductionLoops() > 0 &&
+          llvm::all_of(
+              op.getIndexingMapsArray(),
+              [](AffineMap map) { return map.isProjectedPermutation(); }) &&
           classifyBody(op) != GemmBody::None)
         candidates.push_back(op);
     });
@@ -247,7 +257,8 @@ struct ContractionsToGemmPass
     SmallVector<int64_t> loopSizes = op.getStaticLoopRanges();
     if (llvm::any_of(loopSizes, ShapedType::isDynamic))
       return failure();
-    GemmBody body = classifyBody(op);
+    double alpha = 1.0;
+    GemmBody body = classifyBody(op, &alpha);
     Operand ops[3];
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
     SmallVector<SmallVector<int64_t>> operandStrides(3);
@@ -392,7 +403,7 @@ struct ContractionsToGemmPass
         i64(n),
         i64(k),
         i64(batch),
-        arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(1.0)),
+        arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(alpha)),
         arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(1.0))};
     for (Operand &o : ops) {
       args.push_back(address(o));

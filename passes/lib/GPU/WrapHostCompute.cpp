@@ -16,6 +16,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -197,6 +198,162 @@ struct BlockWrapper {
   }
 };
 
+/// Values defined outside `op` that `op` (or an op nested in it) uses.
+SmallVector<Value> usedFromOutside(Operation *op) {
+  llvm::SetVector<Value> values;
+  op->walk([&](Operation *nested) {
+    for (Value v : nested->getOperands())
+      if (!op->isAncestor(v.getParentRegion()->getParentOp()))
+        values.insert(v);
+  });
+  return values.takeVector();
+}
+
+/// The buffer a view is taken of: follows view-like ops to a block argument
+/// or to the op that defines the buffer.
+Value rootBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      break;
+    v = view.getViewSource();
+  }
+  return v;
+}
+
+/// The function arguments that no op of `func` may write: every buffer an op
+/// writes, or passes to a call or an op of unknown effects, is traced to its
+/// root; arguments never reached are read-only.
+llvm::DenseSet<Value> readOnlyArguments(func::FuncOp func) {
+  llvm::DenseSet<Value> written;
+  func.walk([&](Operation *op) {
+    auto iface = dyn_cast<MemoryEffectOpInterface>(op);
+    if (iface) {
+      SmallVector<MemoryEffects::EffectInstance> effects;
+      iface.getEffects(effects);
+      for (const MemoryEffects::EffectInstance &effect : effects) {
+        if (!isa<MemoryEffects::Write, MemoryEffects::Free>(effect.getEffect()))
+          continue;
+        if (Value v = effect.getValue())
+          written.insert(rootBuffer(v));
+        else // A write to an unknown buffer: nothing is read-only.
+          written.insert(func.getArguments().begin(),
+                         func.getArguments().end());
+      }
+      return;
+    }
+    if (op->getNumRegions() > 0 || isPure(op) ||
+        op->hasTrait<OpTrait::IsTerminator>())
+      return;
+    // A call (a library GEMM takes the addresses of its operands) or an op
+    // of unknown effects: every buffer it sees may be written.
+    for (Value operand : op->getOperands()) {
+      if (auto ptr =
+              operand.getDefiningOp<memref::ExtractAlignedPointerAsIndexOp>())
+        operand = ptr.getSource();
+      if (isa<BaseMemRefType>(operand.getType()))
+        written.insert(rootBuffer(operand));
+    }
+  });
+  llvm::DenseSet<Value> readOnly;
+  for (BlockArgument arg : func.getArguments())
+    if (isa<BaseMemRefType>(arg.getType()) && !written.contains(arg))
+      readOnly.insert(arg);
+  return readOnly;
+}
+
+/// Collects into `slice` (operands first) the ops of `block` that compute
+/// `v` from loads of read-only buffers and side-effect-free ops. Returns
+/// false if another op is needed.
+bool collectReadOnlySlice(Value v, Block *block,
+                          const llvm::DenseSet<Value> &readOnly,
+                          llvm::SetVector<Operation *> &slice) {
+  Operation *def = v.getDefiningOp();
+  if (!def || def->getBlock() != block || slice.contains(def))
+    return true;
+  if (auto load = dyn_cast<memref::LoadOp>(def)) {
+    if (!readOnly.contains(rootBuffer(load.getMemRef())))
+      return false;
+  } else if (def->getNumRegions() > 0 || !isPure(def)) {
+    return false;
+  }
+  for (Value operand : def->getOperands())
+    if (!collectReadOnlySlice(operand, block, readOnly, slice))
+      return false;
+  slice.insert(def);
+  return true;
+}
+
+/// `scf.if %c { views; scf.parallel (ivs) { body } }`, where %c (and what
+/// the branch uses) is computed from read-only buffers, would become a
+/// single-thread kernel running the parallel loop sequentially (the
+/// embedding gradient's per-token row update). Rewrites it into
+/// `scf.parallel (ivs) { recompute %c; scf.if %c { views; body } }`: each
+/// thread reads the same values, which nothing writes, and the loop keeps
+/// its parallelism.
+void distributeGuardedParallelLoops(func::FuncOp func) {
+  llvm::DenseSet<Value> readOnly = readOnlyArguments(func);
+  if (readOnly.empty())
+    return;
+  SmallVector<scf::IfOp> candidates;
+  func.walk([&](scf::IfOp ifOp) {
+    if (ifOp.getNumResults() != 0 || !ifOp.getElseRegion().empty() ||
+        ifOp->getParentOfType<scf::ParallelOp>())
+      return;
+    Block *then = ifOp.thenBlock();
+    auto par = dyn_cast<scf::ParallelOp>(then->getTerminator()->getPrevNode());
+    if (!par || !par.getInitVals().empty())
+      return;
+    for (Operation &op : then->without_terminator())
+      if (&op != par && !isPure(&op))
+        return;
+    candidates.push_back(ifOp);
+  });
+  for (scf::IfOp ifOp : candidates) {
+    Block *block = ifOp->getBlock();
+    auto par =
+        cast<scf::ParallelOp>(ifOp.thenBlock()->getTerminator()->getPrevNode());
+    llvm::SetVector<Operation *> slice;
+    bool ok = true;
+    for (Value v : usedFromOutside(ifOp))
+      ok = ok && collectReadOnlySlice(v, block, readOnly, slice);
+    // The loop bounds stay on the host: defined before the branch, and not
+    // read from a buffer.
+    for (Value v : par->getOperands()) {
+      Operation *def = v.getDefiningOp();
+      ok = ok && (!def || (!ifOp->isAncestor(def) && !slice.contains(def)));
+    }
+    if (!ok || llvm::none_of(slice, [](Operation *op) {
+          return isa<memref::LoadOp>(op);
+        }))
+      continue;
+    OpBuilder b(ifOp);
+    auto newPar = scf::ParallelOp::create(b, par.getLoc(), par.getLowerBound(),
+                                          par.getUpperBound(), par.getStep());
+    b.setInsertionPoint(newPar.getBody()->getTerminator());
+    IRMapping mapping;
+    for (Operation *op : slice)
+      b.clone(*op, mapping);
+    auto newIf = scf::IfOp::create(b, ifOp.getLoc(),
+                                   mapping.lookupOrDefault(ifOp.getCondition()),
+                                   /*withElseRegion=*/false);
+    b.setInsertionPoint(newIf.thenBlock()->getTerminator());
+    for (auto [from, to] :
+         llvm::zip(par.getInductionVars(), newPar.getInductionVars()))
+      mapping.map(from, to);
+    for (Operation &op : ifOp.thenBlock()->without_terminator())
+      if (&op != par)
+        b.clone(op, mapping);
+    for (Operation &op : par.getBody()->without_terminator())
+      b.clone(op, mapping);
+    ifOp.erase();
+    // The original slice is dead unless other ops use it.
+    for (Operation *op : llvm::reverse(slice))
+      if (op->use_empty())
+        op->erase();
+  }
+}
+
 /// Ops that only compute an address or a constant: cheaper to recompute in
 /// a kernel than to pass as parameters (a memref parameter is a whole
 /// descriptor, and kernels have 4 KiB of parameter space).
@@ -245,6 +402,7 @@ struct WrapHostComputePass
     func::FuncOp func = getOperation();
     if (func.isExternal())
       return;
+    distributeGuardedParallelLoops(func);
     llvm::DenseSet<Value> tainted;
     BlockWrapper wrapper{tainted};
     for (Block &block : func.getBody())

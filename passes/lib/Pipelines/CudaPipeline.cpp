@@ -31,15 +31,20 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
   // contractions (a fused body is no longer a GEMM); the separate
   // elementwise kernels cost far less than a generated contraction.
   // Scalars read from tensors reach parallel ops through device memory
-  // (0-d tensors), so that those ops stay parallel kernels.
+  // (0-d tensors), so that those ops stay parallel kernels; the other uses
+  // (scalar recurrences) get their own copy of the read when they lie past
+  // other tensor work (CSE merges the forward's and the backward's), so
+  // that no device scalar lives across kernels.
   std::string front =
       linalgPasses(options.precision, /*fuse=*/!options.libraryGemm) +
-      "func.func(gecko-gpu-materialize-device-scalars)," +
+      "func.func(gecko-gpu-materialize-device-scalars,"
+      "gecko-gpu-rematerialize-scalars)," +
       GECKO_BUFFERIZE_TENSORS_PASSES;
   return front + gemm +
-         "func.func(convert-linalg-to-parallel-loops),"
+         "func.func(gecko-gpu-sink-reduction-loops,"
+         "convert-linalg-to-parallel-loops),"
          "canonicalize,"
-         "func.func(gecko-gpu-wrap-host-compute,"
+         "func.func(gecko-gpu-parallelize-loops,gecko-gpu-wrap-host-compute,"
          "gecko-gpu-map-parallel-loops{block-size=" +
          std::to_string(options.blockSize) +
          "},"

@@ -49,6 +49,41 @@ func.func @scores(%q: memref<2x16x4x32xf32>, %k: memref<2x16x4x32xf32>, %s: memr
   return
 }
 
+// A product subtracted from the accumulator (the working memory's
+// backward) is a GEMM with alpha = -1.
+// CHECK-LABEL: func.func @subtract_product
+// CHECK-DAG:     %[[MINUS:.*]] = arith.constant -1.000000e+00 : f64
+// CHECK-DAG:     %[[PLUS:.*]] = arith.constant 1.000000e+00 : f64
+// CHECK:         call @gecko_import_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[MINUS]], %[[PLUS]],
+// CHECK-NOT:     linalg.generic
+func.func @subtract_product(%x: memref<2x64x256xf32>, %w: memref<512x256xf32>, %o: memref<2x64x512xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #o],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<2x64x256xf32>, memref<512x256xf32>) outs(%o : memref<2x64x512xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %r = arith.subf %c, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// The product minus the accumulator is not a GEMM of this form.
+// CHECK-LABEL: func.func @subtract_accumulator
+// CHECK:         linalg.generic
+// CHECK-NOT:     call @gecko_import_gemm
+func.func @subtract_accumulator(%x: memref<2x64x256xf32>, %w: memref<512x256xf32>, %o: memref<2x64x512xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #o],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<2x64x256xf32>, memref<512x256xf32>) outs(%o : memref<2x64x512xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %r = arith.subf %p, %c : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
 // A body that is not a multiply-accumulate stays a linalg op.
 // CHECK-LABEL: func.func @not_a_gemm
 // CHECK:         linalg.generic

@@ -95,3 +95,75 @@ func.func @unplanned(%a: memref<8xf32>) {
   memref.copy %a, %b : memref<8xf32> to memref<8xf32>
   return
 }
+
+// -----
+
+// A row update guarded by a value read from a read-only input (the
+// embedding gradient: one row per token) keeps its parallel loop: the read
+// and the guard are repeated in every thread instead of running the loop
+// sequentially in a single-thread kernel.
+// CHECK-LABEL: func.func @guarded_row_update
+// CHECK:         scf.for %[[R:.*]] =
+// CHECK-NEXT:      scf.parallel (%[[D:.*]]) = (%{{.*}}) to (%c64)
+// CHECK:             %[[TOK:.*]] = memref.load %arg0[%[[R]]]
+// CHECK:             %[[OK:.*]] = arith.cmpi slt, %[[TOK]]
+// CHECK:             scf.if %[[OK]] {
+// CHECK:               %[[ROW:.*]] = arith.index_cast %[[TOK]]
+// CHECK:               memref.load %arg1[%[[R]], %[[D]]]
+// CHECK:               memref.store %{{.*}}, %arg2[%[[ROW]], %[[D]]]
+// CHECK-NOT:     scf.parallel
+// CHECK:         return
+func.func @guarded_row_update(%tokens: memref<8xi64>, %dx: memref<8x64xf32>,
+                              %acc: memref<16x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %vocab = arith.constant 16 : i64
+  scf.for %r = %c0 to %c8 step %c1 {
+    %tok = memref.load %tokens[%r] : memref<8xi64>
+    %ok = arith.cmpi slt, %tok, %vocab : i64
+    scf.if %ok {
+      %row = arith.index_cast %tok : i64 to index
+      scf.parallel (%d) = (%c0) to (%c64) step (%c1) {
+        %g = memref.load %dx[%r, %d] : memref<8x64xf32>
+        %a = memref.load %acc[%row, %d] : memref<16x64xf32>
+        %s = arith.addf %a, %g : f32
+        memref.store %s, %acc[%row, %d] : memref<16x64xf32>
+        scf.reduce
+      }
+    }
+  }
+  return
+}
+
+// -----
+
+// The same shape with a guard read from a buffer the function writes: the
+// threads could see each other's writes, so the loop runs in one thread.
+// CHECK-LABEL: func.func @guard_read_from_written_buffer
+// CHECK:         scf.for
+// CHECK:           scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[ONE:.*]]) step (%[[ONE]])
+// CHECK:             memref.load %arg0
+// CHECK:             scf.if
+// CHECK:               scf.parallel
+func.func @guard_read_from_written_buffer(%flags: memref<8xi64>,
+                                          %acc: memref<8x64xi64>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %zero = arith.constant 0 : i64
+  scf.for %r = %c0 to %c8 step %c1 {
+    %f = memref.load %flags[%r] : memref<8xi64>
+    %ok = arith.cmpi ne, %f, %zero : i64
+    scf.if %ok {
+      scf.parallel (%d) = (%c0) to (%c64) step (%c1) {
+        memref.store %zero, %flags[%r] : memref<8xi64>
+        memref.store %f, %acc[%r, %d] : memref<8x64xi64>
+        scf.reduce
+      }
+    }
+  }
+  return
+}

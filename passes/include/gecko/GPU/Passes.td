@@ -10,6 +10,34 @@
 
 include "mlir/Pass/PassBase.td"
 
+def GeckoGpuRematerializeScalars
+    : Pass<"gecko-gpu-rematerialize-scalars", "func::FuncOp"> {
+  let summary = "Recompute scalars read from tensors next to distant uses";
+  let description = [{
+    Runs on linalg on tensors, before bufferization. On the CUDA target a
+    scalar read from a tensor (`tensor.extract`, and what is computed from
+    it) lives in device memory, so the host cannot keep it while it
+    launches kernels: `gecko-gpu-wrap-host-compute` would have to move
+    every kernel between its definition and its last use into one
+    single-thread kernel, and `gecko-gpu-contractions-to-gemm` leaves every
+    contraction in between as a generated kernel. CSE creates such values:
+    the forward and the backward of a `timestep_decay_norm` read the same
+    prior count and form the same powers of beta, and the merged value
+    spans the whole train step.
+
+    For every op that uses such a scalar with other tensor work (an op
+    with tensor operands or results, other than reshapes) between the
+    definition and the use, or inside a host loop over tensor work, the
+    pass clones the scalar's computation right before the use. The slice
+    may contain `tensor.extract`, side-effect-free scalar ops and loops
+    over scalars; it stops at tensors and at values defined in an
+    enclosing block. On tensors the recomputation reads the same values,
+    so the program's results do not change; bufferization keeps the tensor
+    read alive until the recomputation.
+  }];
+  let dependentDialects = ["mlir::tensor::TensorDialect"];
+}
+
 def GeckoGpuContractionsToGemm
     : Pass<"gecko-gpu-contractions-to-gemm", "ModuleOp"> {
   let summary = "Turn matrix-product-shaped linalg ops into library GEMMs";
@@ -81,6 +109,58 @@ def GeckoGpuMaterializeDeviceScalars
                            "mlir::tensor::TensorDialect"];
 }
 
+def GeckoGpuSinkReductionLoops
+    : Pass<"gecko-gpu-sink-reduction-loops", "func::FuncOp"> {
+  let summary = "Order each linalg op's loops parallel first, reductions last";
+  let description = [{
+    Runs on bufferized linalg before `convert-linalg-to-parallel-loops`,
+    which keeps an op's loop order: parallel dimensions after a reduction
+    become an `scf.parallel` inside an `scf.for`. On the CUDA target such a
+    for loop is a host loop that launches one kernel per reduction step
+    (a norm's weight gradient summed over (b, t): L launches), and the
+    parallel dimensions before the first reduction are all the
+    parallelism a kernel gets (the working memory's per-chunk maximum ran
+    with one thread per chunk).
+
+    The pass interchanges the loops of every such op (named ops are
+    generalized first) so that all parallel dimensions come first and the
+    reductions last, each group in its original order. Every output
+    element then accumulates the same terms in the same order as before,
+    now inside one thread.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def GeckoGpuParallelizeLoops
+    : Pass<"gecko-gpu-parallelize-loops", "func::FuncOp"> {
+  let summary = "Turn sequential loops with independent iterations into "
+                "parallel loops";
+  let description = [{
+    Runs on bufferized loops after `convert-linalg-to-parallel-loops`,
+    before `gecko-gpu-wrap-host-compute`. The lowering writes recurrences
+    as `scf.for` nests on buffers: the timestep norms' statistics loop over
+    groups, then over time, carrying the state in scalars. Only the time
+    loop carries a dependence, but the nest would run in one thread.
+
+    An outermost `scf.for` (not inside an `scf.parallel`) without results
+    becomes a one-dimensional `scf.parallel` with the same body when its
+    iterations provably touch disjoint memory: the body's only memory
+    effects are `memref.load` and `memref.store` (no calls, no parallel
+    loops), every memref it stores to has an identity layout, is defined
+    outside the loop and is accessed only with the induction variable as
+    the index at one fixed position, and no other memref the body accesses
+    may alias it. Two memrefs may alias unless they are views of the same
+    buffer at disjoint constant byte ranges (`memref.view` with a static
+    shape), or of different buffers one of which is the workspace
+    (`gecko.workspace`) or a global. A loop that does not qualify is left
+    alone and its nested loops are tried.
+
+    `gecko-gpu-map-parallel-loops` then makes one thread per iteration,
+    with the inner (time) loops sequential in the thread.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect"];
+}
+
 def GeckoGpuWrapHostCompute
     : Pass<"gecko-gpu-wrap-host-compute", "func::FuncOp"> {
   let summary = "Move every buffer access of a function into parallel loops";
@@ -105,6 +185,14 @@ def GeckoGpuWrapHostCompute
       kernel takes base buffers rather than one descriptor per view (kernel
       parameter space is 4 KiB), and constant globals are copied into the
       kernel module rather than passed as host addresses.
+
+    Before that, a branch `scf.if %c { views; scf.parallel { body } }`
+    whose condition (and what the branch uses) is computed only from loads
+    of read-only function arguments (no op of the function writes them)
+    becomes `scf.parallel { recompute %c; scf.if %c { views; body } }`:
+    every thread repeats the read, and the loop keeps its parallelism
+    instead of running sequentially in a single-thread kernel (the
+    embedding gradient's per-token row update).
 
     Calls of runtime imports (`gecko.gpu_import`, the library GEMMs of
     `gecko-gpu-contractions-to-gemm`) stay on the host and end a run, like
