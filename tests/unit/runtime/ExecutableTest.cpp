@@ -373,3 +373,57 @@ TEST(HostTensor, AlignedZeroedAndSafetensorsRoundTrip) {
   EXPECT_NE(u.status().message().find("tensor 'u'"), std::string::npos);
   ::unlink(path.c_str());
 }
+
+// BoundCall::shareBuffer: two calls use one buffer (the trainer's grad reads
+// the params that apply_gradients updates); read() sees args and results.
+TEST(Executable, BoundCallsShareBuffers) {
+  std::unique_ptr<Executable> exe = loadTest();
+  ASSERT_TRUE(exe);
+  StatusOr<std::unique_ptr<BoundCall>> owner = exe->bind("forward");
+  StatusOr<std::unique_ptr<BoundCall>> user = exe->bind("forward");
+  ASSERT_TRUE(owner.isOk() && user.isOk());
+  EXPECT_EQ((*owner)->nativeStream(), nullptr); // The CPU has no stream.
+  TensorMap params = testParams();
+  ASSERT_TRUE(
+      (*owner)->setArg("embed.weight", params.at("embed.weight")).isOk());
+  // Before sharing, `user` reads its own zero-filled buffer.
+  StatusOr<HostTensor> mine = (*user)->read("embed.weight");
+  ASSERT_TRUE(mine.isOk()) << mine.status().toString();
+  EXPECT_EQ(mine->dataAs<float>()[1], 0.0f);
+  ASSERT_TRUE(
+      (*user)->shareBuffer("embed.weight", **owner, "embed.weight").isOk());
+  ASSERT_TRUE(
+      (*user)->setArg("input.tokens", testInputs().at("input.tokens")).isOk());
+  ASSERT_TRUE((*user)->run().isOk());
+  StatusOr<HostTensor> logits = (*user)->result("output.logits");
+  ASSERT_TRUE(logits.isOk()) << logits.status().toString();
+  std::vector<float> e = testEmbedding();
+  std::vector<int64_t> tok = testTokens();
+  for (int i = 0; i < 8; ++i)
+    for (int d = 0; d < 3; ++d)
+      EXPECT_FLOAT_EQ(logits->dataAs<float>()[i * 3 + d],
+                      2.0f * e[size_t(tok[size_t(i)] * 3 + d)]);
+  StatusOr<HostTensor> shared = (*user)->read("embed.weight");
+  ASSERT_TRUE(shared.isOk());
+  EXPECT_EQ(std::memcmp(shared->data(), e.data(), e.size() * sizeof(float)), 0);
+
+  // Errors: unknown names, another dtype or shape, another executable.
+  StatusOr<std::unique_ptr<BoundCall>> sum = exe->bind("sum");
+  ASSERT_TRUE(sum.isOk());
+  Status s = (*sum)->shareBuffer("input.x", **owner, "embed.weight");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("f32 [4]"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("[5, 3]"), std::string::npos) << s.message();
+  EXPECT_EQ((*sum)->shareBuffer("nope", **owner, "embed.weight").code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ((*sum)->shareBuffer("input.x", **owner, "nope").code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ((*sum)->read("nope").status().code(), StatusCode::kNotFound);
+  std::unique_ptr<Executable> other = loadTest();
+  ASSERT_TRUE(other);
+  StatusOr<std::unique_ptr<BoundCall>> foreign = other->bind("forward");
+  ASSERT_TRUE(foreign.isOk());
+  EXPECT_EQ(
+      (*foreign)->shareBuffer("embed.weight", **owner, "embed.weight").code(),
+      StatusCode::kInvalidArgument);
+}
