@@ -257,29 +257,24 @@ struct GeckoAutodiffPass : impl::GeckoAutodiffBase<GeckoAutodiffPass> {
     SmallVector<Value> results = {loss};
     SmallVector<Type> resultTypes = {loss.getType()};
     SmallVector<DictionaryAttr> resultAttrs = {func.getResultAttrDict(0)};
-    for (unsigned i : trainable) {
+    // The gradient of arg `i` (zeros when nothing reached it), named
+    // `grad.<name>` after its `nameAttr`.
+    auto addGradient = [&](unsigned i, StringRef nameAttr) {
       Value arg = func.getArgument(i);
       Value g = cotangent.lookup(arg);
       if (!g)
         g = zerosLike(b, func.getLoc(), arg);
       results.push_back(g);
       resultTypes.push_back(arg.getType());
-      auto name = func.getArgAttrOfType<StringAttr>(i, kParamAttrName);
+      auto name = func.getArgAttrOfType<StringAttr>(i, nameAttr);
       resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
           kOutputAttrName, b.getStringAttr("grad." + name.str()))}));
-    }
+    };
+    for (unsigned i : trainable)
+      addGradient(i, kParamAttrName);
     // wrt-state: then one gradient per float state, `grad.<state name>`.
-    for (unsigned i : states) {
-      Value arg = func.getArgument(i);
-      Value g = cotangent.lookup(arg);
-      if (!g)
-        g = zerosLike(b, func.getLoc(), arg);
-      results.push_back(g);
-      resultTypes.push_back(arg.getType());
-      auto name = func.getArgAttrOfType<StringAttr>(i, kStateAttrName);
-      resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(
-          kOutputAttrName, b.getStringAttr("grad." + name.str()))}));
-    }
+    for (unsigned i : states)
+      addGradient(i, kStateAttrName);
     ret->setOperands(results);
     func.setType(b.getFunctionType(func.getArgumentTypes(), resultTypes));
     func.setAllResultAttrs(resultAttrs);

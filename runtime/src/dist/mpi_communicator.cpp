@@ -117,12 +117,8 @@ public:
   Status send(const void *data, size_t bytes, int peer, int tag,
               const std::string &what) override {
     uint64_t seq = ++messages_;
-    std::string desc = messageDesc(true, bytes, peer, tag, what);
-    std::string head = where_ + ": " + desc;
-    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, head));
-    if (bytes > size_t(0x7fffffff))
-      return invalidArgument(head + ": too large for one message");
-    GECKO_RETURN_IF_ERROR(usable(desc));
+    GECKO_ASSIGN_OR_RETURN(std::string head,
+                           startMessage(true, bytes, peer, tag, what));
     if (peer == rank_)
       return sendToSelf(data, bytes, tag);
     head += " (message #" + std::to_string(seq) + ")";
@@ -143,12 +139,8 @@ public:
   Status recv(void *data, size_t bytes, int peer, int tag,
               const std::string &what) override {
     uint64_t seq = ++messages_;
-    std::string desc = messageDesc(false, bytes, peer, tag, what);
-    std::string head = where_ + ": " + desc;
-    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, head));
-    if (bytes > size_t(0x7fffffff))
-      return invalidArgument(head + ": too large for one message");
-    GECKO_RETURN_IF_ERROR(usable(desc));
+    GECKO_ASSIGN_OR_RETURN(std::string head,
+                           startMessage(false, bytes, peer, tag, what));
     if (peer == rank_)
       return recvFromSelf(data, bytes, tag, head);
     head += " (message #" + std::to_string(seq) + ")";
@@ -191,6 +183,19 @@ public:
   }
 
 private:
+  /// The checks send() and recv() share; returns the message's description
+  /// for errors ("rank 0 of 2 (...): send of 48 bytes to rank 1 ...").
+  StatusOr<std::string> startMessage(bool isSend, size_t bytes, int peer,
+                                     int tag, const std::string &what) const {
+    std::string desc = messageDesc(isSend, bytes, peer, tag, what);
+    std::string head = where_ + ": " + desc;
+    GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, head));
+    if (bytes > size_t(0x7fffffff))
+      return invalidArgument(head + ": too large for one message");
+    GECKO_RETURN_IF_ERROR(usable(desc));
+    return head;
+  }
+
   Status usable(const std::string &desc) const {
     if (broken_)
       return failedPrecondition(

@@ -807,6 +807,17 @@ std::vector<unsigned char> pack(const TensorMap &from,
   return out;
 }
 
+/// The inverse of pack(): copies `buf` into the tensors `names` of `into`.
+void unpack(const std::vector<unsigned char> &buf, TensorMap &into,
+            const std::vector<std::string> &names) {
+  size_t at = 0;
+  for (const std::string &n : names) {
+    HostTensor &t = into.at(n);
+    std::memcpy(t.data(), buf.data() + at, t.byteSize());
+    at += t.byteSize();
+  }
+}
+
 /// One step of chunk parallelism on rank r of P (docs/distributed.md):
 /// chunk_loss on piece r from the state rank r-1 sends (zeros on rank 0),
 /// the next state to rank r+1; chunk_grad with the state cotangents rank
@@ -844,12 +855,7 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
       dropState();
       return s;
     }
-    size_t off = 0;
-    for (const std::string &n : stateNames) {
-      HostTensor &t = model_.at(n);
-      std::memcpy(t.data(), buf.data() + off, t.byteSize());
-      off += t.byteSize();
-    }
+    unpack(buf, model_, stateNames);
   }
   StatusOr<TensorMap> fwd = exe_.run(lossF_->name, model_, inputs);
   if (!fwd.isOk()) {
@@ -891,12 +897,7 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
       dropSeeds();
       return s;
     }
-    size_t off = 0;
-    for (const std::string &n : cotangentNames) {
-      HostTensor &t = inputs.at(n);
-      std::memcpy(t.data(), buf.data() + off, t.byteSize());
-      off += t.byteSize();
-    }
+    unpack(buf, inputs, cotangentNames);
   }
   StatusOr<TensorMap> bwd = exe_.run(gradF_->name, model_, inputs);
   dropState();
