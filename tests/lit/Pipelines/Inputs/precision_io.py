@@ -12,9 +12,10 @@ Python.
       does not round fails)
 """
 
-import json
 import struct
 import sys
+
+from safetensors_f32 import read, write
 
 ROWS, K, COLS = 4, 8, 8
 
@@ -39,26 +40,6 @@ def to_bf16(v):
     (bits,) = struct.unpack("<I", struct.pack("<f", v))
     bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
     return struct.unpack("<f", struct.pack("<I", bits))[0]
-
-
-def write(path, name, shape, values):
-    data = struct.pack("<%df" % len(values), *values)
-    header = json.dumps({name: {"dtype": "F32", "shape": shape,
-                                "data_offsets": [0, len(data)]}}).encode()
-    header += b" " * (-len(header) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header + data)
-
-
-def read(path, name):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    meta = json.loads(blob[8:8 + n])[name]
-    begin, end = meta["data_offsets"]
-    assert meta["dtype"] == "F32", meta
-    data = blob[8 + n + begin:8 + n + end]
-    return list(struct.unpack("<%df" % (len(data) // 4), data))
 
 
 def linear(x, w):  # x [ROWS, K] @ w^T, w [COLS, K]
