@@ -48,18 +48,7 @@ common=(--data "$work/tokens.bin" --steps 3 --seed 3 --lr 1e-2 --warmup 1
         --log-every 1 --collective-timeout 120)
 
 losses() { # A.jsonl B.jsonl: per-step loss within 1e-6, grad norm 1e-5
-  python3 - "$1" "$2" <<'PY'
-import json, sys
-a = [json.loads(l) for l in open(sys.argv[1])]
-b = [json.loads(l) for l in open(sys.argv[2])]
-assert len(a) == len(b) == 3, (len(a), len(b))
-for x, y in zip(a, b):
-    rel = abs(x["loss"] - y["loss"]) / abs(y["loss"])
-    gn = abs(x["grad_norm"] - y["grad_norm"]) / abs(y["grad_norm"])
-    print("  step %d loss %.7f vs %.7f (rel %.1e), grad_norm rel %.1e"
-          % (x["step"], x["loss"], y["loss"], rel, gn))
-    assert rel < 1e-6 and gn < 1e-5
-PY
+  python3 "$root/tests/distributed/compare_losses.py" "$1" "$2"
 }
 
 equivalence() { # N: N GPUs x batch 1 against 1 GPU x batch N

@@ -50,18 +50,7 @@ echo "== 2 ranks, pieces of 16 (chunk_loss, state ->, chunk_grad, <- cotangent)"
 grep -q "chunk parallel over 2 ranks (mpi): sequences of 32 tokens in pieces of 16" "$work/two.log"
 
 echo "== losses and gradient norms"
-"$py" - "$work/two.jsonl" "$work/one.jsonl" <<'PY'
-import json, sys
-a = [json.loads(l) for l in open(sys.argv[1])]
-b = [json.loads(l) for l in open(sys.argv[2])]
-assert len(a) == len(b) == 3, (len(a), len(b))
-for x, y in zip(a, b):
-    rel = abs(x["loss"] - y["loss"]) / abs(y["loss"])
-    gn = abs(x["grad_norm"] - y["grad_norm"]) / abs(y["grad_norm"])
-    print("step %d loss %.7f vs %.7f (rel %.1e), grad_norm %.5f vs %.5f (rel %.1e)"
-          % (x["step"], x["loss"], y["loss"], rel, x["grad_norm"], y["grad_norm"], gn))
-    assert rel < 1e-6 and gn < 1e-5
-PY
+"$py" "$here/compare_losses.py" "$work/two.jsonl" "$work/one.jsonl"
 echo "== weights after 3 steps"
 "$py" "$here/compare_weights.py" "$work/two/step-00000003.safetensors" \
   "$work/one/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt.

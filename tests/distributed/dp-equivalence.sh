@@ -41,18 +41,7 @@ echo "== optimizer state (informative)"
 "$py" "$here/compare_weights.py" "$work/two/step-00000003.safetensors" \
   "$work/one/step-00000003.safetensors" --rtol 1e-3 --prefix opt.
 echo "== losses"
-"$py" - "$work/two.jsonl" "$work/one.jsonl" <<'PY'
-import json, sys
-a = [json.loads(l) for l in open(sys.argv[1])]
-b = [json.loads(l) for l in open(sys.argv[2])]
-assert len(a) == len(b) == 3, (len(a), len(b))
-for x, y in zip(a, b):
-    rel = abs(x["loss"] - y["loss"]) / abs(y["loss"])
-    gn = abs(x["grad_norm"] - y["grad_norm"]) / abs(y["grad_norm"])
-    print("step %d loss %.7f vs %.7f (rel %.1e), grad_norm rel %.1e"
-          % (x["step"], x["loss"], y["loss"], rel, gn))
-    assert rel < 1e-6 and gn < 1e-5
-PY
+"$py" "$here/compare_losses.py" "$work/two.jsonl" "$work/one.jsonl"
 
 echo "== negative control: 1 rank with batch 1 must NOT match"
 "$run" train "$art/b1.gkm" "${common[@]}" --checkpoint-dir "$work/half" --quiet
