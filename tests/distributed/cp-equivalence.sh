@@ -48,6 +48,8 @@ echo "== 2 ranks, pieces of 16 (chunk_loss, state ->, chunk_grad, <- cotangent)"
   --checkpoint-dir "$work/two" --metrics "$work/two.jsonl" \
   --bucket-mb 0.05 --consistency-check-every 1 | tee "$work/two.log"
 grep -q "chunk parallel over 2 ranks (mpi): sequences of 32 tokens in pieces of 16" "$work/two.log"
+# The bound calls report where each step's time went (rank 0).
+grep -q '"cp_phases_s":{"chunk_loss":' "$work/two.jsonl"
 
 echo "== losses and gradient norms"
 "$py" "$here/compare_losses.py" "$work/two.jsonl" "$work/one.jsonl"

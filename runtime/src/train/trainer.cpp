@@ -247,6 +247,7 @@ private:
   Status resumeFromCheckpoint(bool &resumed);
   StatusOr<TensorMap> dataParallelStep(TensorMap &inputs, bool &stop);
   Status bindCalls();
+  Status bindChunkCalls();
   StatusOr<TensorMap> singleStep(TensorMap &inputs);
   Status commitStep();
   Status syncModel();
@@ -308,6 +309,22 @@ private:
   std::vector<const ArgSpec *> streamState_;
   std::vector<const ArgSpec *> streamCotangents_;
   size_t stateBytes_ = 0, cotangentBytes_ = 0;
+  /// chunk_loss bound like gradCall_ (chunk_grad) and applyCall_: the params
+  /// live in applyCall_'s buffers, chunk_grad reads chunk_loss's state,
+  /// tokens and targets, apply_gradients chunk_grad's gradients.
+  std::unique_ptr<BoundCall> lossCall_;
+  /// Host staging of the messages: the state received or sent, its
+  /// cotangent, and the packed bytes (stateBytes_, cotangentBytes_).
+  TensorMap stateIn_, cotangentIn_;
+  std::vector<unsigned char> stateBuf_, cotangentBuf_;
+  /// Seconds of the last chunk-parallel step's phases (the metrics'
+  /// "cp_phases_s"): chunk_loss, chunk_grad, waiting in send/recv, copying
+  /// the messages between device and host, the gradient all-reduce, the
+  /// loss and stop-flag all-reduce, apply_gradients.
+  struct {
+    double forward = 0, backward = 0, messages = 0, staging = 0, reduce = 0,
+           host = 0, apply = 0;
+  } cpPhases_;
   int64_t pieceLen_ = 0;
   HostTensor fullTokens_, fullTargets_;
   FunctionPlan persistentPlan_;
@@ -461,6 +478,8 @@ Status Trainer::bindCalls() {
         GECKO_RETURN_IF_ERROR(call.setArg(a.name, model_.at(a.name)));
     return Status::ok();
   };
+  if (cp_)
+    return bindChunkCalls();
   if (!dp_) {
     GECKO_ASSIGN_OR_RETURN(stepCall_, exe_.bind(f_->name));
     return upload(*stepCall_);
@@ -494,7 +513,7 @@ Status Trainer::syncModel() {
   if (!modelStale_)
     return Status::ok();
   for (const ArgSpec *a : sig_.persistent) {
-    BoundCall *from = !dp_                         ? stepCall_.get()
+    BoundCall *from = !dp_ && !cp_                 ? stepCall_.get()
                       : findArg(*applyF_, a->name) ? applyCall_.get()
                                                    : nullptr;
     if (!from)
@@ -525,7 +544,7 @@ StatusOr<TensorMap> Trainer::singleStep(TensorMap &inputs) {
 /// Makes the step's `next:` results the params and state of the next one.
 Status Trainer::commitStep() {
   modelStale_ = true;
-  return (dp_ ? applyCall_ : stepCall_)->applyNextResults();
+  return (dp_ || cp_ ? applyCall_ : stepCall_)->applyNextResults();
 }
 
 /// grad on this rank's rows, the all-reduce of the gradients (NCCL in
@@ -793,149 +812,222 @@ void copyColumns(const HostTensor &full, HostTensor &piece, int64_t col0) {
                 size_t(n) * width);
 }
 
-/// Packs `names`' tensors of `from` (in order) into one byte buffer.
-std::vector<unsigned char> pack(const TensorMap &from,
-                                const std::vector<std::string> &names,
-                                size_t bytes) {
-  std::vector<unsigned char> out(bytes);
-  size_t at = 0;
-  for (const std::string &n : names) {
-    const HostTensor &t = from.at(n);
-    std::memcpy(out.data() + at, t.data(), t.byteSize());
-    at += t.byteSize();
+/// Binds chunk_loss, chunk_grad and apply_gradients once and uploads
+/// model_: apply_gradients owns the params and optimizer state (updated in
+/// place by commitStep), chunk_loss reads the params from its buffers and
+/// the buffers only chunk_loss has (constant) from its own, chunk_grad reads
+/// every arg it shares with chunk_loss (params, the stream state, tokens
+/// and targets) from chunk_loss's buffers, and apply_gradients reads the
+/// gradients from chunk_grad's result buffers. The stream state and the
+/// state cotangent seeds start zero-filled and are only written by received
+/// messages, so rank 0 always starts from the zero state and the last rank
+/// always seeds zero cotangents.
+Status Trainer::bindChunkCalls() {
+  GECKO_ASSIGN_OR_RETURN(lossCall_, exe_.bind(lossF_->name));
+  GECKO_ASSIGN_OR_RETURN(gradCall_, exe_.bind(gradF_->name));
+  GECKO_ASSIGN_OR_RETURN(applyCall_, exe_.bind(applyF_->name));
+  for (const ArgSpec &a : applyF_->args)
+    if (a.kind != ArgKind::kInput)
+      GECKO_RETURN_IF_ERROR(applyCall_->setArg(a.name, model_.at(a.name)));
+  for (const ArgSpec &a : lossF_->args) {
+    if (a.kind == ArgKind::kInput ||
+        std::find(streamState_.begin(), streamState_.end(), &a) !=
+            streamState_.end())
+      continue;
+    if (findArg(*applyF_, a.name))
+      GECKO_RETURN_IF_ERROR(
+          lossCall_->shareBuffer(a.name, *applyCall_, a.name));
+    else // A buffer apply_gradients does not update: constant.
+      GECKO_RETURN_IF_ERROR(lossCall_->setArg(a.name, model_.at(a.name)));
   }
-  return out;
-}
+  for (const ArgSpec &a : gradF_->args)
+    if (a.name.rfind("cotangent.", 0) != 0) // setUpChunkParallel: in chunk_loss
+      GECKO_RETURN_IF_ERROR(gradCall_->shareBuffer(a.name, *lossCall_, a.name));
+  for (const std::string &name : reduced_)
+    GECKO_RETURN_IF_ERROR(applyCall_->shareBuffer(name, *gradCall_, name));
+  // The pieces' gradients sum to the sequences' when each piece's loss
+  // cotangent is 1/P (section 5.2 of docs/distributed.md).
+  const ArgSpec *seed = findArg(*gradF_, "cotangent.output.loss");
+  GECKO_ASSIGN_OR_RETURN(HostTensor lossSeed,
+                         HostTensor::zeros(seed->dtype, seed->shape));
+  putScalar(lossSeed, 1.0 / double(comm_->size()));
+  GECKO_RETURN_IF_ERROR(gradCall_->setArg(seed->name, lossSeed));
 
-/// The inverse of pack(): copies `buf` into the tensors `names` of `into`.
-void unpack(const std::vector<unsigned char> &buf, TensorMap &into,
-            const std::vector<std::string> &names) {
-  size_t at = 0;
-  for (const std::string &n : names) {
-    HostTensor &t = into.at(n);
-    std::memcpy(t.data(), buf.data() + at, t.byteSize());
-    at += t.byteSize();
-  }
-}
-
-/// One step of chunk parallelism on rank r of P (docs/distributed.md):
-/// chunk_loss on piece r from the state rank r-1 sends (zeros on rank 0),
-/// the next state to rank r+1; chunk_grad with the state cotangents rank
-/// r+1 sends back (zeros on the last rank) and loss cotangent 1/P, the
-/// state cotangents to rank r-1; then the sum all-reduce of the gradients
-/// (and of the piece losses and the stop flag) and apply_gradients.
-StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
-                                               bool &stop) {
-  int r = comm_->rank(), P = comm_->size();
-  std::string at = " of step " + std::to_string(step + 1);
-  std::vector<std::string> stateNames, cotangentNames, nextNames, gradNames;
+  stateIn_.clear();
+  cotangentIn_.clear();
   for (const ArgSpec *a : streamState_) {
-    stateNames.push_back(a->name);
-    nextNames.push_back("next:" + a->name);
-  }
-  for (const ArgSpec *a : streamCotangents_) {
-    cotangentNames.push_back(a->name);
-    gradNames.push_back("grad." + a->name.substr(std::strlen("cotangent.")));
-  }
-
-  // The state this piece starts from, bound with the params.
-  for (const ArgSpec *a : streamState_) {
-    GECKO_ASSIGN_OR_RETURN(model_[a->name],
+    GECKO_ASSIGN_OR_RETURN(stateIn_[a->name],
                            HostTensor::zeros(a->dtype, a->shape));
   }
-  auto dropState = [&]() {
-    for (const std::string &n : stateNames)
-      model_.erase(n);
+  for (const ArgSpec *a : streamCotangents_) {
+    GECKO_ASSIGN_OR_RETURN(cotangentIn_[a->name],
+                           HostTensor::zeros(a->dtype, a->shape));
+  }
+  stateBuf_.assign(stateBytes_, 0);
+  cotangentBuf_.assign(cotangentBytes_, 0);
+  if (comm_->hasDeviceCollectives() && !exe_.onCuda())
+    return invalidArgument(std::string("the '") + comm_->backend() +
+                           "' communicator reduces device memory, but " +
+                           exe_.source() + " runs on the CPU");
+  deviceReduce_ = exe_.onCuda() && comm_->hasDeviceCollectives();
+  return Status::ok();
+}
+
+/// Packs, in the order of `args`, the tensors of `call` named `prefix` +
+/// the arg's name less its first `skip` characters ("next:stream.x" for
+/// "stream.x", "grad.stream.x" for "cotangent.stream.x") into `buf`, which
+/// holds exactly their bytes (read() copies each from the device).
+Status packFrom(const BoundCall &call, const std::vector<const ArgSpec *> &args,
+                const char *prefix, size_t skip,
+                std::vector<unsigned char> &buf) {
+  size_t at = 0;
+  for (const ArgSpec *a : args) {
+    GECKO_ASSIGN_OR_RETURN(HostTensor t,
+                           call.read(prefix + a->name.substr(skip)));
+    std::memcpy(buf.data() + at, t.data(), t.byteSize());
+    at += t.byteSize();
+  }
+  return Status::ok();
+}
+
+/// The inverse of packFrom() for args: copies `buf` into the staging
+/// tensors `into` and from there into `call`'s args of the same names.
+Status unpackInto(BoundCall &call, const std::vector<const ArgSpec *> &args,
+                  const std::vector<unsigned char> &buf, TensorMap &into) {
+  size_t at = 0;
+  for (const ArgSpec *a : args) {
+    HostTensor &t = into.at(a->name);
+    std::memcpy(t.data(), buf.data() + at, t.byteSize());
+    at += t.byteSize();
+    GECKO_RETURN_IF_ERROR(call.setArg(a->name, t));
+  }
+  return Status::ok();
+}
+
+/// One step of chunk parallelism on rank r of P (docs/distributed.md),
+/// on the bound calls (bindChunkCalls): chunk_loss on piece r from the
+/// state rank r-1 sends (zeros on rank 0), the next state to rank r+1;
+/// chunk_grad on the same state with the state cotangents rank r+1 sends
+/// back (zeros on the last rank) and loss cotangent 1/P, the state
+/// cotangents to rank r-1; then the sum all-reduce of the gradients (NCCL
+/// in device memory, else bucketed on the host), the all-reduce of the
+/// piece losses and the stop flag, and apply_gradients. The messages pass
+/// through host memory (a few hundred KiB per layer and sequence; section
+/// 5.2 of docs/distributed.md).
+StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
+                                               bool &stop) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
   };
+  cpPhases_ = {};
+  int r = comm_->rank(), P = comm_->size();
+  std::string at = " of step " + std::to_string(step + 1);
+  Clock::time_point t = Clock::now();
+  for (const char *name : {"input.tokens", "input.targets"})
+    GECKO_RETURN_IF_ERROR(lossCall_->setArg(name, inputs.at(name)));
   if (r > 0) {
-    std::vector<unsigned char> buf(stateBytes_);
-    Status s = comm_->recv(buf.data(), buf.size(), r - 1, kStateTag,
-                           "the stream state" + at);
-    if (!s.isOk()) {
-      dropState();
-      return s;
-    }
-    unpack(buf, model_, stateNames);
+    GECKO_RETURN_IF_ERROR(comm_->recv(stateBuf_.data(), stateBuf_.size(), r - 1,
+                                      kStateTag, "the stream state" + at));
+    cpPhases_.messages += since(t);
+    t = Clock::now();
+    GECKO_RETURN_IF_ERROR(
+        unpackInto(*lossCall_, streamState_, stateBuf_, stateIn_));
   }
-  StatusOr<TensorMap> fwd = exe_.run(lossF_->name, model_, inputs);
-  if (!fwd.isOk()) {
-    dropState();
-    return fwd.status();
-  }
+  cpPhases_.staging += since(t);
+  t = Clock::now();
+  GECKO_RETURN_IF_ERROR(lossCall_->run());
+  cpPhases_.forward = since(t);
+  t = Clock::now();
   if (r + 1 < P) {
-    std::vector<unsigned char> buf = pack(*fwd, nextNames, stateBytes_);
-    Status s = comm_->send(buf.data(), buf.size(), r + 1, kStateTag,
-                           "the stream state" + at);
-    if (!s.isOk()) {
-      dropState();
-      return s;
-    }
+    GECKO_RETURN_IF_ERROR(
+        packFrom(*lossCall_, streamState_, "next:", 0, stateBuf_));
+    cpPhases_.staging += since(t);
+    t = Clock::now();
+    GECKO_RETURN_IF_ERROR(comm_->send(stateBuf_.data(), stateBuf_.size(), r + 1,
+                                      kStateTag, "the stream state" + at));
+    cpPhases_.messages += since(t);
+    t = Clock::now();
   }
 
-  // Backward: the seeds, then chunk_grad on the same state.
-  for (const ArgSpec &a : gradF_->args)
-    if (a.kind == ArgKind::kInput && a.name.rfind("cotangent.", 0) == 0) {
-      StatusOr<HostTensor> z = HostTensor::zeros(a.dtype, a.shape);
-      if (!z.isOk()) {
-        dropState();
-        return z.status();
-      }
-      inputs[a.name] = std::move(z).value();
-    }
-  putScalar(inputs.at("cotangent.output.loss"), 1.0 / double(P));
-  auto dropSeeds = [&]() {
-    inputs.erase("cotangent.output.loss");
-    for (const std::string &n : cotangentNames)
-      inputs.erase(n);
-  };
+  // Backward on the same state (chunk_grad shares chunk_loss's buffers).
   if (r + 1 < P) {
-    std::vector<unsigned char> buf(cotangentBytes_);
-    Status s = comm_->recv(buf.data(), buf.size(), r + 1, kCotangentTag,
-                           "the stream state's cotangent" + at);
-    if (!s.isOk()) {
-      dropState();
-      dropSeeds();
-      return s;
-    }
-    unpack(buf, inputs, cotangentNames);
+    GECKO_RETURN_IF_ERROR(
+        comm_->recv(cotangentBuf_.data(), cotangentBuf_.size(), r + 1,
+                    kCotangentTag, "the stream state's cotangent" + at));
+    cpPhases_.messages += since(t);
+    t = Clock::now();
+    GECKO_RETURN_IF_ERROR(
+        unpackInto(*gradCall_, streamCotangents_, cotangentBuf_, cotangentIn_));
+    cpPhases_.staging += since(t);
+    t = Clock::now();
   }
-  StatusOr<TensorMap> bwd = exe_.run(gradF_->name, model_, inputs);
-  dropState();
-  dropSeeds();
-  GECKO_RETURN_IF_ERROR(bwd.status());
-  TensorMap &grads = *bwd;
+  GECKO_RETURN_IF_ERROR(gradCall_->run());
+  cpPhases_.backward = since(t);
+  t = Clock::now();
   if (r > 0) {
-    std::vector<unsigned char> buf = pack(grads, gradNames, cotangentBytes_);
-    GECKO_RETURN_IF_ERROR(comm_->send(buf.data(), buf.size(), r - 1,
-                                      kCotangentTag,
-                                      "the stream state's cotangent" + at));
+    // grad.<s> for every cotangent.<s> seed.
+    GECKO_RETURN_IF_ERROR(packFrom(*gradCall_, streamCotangents_, "grad.",
+                                   std::strlen("cotangent."), cotangentBuf_));
+    cpPhases_.staging += since(t);
+    t = Clock::now();
+    GECKO_RETURN_IF_ERROR(
+        comm_->send(cotangentBuf_.data(), cotangentBuf_.size(), r - 1,
+                    kCotangentTag, "the stream state's cotangent" + at));
+    cpPhases_.messages += since(t);
+    t = Clock::now();
   }
 
   // The pieces' gradients sum to the sequences' (each used loss
   // cotangent 1/P); the sequences' loss is the mean of the piece losses.
-  std::vector<BucketTensor> buckets;
-  for (const std::string &name : reduced_) {
-    HostTensor &t = grads.at(name);
-    buckets.push_back({t.data(), t.numel(), t.dtype()});
+  if (deviceReduce_) {
+    std::vector<BucketTensor> tensors;
+    for (const std::string &name : reduced_) {
+      const TensorSpec *g = findResult(*gradF_, name);
+      GECKO_ASSIGN_OR_RETURN(void *p, gradCall_->buffer(name));
+      tensors.push_back({p, g->numel(), g->dtype});
+    }
+    GECKO_RETURN_IF_ERROR(comm_->allReduceOnDevice(
+        tensors, /*mean=*/false, gradCall_->nativeStream(), "the gradients"));
+  } else {
+    TensorMap grads;
+    std::vector<BucketTensor> buckets;
+    for (const std::string &name : reduced_) {
+      GECKO_ASSIGN_OR_RETURN(HostTensor g, gradCall_->read(name));
+      buckets.push_back({g.data(), g.numel(), g.dtype()});
+      grads.emplace(name, std::move(g));
+    }
+    GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets, opt_.bucketBytes,
+                                            /*mean=*/false, "the gradients")
+                              .status());
+    // apply_gradients reads chunk_grad's result buffers: the sums go there.
+    for (const std::string &name : reduced_)
+      GECKO_RETURN_IF_ERROR(applyCall_->setArg(name, grads.at(name)));
   }
-  GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets, opt_.bucketBytes,
-                                          /*mean=*/false, "the gradients")
-                            .status());
-  double stats[2] = {fwd->at("output.loss").elementAsDouble(0),
-                     stop ? 1.0 : 0.0};
+  cpPhases_.reduce = since(t);
+  t = Clock::now();
+  GECKO_ASSIGN_OR_RETURN(HostTensor pieceLoss,
+                         lossCall_->result("output.loss"));
+  double stats[2] = {pieceLoss.elementAsDouble(0), stop ? 1.0 : 0.0};
   GECKO_RETURN_IF_ERROR(comm_->allReduce(
       stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
   stop = stats[1] > 0;
   double loss = stats[0] / double(P);
+  cpPhases_.host = since(t);
+  t = Clock::now();
   TensorMap out;
   if (std::isfinite(loss)) {
-    for (const std::string &name : reduced_)
-      inputs[name] = std::move(grads.at(name));
-    StatusOr<TensorMap> applied = exe_.run(applyF_->name, model_, inputs);
-    for (const std::string &name : reduced_)
-      inputs.erase(name);
-    GECKO_ASSIGN_OR_RETURN(out, std::move(applied));
+    for (const ArgSpec &a : applyF_->args)
+      if (a.kind == ArgKind::kInput && inputs.count(a.name))
+        GECKO_RETURN_IF_ERROR(applyCall_->setArg(a.name, inputs.at(a.name)));
+    GECKO_RETURN_IF_ERROR(applyCall_->run());
+    if (sig_.hasGradNorm) {
+      GECKO_ASSIGN_OR_RETURN(HostTensor norm,
+                             applyCall_->result("output.grad_norm"));
+      out["output.grad_norm"] = std::move(norm);
+    }
   }
+  cpPhases_.apply = since(t);
   GECKO_ASSIGN_OR_RETURN(HostTensor lossTensor,
                          HostTensor::zeros(ElementType::kF64, {}));
   *lossTensor.dataAs<double>() = loss;
@@ -1344,8 +1436,7 @@ StatusOr<TrainResult> Trainer::run() {
           "file system) and the same options");
     GECKO_RETURN_IF_ERROR(checkConsistency(startStep_, "at the start"));
   }
-  if (!cp_)
-    GECKO_RETURN_IF_ERROR(bindCalls());
+  GECKO_RETURN_IF_ERROR(bindCalls());
   GECKO_RETURN_IF_ERROR(openMetrics());
   struct CloseMetrics {
     std::FILE *&f;
@@ -1465,14 +1556,7 @@ StatusOr<TrainResult> Trainer::run() {
                ? "; no checkpoint was written"
                : "; the last good checkpoint is " + lastCheckpoint_));
     }
-    if (cp_) {
-      // Chunk parallelism runs through run(): model_ takes the results.
-      for (auto &kv : *out) {
-        std::string target = nextResultTarget(kv.first);
-        if (!target.empty())
-          model_[target] = std::move(kv.second);
-      }
-    } else if (Status s = commitStep(); !s.isOk()) {
+    if (Status s = commitStep(); !s.isOk()) {
       endProgressLine();
       return s;
     }
@@ -1506,6 +1590,14 @@ StatusOr<TrainResult> Trainer::run() {
                             {"all_reduce", phases_.reduce},
                             {"host_sync", phases_.host},
                             {"apply", phases_.apply}};
+      if (cp_)
+        j["cp_phases_s"] = {{"chunk_loss", cpPhases_.forward},
+                            {"chunk_grad", cpPhases_.backward},
+                            {"messages", cpPhases_.messages},
+                            {"staging", cpPhases_.staging},
+                            {"all_reduce", cpPhases_.reduce},
+                            {"host_sync", cpPhases_.host},
+                            {"apply", cpPhases_.apply}};
       std::fprintf(metrics_, "%s\n", j.dump().c_str());
       std::fflush(metrics_);
     }
