@@ -19,6 +19,13 @@
 #                                per GPU; train_step for 1 GPU); SMALL=1
 #                                adds dp/dp-small.gkm (small.json, 2 x 512)
 #                                (dp/ gzipped)
+#   cp/c16.gkm, cp/t{32,64}.gkm  chunk-parallel equivalence on 2/4 GPUs
+#                                (tiny, --mode chunk-train batch 1 with
+#                                pieces of 16 against the train step on
+#                                sequences of 32 and 64; AdamW eps 1e-3 as
+#                                in tests/distributed)
+#   cp/cp-scale.gkm              chunk-train, batch 4 x pieces of 512: the
+#                                phases of a step on 2/4 GPUs (cp/ gzipped)
 # The dp/ artifacts go to the multi-GPU machine in a call of their own (the
 # carried files must stay under 64 MiB): run(command="GECKO_DEVICE_CTEST=0
 # GECKO_DEVICE_ARTIFACTS=0 bash scripts/device/run.sh", carry=
@@ -27,8 +34,10 @@
 #                                one Gecko block at 7B dimensions
 #                                (models/gecko-7b-block.json), the workload
 #                                of ../shared/perf/REFERENCE_H100.md
+# The cp/ artifacts likewise: carry=[".deps/googletest", ".deps/artifacts/cp"]
+# (run.sh runs scripts/device/cp-gpu.sh when they are there).
 # env: BLOCK=0 skips the block artifacts, BF16=0 the bf16 ones, DP=0 the
-# data-parallel ones; GECKO_COMPILE (default build/bin/gecko-compile).
+# data-parallel ones, CP=0 the chunk-parallel ones; GECKO_COMPILE (default build/bin/gecko-compile).
 # Then: run(command="bash scripts/device/run.sh", carry=[".deps"]) after
 # scripts/device/prepare.sh.
 set -euo pipefail
@@ -75,6 +84,16 @@ if [ "${DP:-1}" = 1 ]; then
       --seq-len 512 --data-parallel -o "$a/dp/dp-small.gkm"
   fi
   gzip -9 -f "$a"/dp/*.gkm # dp-gpu.sh unpacks them
+fi
+if [ "${CP:-1}" = 1 ]; then
+  mkdir -p "$a/cp"
+  cp=(--model "$m/tiny.json" --target cuda --batch 1 --adam-eps 1e-3)
+  "$compile" "${cp[@]}" --mode chunk-train --seq-len 16 -o "$a/cp/c16.gkm"
+  "$compile" "${cp[@]}" --mode train --seq-len 32 -o "$a/cp/t32.gkm"
+  "$compile" "${cp[@]}" --mode train --seq-len 64 -o "$a/cp/t64.gkm"
+  "$compile" --model "$m/tiny.json" --mode chunk-train --target cuda \
+    --batch 4 --seq-len 512 -o "$a/cp/cp-scale.gkm"
+  gzip -9 -f "$a"/cp/*.gkm # cp-gpu.sh unpacks them
 fi
 if [ "${BLOCK:-1}" = 1 ]; then
   for len in 8k:8192 32k:32768; do

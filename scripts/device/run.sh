@@ -5,8 +5,9 @@
 # there) with CUDA, prints the devices, and runs the unit and GPU tests.
 # Logs go to $OUT when set (the device tool returns that folder). env:
 # GECKO_DEVICE_CTEST=0 skips ctest, GECKO_DEVICE_ARTIFACTS=0 the golden
-# checks and benchmarks of cuda-artifacts.sh; dp-gpu.sh runs when the
-# data-parallel artifacts are there (it skips with one GPU).
+# checks and benchmarks of cuda-artifacts.sh; dp-gpu.sh and cp-gpu.sh run
+# when the data- and chunk-parallel artifacts are there (they skip with one
+# GPU).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${BUILD_DIR:-/tmp/gecko-device-build}"
@@ -85,5 +86,10 @@ fi
 # SKIP with one GPU.
 if compgen -G "$root/.deps/artifacts/dp/dp-b1.gkm*" >/dev/null; then
   bash "$root/scripts/device/dp-gpu.sh" "$build" "$out" || rc=1
+fi
+# Chunk parallelism over the host's GPUs: equivalence on 2 and 4 GPUs and
+# the phases of a step; SKIP with one GPU.
+if compgen -G "$root/.deps/artifacts/cp/c16.gkm*" >/dev/null; then
+  bash "$root/scripts/device/cp-gpu.sh" "$build" "$out" || rc=1
 fi
 exit $rc

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Runs ON a multi-GPU machine (device tool, kind nvidia-h100-x2 or larger),
+# from scripts/device/run.sh or alone:
+#   bash scripts/device/cp-gpu.sh BUILD_DIR OUT_DIR
+# with the cuda artifacts of scripts/device/compile-artifacts.sh in
+# .deps/artifacts/cp (gzipped). Chunk (sequence) parallelism, one process
+# per GPU under mpirun: chunk_loss / chunk_grad / apply_gradients bound
+# once with the params, optimizer state and gradients on the GPU, the
+# stream state and its cotangent passed between neighbours through host
+# memory (MPI), the gradients summed by NCCL in device memory.
+#   1. equivalence: 2 GPUs x pieces of 16 against 1 GPU on the whole
+#      sequences of 32 (train_step), and 4 GPUs x 16 against 1 GPU x 64
+#      where the host has 4 GPUs: per-step losses within 1e-6 and
+#      gradient norms within 1e-5 relative, weights after 3 AdamW steps
+#      within 2e-6 relative L2 per tensor (the bounds of
+#      tests/distributed/cp-equivalence.sh, which says why); the optimizer
+#      state is printed for information. The same over 2 GPUs with
+#      --dist mpi (the gradients summed through host copies).
+#   2. negative control: 1 GPU with --chunk-parallel (P = 1: only the
+#      first 16 tokens of each sequence) must fail the comparison with 32.
+#   3. figures: the per-step phases (cp_phases_s of the metrics) of the
+#      scaling artifact (batch 4, pieces of 512) over 2 and 4 GPUs, and
+#      the bytes of the messages, written to OUT/cp-phases.txt.
+# Prints PASS/FAIL lines; exit 1 when a check fails; SKIP (exit 0) with
+# fewer than 2 GPUs.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$1" out="$2"
+run="$build/bin/gecko-run"
+a="${TMPDIR:-/tmp}/gecko-cp-artifacts"
+rm -rf "$a"; mkdir -p "$a"
+for f in "$root"/.deps/artifacts/cp/*.gkm.gz; do
+  [ -f "$f" ] && gunzip -c "$f" >"$a/$(basename "$f" .gz)"
+done
+cmp="$root/tests/distributed/compare_weights.py"
+work="$out/cp"
+rm -rf "$work"; mkdir -p "$work"
+export NCCL_NVLS_ENABLE=0
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+gpus=$(nvidia-smi -L | grep -c '^GPU')
+if [ "$gpus" -lt 2 ]; then
+  echo "SKIP cp-gpu: $gpus GPU(s); chunk parallelism needs 2 or more"
+  exit 0
+fi
+mpiexec=$(command -v mpirun || command -v mpiexec || true)
+if [ -z "$mpiexec" ]; then
+  echo "FAIL cp-gpu: no mpirun on this machine"; exit 1
+fi
+for f in c16 t32; do
+  if [ ! -f "$a/$f.gkm" ]; then
+    echo "FAIL cp-gpu: .deps/artifacts/cp/$f.gkm.gz is missing (scripts/device/compile-artifacts.sh)"
+    exit 1
+  fi
+done
+rc=0
+python3 "$root/tests/lit/training/Inputs/make_tokens.py" "$work/tokens.bin" 20000 50
+common=(--data "$work/tokens.bin" --steps 3 --seed 3 --lr 1e-2 --warmup 1
+        --log-every 1 --collective-timeout 120)
+
+phases() { # METRICS.jsonl: the per-step phases
+  python3 - "$1" <<'PY'
+import json, sys
+for r in map(json.loads, open(sys.argv[1])):
+    p = r.get("cp_phases_s") or {}
+    print("  step %d: loss %.7f, %s" % (r["step"], r["loss"],
+          ", ".join("%s %.2f ms" % (k, 1e3 * v) for k, v in p.items())))
+PY
+}
+
+reference() { # L: 1 GPU on the whole sequences of L (train_step)
+  [ -d "$work/one$1" ] && return 0
+  "$run" train "$a/t$1.gkm" --device cuda:0 "${common[@]}" \
+    --checkpoint-dir "$work/one$1" --metrics "$work/one$1.jsonl" --quiet
+}
+
+equivalence() { # N DIST: N GPUs x pieces of 16 against 1 GPU x 16 N
+  local n=$1 dist=$2 len=$((16 * $1)) name="cp$1-$2"
+  echo "== equivalence: $n GPUs x pieces of 16 (--dist $dist) vs 1 GPU x $len"
+  reference "$len" || return 1
+  timeout 300 "$mpiexec" -np "$n" "$run" train "$a/c16.gkm" --chunk-parallel \
+    --dist "$dist" "${common[@]}" --checkpoint-dir "$work/$name" \
+    --metrics "$work/$name.jsonl" --consistency-check-every 1 \
+    >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; return 1; }
+  grep "chunk parallel over" "$work/$name.log"
+  grep -q "chunk parallel over $n ranks ($dist): sequences of $len tokens in pieces of 16" \
+    "$work/$name.log" || { echo "unexpected set-up line"; return 1; }
+  phases "$work/$name.jsonl"
+  python3 "$root/tests/distributed/compare_losses.py" "$work/$name.jsonl" \
+    "$work/one$len.jsonl" || return 1
+  python3 "$cmp" "$work/$name/step-00000003.safetensors" \
+    "$work/one$len/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
+    | tail -2 || return 1
+  echo "  optimizer state (informative):"
+  python3 "$cmp" "$work/$name/step-00000003.safetensors" \
+    "$work/one$len/step-00000003.safetensors" --rtol 1e-3 --prefix opt. | tail -1
+}
+
+check() { # LABEL CMD...: PASS/FAIL line
+  local label="$1"; shift
+  if "$@"; then echo "PASS cp-gpu $label"; else echo "FAIL cp-gpu $label"; rc=1; fi
+}
+check "equivalence (2 GPUs, nccl)" equivalence 2 nccl
+check "equivalence (2 GPUs, --dist mpi)" equivalence 2 mpi
+if [ "$gpus" -ge 4 ] && [ -f "$a/t64.gkm" ]; then
+  check "equivalence (4 GPUs, nccl)" equivalence 4 nccl
+fi
+
+echo "== negative control: 1 GPU on the first 16 tokens must NOT match 32"
+if "$run" train "$a/c16.gkm" --chunk-parallel --device cuda:0 "${common[@]}" \
+     --checkpoint-dir "$work/half" --metrics "$work/half.jsonl" --quiet \
+   && reference 32; then
+  if python3 "$cmp" "$work/half/step-00000003.safetensors" \
+       "$work/one32/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
+       | tail -1; then
+    echo "FAIL cp-gpu negative control: the first halves matched the whole sequences"; rc=1
+  else
+    echo "PASS cp-gpu negative control"
+  fi
+else
+  echo "FAIL cp-gpu negative control: the 1-GPU runs failed"; rc=1
+fi
+
+# Figures: where a step's time goes with a larger piece (batch 4 x 512).
+if [ -f "$a/cp-scale.gkm" ]; then
+  rm -f "$out/cp-phases.txt"
+  for n in 2 4; do
+    [ "$gpus" -ge "$n" ] || continue
+    echo "== phases: cp-scale over $n GPUs, 8 steps"
+    timeout 600 "$mpiexec" -np "$n" "$run" train "$a/cp-scale.gkm" \
+      --chunk-parallel --data "$work/tokens.bin" --steps 8 --seed 5 \
+      --lr 1e-3 --log-every 1 --collective-timeout 300 \
+      --consistency-check-every 0 --checkpoint-dir "$work/scale$n" \
+      --metrics "$work/scale$n.jsonl" >"$work/scale$n.log" 2>&1 \
+      || { cat "$work/scale$n.log"; echo "FAIL cp-gpu phases ($n GPUs)"; rc=1; continue; }
+    {
+      echo "cp-scale over $n x $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+      grep "chunk parallel over" "$work/scale$n.log"
+      python3 - "$work/scale$n.jsonl" <<'PY'
+import json, statistics, sys
+r = [json.loads(l) for l in open(sys.argv[1])][2:]  # steps 3.. (warm)
+keys = r[0]["cp_phases_s"].keys()
+print("median over steps 3-%d (rank 0): " % (len(r) + 2) + ", ".join(
+    "%s %.2f ms" % (k, 1e3 * statistics.median(x["cp_phases_s"][k] for x in r))
+    for k in keys) + "; %.0f tok/s" % statistics.median(
+    x["tokens_per_s"] for x in r))
+PY
+    } | tee -a "$out/cp-phases.txt"
+  done
+fi
+exit $rc
