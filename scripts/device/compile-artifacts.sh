@@ -23,7 +23,8 @@
 #                                (tiny, --mode chunk-train batch 1 with
 #                                pieces of 16 against the train step on
 #                                sequences of 32 and 64; AdamW eps 1e-3 as
-#                                in tests/distributed)
+#                                in tests/distributed); cp/t32-b2.gkm (batch
+#                                2) for 2 replicas x 2 GPUs
 #   cp/cp-scale.gkm              chunk-train, batch 4 x pieces of 512: the
 #                                phases of a step on 2/4 GPUs (cp/ gzipped)
 # The dp/ artifacts go to the multi-GPU machine in a call of their own (the
@@ -91,6 +92,8 @@ if [ "${CP:-1}" = 1 ]; then
   "$compile" "${cp[@]}" --mode chunk-train --seq-len 16 -o "$a/cp/c16.gkm"
   "$compile" "${cp[@]}" --mode train --seq-len 32 -o "$a/cp/t32.gkm"
   "$compile" "${cp[@]}" --mode train --seq-len 64 -o "$a/cp/t64.gkm"
+  "$compile" --model "$m/tiny.json" --target cuda --batch 2 --adam-eps 1e-3 \
+    --mode train --seq-len 32 -o "$a/cp/t32-b2.gkm"
   "$compile" --model "$m/tiny.json" --mode chunk-train --target cuda \
     --batch 4 --seq-len 512 -o "$a/cp/cp-scale.gkm"
   gzip -9 -f "$a"/cp/*.gkm # cp-gpu.sh unpacks them

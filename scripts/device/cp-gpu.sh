@@ -16,9 +16,12 @@
 #      tests/distributed/cp-equivalence.sh, which says why); the optimizer
 #      state is printed for information. The same over 2 GPUs with
 #      --dist mpi (the gradients summed through host copies).
-#   2. negative control: 1 GPU with --chunk-parallel (P = 1: only the
+#   2. data x chunk parallelism on 4 GPUs: 2 replicas x 2 GPUs
+#      (--chunk-ranks 2) against 1 GPU with batch 2 on sequences of 32,
+#      the same bounds (tests/distributed/dpcp-equivalence.sh on GPUs).
+#   3. negative control: 1 GPU with --chunk-parallel (P = 1: only the
 #      first 16 tokens of each sequence) must fail the comparison with 32.
-#   3. figures: the per-step phases (cp_phases_s of the metrics) of the
+#   4. figures: the per-step phases (cp_phases_s of the metrics) of the
 #      scaling artifact (batch 4, pieces of 512) over 2 and 4 GPUs, and
 #      the bytes of the messages, written to OUT/cp-phases.txt.
 # Prints PASS/FAIL lines; exit 1 when a check fails; SKIP (exit 0) with
@@ -46,7 +49,7 @@ mpiexec=$(command -v mpirun || command -v mpiexec || true)
 if [ -z "$mpiexec" ]; then
   echo "FAIL cp-gpu: no mpirun on this machine"; exit 1
 fi
-for f in c16 t32; do
+for f in c16 t32 t64 t32-b2; do
   if [ ! -f "$a/$f.gkm" ]; then
     echo "FAIL cp-gpu: .deps/artifacts/cp/$f.gkm.gz is missing (scripts/device/compile-artifacts.sh)"
     exit 1
@@ -67,50 +70,56 @@ for r in map(json.loads, open(sys.argv[1])):
 PY
 }
 
-reference() { # L: 1 GPU on the whole sequences of L (train_step)
-  [ -d "$work/one$1" ] && return 0
-  "$run" train "$a/t$1.gkm" --device cuda:0 "${common[@]}" \
-    --checkpoint-dir "$work/one$1" --metrics "$work/one$1.jsonl" --quiet
+reference() { # REF: 1 GPU with the train_step of REF.gkm
+  [ -d "$work/one-$1" ] && return 0
+  "$run" train "$a/$1.gkm" --device cuda:0 "${common[@]}" \
+    --checkpoint-dir "$work/one-$1" --metrics "$work/one-$1.jsonl" --quiet
 }
 
-equivalence() { # N DIST: N GPUs x pieces of 16 against 1 GPU x 16 N
-  local n=$1 dist=$2 len=$((16 * $1)) name="cp$1-$2"
-  echo "== equivalence: $n GPUs x pieces of 16 (--dist $dist) vs 1 GPU x $len"
-  reference "$len" || return 1
+# equivalence N DIST REPLICAS REF: N GPUs (REPLICAS replicas of N/REPLICAS
+# pieces of 16) against 1 GPU running REF.gkm on the whole sequences.
+equivalence() {
+  local n=$1 dist=$2 d=$3 ref=$4 p=$(($1 / $3)) name="cp$1-$2-d$3"
+  local len=$((16 * p)) group="$p ranks" extra=()
+  [ "$d" -gt 1 ] && { group="$p ranks x $d data-parallel replicas"; extra=(--chunk-ranks "$p"); }
+  echo "== equivalence: $n GPUs = $d x $p pieces of 16 (--dist $dist) vs 1 GPU ($ref)"
+  reference "$ref" || return 1
+  rm -rf "$work/$name"
   timeout 300 "$mpiexec" -np "$n" "$run" train "$a/c16.gkm" --chunk-parallel \
-    --dist "$dist" "${common[@]}" --checkpoint-dir "$work/$name" \
+    "${extra[@]}" --dist "$dist" "${common[@]}" --checkpoint-dir "$work/$name" \
     --metrics "$work/$name.jsonl" --consistency-check-every 1 \
     >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; return 1; }
   grep "chunk parallel over" "$work/$name.log"
-  grep -q "chunk parallel over $n ranks ($dist): sequences of $len tokens in pieces of 16" \
+  grep -q "chunk parallel over $group ($dist): sequences of $len tokens in pieces of 16" \
     "$work/$name.log" || { echo "unexpected set-up line"; return 1; }
   phases "$work/$name.jsonl"
   python3 "$root/tests/distributed/compare_losses.py" "$work/$name.jsonl" \
-    "$work/one$len.jsonl" || return 1
+    "$work/one-$ref.jsonl" || return 1
   python3 "$cmp" "$work/$name/step-00000003.safetensors" \
-    "$work/one$len/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
+    "$work/one-$ref/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
     | tail -2 || return 1
   echo "  optimizer state (informative):"
   python3 "$cmp" "$work/$name/step-00000003.safetensors" \
-    "$work/one$len/step-00000003.safetensors" --rtol 1e-3 --prefix opt. | tail -1
+    "$work/one-$ref/step-00000003.safetensors" --rtol 1e-3 --prefix opt. | tail -1
 }
 
 check() { # LABEL CMD...: PASS/FAIL line
   local label="$1"; shift
   if "$@"; then echo "PASS cp-gpu $label"; else echo "FAIL cp-gpu $label"; rc=1; fi
 }
-check "equivalence (2 GPUs, nccl)" equivalence 2 nccl
-check "equivalence (2 GPUs, --dist mpi)" equivalence 2 mpi
-if [ "$gpus" -ge 4 ] && [ -f "$a/t64.gkm" ]; then
-  check "equivalence (4 GPUs, nccl)" equivalence 4 nccl
+check "equivalence (2 GPUs, nccl)" equivalence 2 nccl 1 t32
+check "equivalence (2 GPUs, --dist mpi)" equivalence 2 mpi 1 t32
+if [ "$gpus" -ge 4 ]; then
+  check "equivalence (4 GPUs, nccl)" equivalence 4 nccl 1 t64
+  check "equivalence (2 replicas x 2 GPUs, nccl)" equivalence 4 nccl 2 t32-b2
 fi
 
 echo "== negative control: 1 GPU on the first 16 tokens must NOT match 32"
 if "$run" train "$a/c16.gkm" --chunk-parallel --device cuda:0 "${common[@]}" \
      --checkpoint-dir "$work/half" --metrics "$work/half.jsonl" --quiet \
-   && reference 32; then
+   && reference t32; then
   if python3 "$cmp" "$work/half/step-00000003.safetensors" \
-       "$work/one32/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
+       "$work/one-t32/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
        | tail -1; then
     echo "FAIL cp-gpu negative control: the first halves matched the whole sequences"; rc=1
   else

@@ -7,7 +7,8 @@
 // ranks it runs data parallelism (grad, all-reduce, apply_gradients) or,
 // with --chunk-parallel, chunk parallelism (chunk_loss and chunk_grad on
 // this rank's piece of every sequence, the stream state sent forward and
-// its cotangent backward, all-reduce, apply_gradients); docs/distributed.md.
+// its cotangent backward, all-reduce, apply_gradients), optionally with
+// data-parallel replicas of the chunk groups; docs/distributed.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -305,6 +306,10 @@ private:
   // piece length and the whole sequence's tokens and targets.
   bool cp_ = false;
   bool multi_ = false; ///< More than one rank (dp_ or cp_).
+  /// The ranks per sequence (P), the data-parallel replicas (D; P x D is
+  /// the job's size), this rank's piece (r) and replica (d):
+  /// world rank = d P + r.
+  int cpRanks_ = 1, cpReplicas_ = 1, cpPiece_ = 0, cpReplica_ = 0;
   const FunctionPlan *lossF_ = nullptr;
   std::vector<const ArgSpec *> streamState_;
   std::vector<const ArgSpec *> streamCotangents_;
@@ -643,6 +648,16 @@ Status Trainer::setUpChunkParallel() {
     return f;
   };
   GECKO_ASSIGN_OR_RETURN(lossF_, need("chunk_loss"));
+  int ranks = comm_->size();
+  cpRanks_ = opt_.chunkRanks > 0 ? opt_.chunkRanks : ranks;
+  if (opt_.chunkRanks < 0 || ranks % cpRanks_ != 0)
+    return invalidArgument(
+        "--chunk-ranks " + std::to_string(opt_.chunkRanks) +
+        " does not divide the job's " + std::to_string(ranks) +
+        " ranks into data-parallel replicas of that many ranks each");
+  cpReplicas_ = ranks / cpRanks_;
+  cpPiece_ = comm_->rank() % cpRanks_;
+  cpReplica_ = comm_->rank() / cpRanks_;
   GECKO_ASSIGN_OR_RETURN(gradF_, need("chunk_grad"));
   GECKO_ASSIGN_OR_RETURN(applyF_, need("apply_gradients"));
   std::string lfn = src + ": function 'chunk_loss'",
@@ -845,12 +860,13 @@ Status Trainer::bindChunkCalls() {
       GECKO_RETURN_IF_ERROR(gradCall_->shareBuffer(a.name, *lossCall_, a.name));
   for (const std::string &name : reduced_)
     GECKO_RETURN_IF_ERROR(applyCall_->shareBuffer(name, *gradCall_, name));
-  // The pieces' gradients sum to the sequences' when each piece's loss
-  // cotangent is 1/P (section 5.2 of docs/distributed.md).
+  // The pieces' gradients summed over every rank are the global batch's
+  // when each piece's loss cotangent is 1/(P D) (sections 5.2 and 5.4 of
+  // docs/distributed.md).
   const ArgSpec *seed = findArg(*gradF_, "cotangent.output.loss");
   GECKO_ASSIGN_OR_RETURN(HostTensor lossSeed,
                          HostTensor::zeros(seed->dtype, seed->shape));
-  putScalar(lossSeed, 1.0 / double(comm_->size()));
+  putScalar(lossSeed, 1.0 / double(cpRanks_ * cpReplicas_));
   GECKO_RETURN_IF_ERROR(gradCall_->setArg(seed->name, lossSeed));
 
   stateIn_.clear();
@@ -904,16 +920,17 @@ Status unpackInto(BoundCall &call, const std::vector<const ArgSpec *> &args,
   return Status::ok();
 }
 
-/// One step of chunk parallelism on rank r of P (docs/distributed.md),
-/// on the bound calls (bindChunkCalls): chunk_loss on piece r from the
-/// state rank r-1 sends (zeros on rank 0), the next state to rank r+1;
-/// chunk_grad on the same state with the state cotangents rank r+1 sends
-/// back (zeros on the last rank) and loss cotangent 1/P, the state
-/// cotangents to rank r-1; then the sum all-reduce of the gradients (NCCL
-/// in device memory, else bucketed on the host), the all-reduce of the
-/// piece losses and the stop flag, and apply_gradients. The messages pass
-/// through host memory (a few hundred KiB per layer and sequence; section
-/// 5.2 of docs/distributed.md).
+/// One step of chunk parallelism on piece r of P of a replica
+/// (docs/distributed.md), on the bound calls (bindChunkCalls): chunk_loss
+/// on piece r from the state piece r-1 sends (zeros for r = 0), the next
+/// state to piece r+1; chunk_grad on the same state with the state
+/// cotangents piece r+1 sends back (zeros for the last piece) and loss
+/// cotangent 1/(P D), the state cotangents to piece r-1; then the sum
+/// all-reduce of the gradients over all P D ranks (NCCL in device memory,
+/// else bucketed on the host), the all-reduce of the piece losses and the
+/// stop flag, and apply_gradients. The messages pass through host memory
+/// (578192 bytes for the tiny model and one sequence; section 5.2 of
+/// docs/distributed.md).
 StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
                                                bool &stop) {
   using Clock = std::chrono::steady_clock;
@@ -921,14 +938,17 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
   cpPhases_ = {};
-  int r = comm_->rank(), P = comm_->size();
+  // Piece r of P of replica d; its neighbours are the world ranks me - 1
+  // and me + 1 (world rank me = d P + r).
+  int r = cpPiece_, P = cpRanks_, me = comm_->rank();
   std::string at = " of step " + std::to_string(step + 1);
   Clock::time_point t = Clock::now();
   for (const char *name : {"input.tokens", "input.targets"})
     GECKO_RETURN_IF_ERROR(lossCall_->setArg(name, inputs.at(name)));
   if (r > 0) {
-    GECKO_RETURN_IF_ERROR(comm_->recv(stateBuf_.data(), stateBuf_.size(), r - 1,
-                                      kStateTag, "the stream state" + at));
+    GECKO_RETURN_IF_ERROR(comm_->recv(stateBuf_.data(), stateBuf_.size(),
+                                      me - 1, kStateTag,
+                                      "the stream state" + at));
     cpPhases_.messages += since(t);
     t = Clock::now();
     GECKO_RETURN_IF_ERROR(
@@ -944,8 +964,9 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
         packFrom(*lossCall_, streamState_, "next:", 0, stateBuf_));
     cpPhases_.staging += since(t);
     t = Clock::now();
-    GECKO_RETURN_IF_ERROR(comm_->send(stateBuf_.data(), stateBuf_.size(), r + 1,
-                                      kStateTag, "the stream state" + at));
+    GECKO_RETURN_IF_ERROR(comm_->send(stateBuf_.data(), stateBuf_.size(),
+                                      me + 1, kStateTag,
+                                      "the stream state" + at));
     cpPhases_.messages += since(t);
     t = Clock::now();
   }
@@ -953,7 +974,7 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
   // Backward on the same state (chunk_grad shares chunk_loss's buffers).
   if (r + 1 < P) {
     GECKO_RETURN_IF_ERROR(
-        comm_->recv(cotangentBuf_.data(), cotangentBuf_.size(), r + 1,
+        comm_->recv(cotangentBuf_.data(), cotangentBuf_.size(), me + 1,
                     kCotangentTag, "the stream state's cotangent" + at));
     cpPhases_.messages += since(t);
     t = Clock::now();
@@ -972,14 +993,15 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
     cpPhases_.staging += since(t);
     t = Clock::now();
     GECKO_RETURN_IF_ERROR(
-        comm_->send(cotangentBuf_.data(), cotangentBuf_.size(), r - 1,
+        comm_->send(cotangentBuf_.data(), cotangentBuf_.size(), me - 1,
                     kCotangentTag, "the stream state's cotangent" + at));
     cpPhases_.messages += since(t);
     t = Clock::now();
   }
 
-  // The pieces' gradients sum to the sequences' (each used loss
-  // cotangent 1/P); the sequences' loss is the mean of the piece losses.
+  // The pieces' gradients (each with loss cotangent 1/(P D)) sum over all
+  // P D ranks to the global batch's; its loss is the mean of the P D
+  // piece losses (every piece has B x L positions).
   if (deviceReduce_) {
     std::vector<BucketTensor> tensors;
     for (const std::string &name : reduced_) {
@@ -1012,7 +1034,7 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
   GECKO_RETURN_IF_ERROR(comm_->allReduce(
       stats, 2, ElementType::kF64, ReduceOp::kSum, "the loss and stop flag"));
   stop = stats[1] > 0;
-  double loss = stats[0] / double(P);
+  double loss = stats[0] / double(comm_->size());
   cpPhases_.host = since(t);
   t = Clock::now();
   TensorMap out;
@@ -1241,11 +1263,12 @@ Status Trainer::saveCheckpoint(int64_t stepsDone, double lastLoss) {
                     "counter=(step, row); next step " +
                         std::to_string(stepsDone)},
       {"loss", num(lastLoss)},
-      {"data_parallel_ranks", std::to_string(cp_ ? 1 : comm_->size())},
+      {"data_parallel_ranks",
+       std::to_string(cp_ ? cpReplicas_ : comm_->size())},
   };
   GECKO_RETURN_IF_ERROR(syncModel());
   if (cp_)
-    md["chunk_parallel_ranks"] = std::to_string(comm_->size());
+    md["chunk_parallel_ranks"] = std::to_string(cpRanks_);
   // Only the plan's params and state: write them without copying.
   TensorMap subset;
   for (const ArgSpec *a : sig_.persistent)
@@ -1382,10 +1405,11 @@ StatusOr<TrainResult> Trainer::run() {
     }
   int64_t batch = sig_.tokens->shape[0], seqLen = sig_.tokens->shape[1];
   int64_t ranks = comm_->size();
-  // Chunk parallelism: the ranks hold pieces of the same B sequences.
+  // Chunk parallelism: the P ranks of a replica hold pieces of the same B
+  // sequences; the D replicas hold different rows.
   if (cp_)
-    seqLen *= ranks;
-  int64_t rows = cp_ ? batch : ranks * batch;
+    seqLen *= cpRanks_;
+  int64_t rows = (cp_ ? cpReplicas_ : ranks) * batch;
   tokensPerStep_ = rows * seqLen;
   if (data_->size() < seqLen + 1)
     return failedPrecondition(
@@ -1479,16 +1503,24 @@ StatusOr<TrainResult> Trainer::run() {
                  (long long)ranks, comm_->backend(),
                  reduceMean_ ? "mean" : "sum", opt_.bucketBytes,
                  (long long)batch, (long long)(ranks * batch));
-  if (!quiet_ && cp_)
+  if (!quiet_ && cp_) {
+    std::string replicas =
+        cpReplicas_ == 1
+            ? ""
+            : " x " + std::to_string(cpReplicas_) + " data-parallel replicas";
+    std::string reduce =
+        deviceReduce_ ? "on the device"
+                      : std::to_string(opt_.bucketBytes) + "-byte buckets";
     std::fprintf(opt_.out,
-                 "chunk parallel over %lld rank%s (%s): sequences of %lld "
+                 "chunk parallel over %d rank%s%s (%s): sequences of %lld "
                  "tokens in pieces of %lld; chunk_loss, the stream state "
                  "(%zu bytes) to the next rank, chunk_grad, its cotangent "
-                 "(%zu bytes) to the previous rank, all-reduce (sum, "
-                 "%zu-byte buckets) + apply_gradients\n",
-                 (long long)ranks, ranks == 1 ? "" : "s", comm_->backend(),
-                 (long long)seqLen, (long long)pieceLen_, stateBytes_,
-                 cotangentBytes_, opt_.bucketBytes);
+                 "(%zu bytes) to the previous rank, all-reduce (sum, %s) + "
+                 "apply_gradients\n",
+                 cpRanks_, cpRanks_ == 1 ? "" : "s", replicas.c_str(),
+                 comm_->backend(), (long long)seqLen, (long long)pieceLen_,
+                 stateBytes_, cotangentBytes_, reduce.c_str());
+  }
   if (cp_) {
     std::vector<int64_t> full = {batch, seqLen};
     GECKO_ASSIGN_OR_RETURN(fullTokens_,
@@ -1519,11 +1551,10 @@ StatusOr<TrainResult> Trainer::run() {
       // The whole sequences (as one rank with --seq-len P x L draws them),
       // then this rank's columns.
       GECKO_RETURN_IF_ERROR(fillBatch(*data_, settings_.seed, step, fullTokens_,
-                                      fullTargets_, 0));
-      copyColumns(fullTokens_, inputs["input.tokens"],
-                  comm_->rank() * pieceLen_);
-      copyColumns(fullTargets_, inputs["input.targets"],
-                  comm_->rank() * pieceLen_);
+                                      fullTargets_,
+                                      int64_t(cpReplica_) * batch));
+      copyColumns(fullTokens_, inputs["input.tokens"], cpPiece_ * pieceLen_);
+      copyColumns(fullTargets_, inputs["input.targets"], cpPiece_ * pieceLen_);
     } else {
       GECKO_RETURN_IF_ERROR(
           fillBatch(*data_, settings_.seed, step, inputs["input.tokens"],

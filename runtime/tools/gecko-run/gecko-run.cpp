@@ -80,7 +80,7 @@ COMMANDS:
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
         [--function train_step] [--dist auto|local|mpi|nccl]
         [--bucket-mb 25] [--collective-timeout S]
-        [--consistency-check-every 50] [--chunk-parallel]
+        [--consistency-check-every 50] [--chunk-parallel [--chunk-ranks P]]
                  Train with the artifact's train_step function (forward,
                  backward and optimizer run in compiled code). DATA is a
                  GECKOTOK token file or text (byte-level: token = byte).
@@ -108,6 +108,9 @@ COMMANDS:
                  [r L, (r+1) L), the stream state passes from rank to rank
                  forward and its cotangent backward, the gradients are
                  summed and every rank applies the same AdamW step.
+                 --chunk-ranks P splits the N ranks into N/P data-parallel
+                 replicas of P consecutive ranks (a global batch of N/P x B
+                 sequences of P x L tokens).
                  docs/distributed.md has the details.
   bench MODEL.gkm [--function NAME] [--warmup 3] [--iters 10]
         [--weights W.safetensors] [--graph]
@@ -1486,14 +1489,28 @@ int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
 
 int runTrain(const std::vector<std::string> &args) {
   ParsedArgs pa;
-  std::string err =
-      parseArgs(args,
-                {"--data", "--steps", "--checkpoint-dir", "--checkpoint-every",
-                 "--keep-checkpoints", "--seed", "--lr", "--min-lr-ratio",
-                 "--warmup", "--weights", "--metrics", "--plot", "--stop-at",
-                 "--log-every", "--function", "--dist", "--bucket-mb",
-                 "--collective-timeout", "--consistency-check-every"},
-                pa, {"--resume", "--quiet", "--chunk-parallel"});
+  std::string err = parseArgs(args,
+                              {"--data",
+                               "--steps",
+                               "--checkpoint-dir",
+                               "--checkpoint-every",
+                               "--keep-checkpoints",
+                               "--seed",
+                               "--lr",
+                               "--min-lr-ratio",
+                               "--warmup",
+                               "--weights",
+                               "--metrics",
+                               "--plot",
+                               "--stop-at",
+                               "--log-every",
+                               "--function",
+                               "--dist",
+                               "--bucket-mb",
+                               "--collective-timeout",
+                               "--consistency-check-every",
+                               "--chunk-ranks"},
+                              pa, {"--resume", "--quiet", "--chunk-parallel"});
   if (!err.empty())
     return usageError("train: " + err);
   if (pa.positional.size() != 1)
@@ -1507,6 +1524,14 @@ int runTrain(const std::vector<std::string> &args) {
   if (opt.chunkParallel && pa.options.count("--function"))
     return usageError("--chunk-parallel runs chunk_loss, chunk_grad and "
                       "apply_gradients; it takes no --function");
+  if (pa.options.count("--chunk-ranks")) {
+    int64_t p = 0;
+    if (!opt.chunkParallel)
+      return usageError("--chunk-ranks needs --chunk-parallel");
+    if (!parseInt64(pa.options["--chunk-ranks"], p, 1) || p > INT32_MAX)
+      return usageError("--chunk-ranks needs a positive number of ranks");
+    opt.chunkRanks = int(p);
+  }
   if (!pa.options.count("--steps") && !opt.resume)
     return usageError("train needs --steps (optional only with --resume)");
   opt.dataPath = pa.options["--data"];

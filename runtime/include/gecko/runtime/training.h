@@ -222,6 +222,12 @@ struct TrainOptions {
   /// cotangent back the same way; the gradients are summed over the ranks
   /// and every rank runs apply_gradients. Works with one rank (P = 1).
   bool chunkParallel = false;
+  /// With chunkParallel: the ranks per sequence P (0: all of them). The
+  /// size() ranks form size() / P data-parallel replicas of P consecutive
+  /// ranks each (replica d: ranks [d P, (d + 1) P)); replica d trains rows
+  /// [d B, (d + 1) B) of a global batch of size() / P x B sequences of
+  /// P x L tokens. size() must be a multiple of P.
+  int chunkRanks = 0;
   /// Fault injection for tests ("kill:RANK:STEP" or "hang:RANK:STEP": that
   /// rank kills itself with SIGKILL, or stops calling collectives, before
   /// step STEP). gecko-run passes GECKO_FAULT_INJECT.
