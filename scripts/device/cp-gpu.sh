@@ -6,8 +6,9 @@
 # .deps/artifacts/cp (gzipped). Chunk (sequence) parallelism, one process
 # per GPU under mpirun: chunk_loss / chunk_grad / apply_gradients bound
 # once with the params, optimizer state and gradients on the GPU, the
-# stream state and its cotangent passed between neighbours through host
-# memory (MPI), the gradients summed by NCCL in device memory.
+# stream state and its cotangent passed between neighbours GPU to GPU
+# (ncclSend/ncclRecv; --chunk-messages host: through host memory and
+# MPI), the gradients summed by NCCL in device memory.
 #   1. equivalence: 2 GPUs x pieces of 16 against 1 GPU on the whole
 #      sequences of 32 (train_step), and 4 GPUs x 16 against 1 GPU x 64
 #      where the host has 4 GPUs: per-step losses within 1e-6 and
@@ -15,15 +16,17 @@
 #      within 2e-6 relative L2 per tensor (the bounds of
 #      tests/distributed/cp-equivalence.sh, which says why); the optimizer
 #      state is printed for information. The same over 2 GPUs with
-#      --dist mpi (the gradients summed through host copies).
+#      --chunk-messages host (the state through the host) and with
+#      --dist mpi (the state and the gradient sum through the host).
 #   2. data x chunk parallelism on 4 GPUs: 2 replicas x 2 GPUs
 #      (--chunk-ranks 2) against 1 GPU with batch 2 on sequences of 32,
 #      the same bounds (tests/distributed/dpcp-equivalence.sh on GPUs).
 #   3. negative control: 1 GPU with --chunk-parallel (P = 1: only the
 #      first 16 tokens of each sequence) must fail the comparison with 32.
 #   4. figures: the per-step phases (cp_phases_s of the metrics) of the
-#      scaling artifact (batch 4, pieces of 512) over 2 and 4 GPUs, and
-#      the bytes of the messages, written to OUT/cp-phases.txt.
+#      scaling artifact (batch 4, pieces of 512) over 2 and 4 GPUs, the
+#      messages GPU to GPU and through the host, and the bytes of the
+#      messages, written to OUT/cp-phases.txt.
 # Prints PASS/FAIL lines; exit 1 when a check fails; SKIP (exit 0) with
 # fewer than 2 GPUs.
 set -uo pipefail
@@ -76,13 +79,16 @@ reference() { # REF: 1 GPU with the train_step of REF.gkm
     --checkpoint-dir "$work/one-$1" --metrics "$work/one-$1.jsonl" --quiet
 }
 
-# equivalence N DIST REPLICAS REF: N GPUs (REPLICAS replicas of N/REPLICAS
-# pieces of 16) against 1 GPU running REF.gkm on the whole sequences.
+# equivalence N DIST REPLICAS REF MESSAGES: N GPUs (REPLICAS replicas of
+# N/REPLICAS pieces of 16) against 1 GPU running REF.gkm on the whole
+# sequences; MESSAGES: auto or host (--chunk-messages).
 equivalence() {
-  local n=$1 dist=$2 d=$3 ref=$4 p=$(($1 / $3)) name="cp$1-$2-d$3"
-  local len=$((16 * p)) group="$p ranks" extra=()
-  [ "$d" -gt 1 ] && { group="$p ranks x $d data-parallel replicas"; extra=(--chunk-ranks "$p"); }
-  echo "== equivalence: $n GPUs = $d x $p pieces of 16 (--dist $dist) vs 1 GPU ($ref)"
+  local n=$1 dist=$2 d=$3 ref=$4 msg=$5 p=$(($1 / $3))
+  local name="cp$1-$2-d$3-$5" len=$((16 * p)) group="$p ranks"
+  local extra=(--chunk-messages "$msg") how="device to device"
+  [ "$msg" = host ] || [ "$dist" = mpi ] && how="through the host"
+  [ "$d" -gt 1 ] && { group="$p ranks x $d data-parallel replicas"; extra+=(--chunk-ranks "$p"); }
+  echo "== equivalence: $n GPUs = $d x $p pieces of 16 (--dist $dist, messages $msg) vs 1 GPU ($ref)"
   reference "$ref" || return 1
   rm -rf "$work/$name"
   timeout 300 "$mpiexec" -np "$n" "$run" train "$a/c16.gkm" --chunk-parallel \
@@ -90,7 +96,7 @@ equivalence() {
     --metrics "$work/$name.jsonl" --consistency-check-every 1 \
     >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; return 1; }
   grep "chunk parallel over" "$work/$name.log"
-  grep -q "chunk parallel over $group ($dist): sequences of $len tokens in pieces of 16" \
+  grep -q "chunk parallel over $group ($dist): sequences of $len tokens in pieces of 16;.* to the previous rank ($how)" \
     "$work/$name.log" || { echo "unexpected set-up line"; return 1; }
   phases "$work/$name.jsonl"
   python3 "$root/tests/distributed/compare_losses.py" "$work/$name.jsonl" \
@@ -107,11 +113,12 @@ check() { # LABEL CMD...: PASS/FAIL line
   local label="$1"; shift
   if "$@"; then echo "PASS cp-gpu $label"; else echo "FAIL cp-gpu $label"; rc=1; fi
 }
-check "equivalence (2 GPUs, nccl)" equivalence 2 nccl 1 t32
-check "equivalence (2 GPUs, --dist mpi)" equivalence 2 mpi 1 t32
+check "equivalence (2 GPUs, nccl)" equivalence 2 nccl 1 t32 auto
+check "equivalence (2 GPUs, nccl, state through the host)" equivalence 2 nccl 1 t32 host
+check "equivalence (2 GPUs, --dist mpi)" equivalence 2 mpi 1 t32 auto
 if [ "$gpus" -ge 4 ]; then
-  check "equivalence (4 GPUs, nccl)" equivalence 4 nccl 1 t64
-  check "equivalence (2 replicas x 2 GPUs, nccl)" equivalence 4 nccl 2 t32-b2
+  check "equivalence (4 GPUs, nccl)" equivalence 4 nccl 1 t64 auto
+  check "equivalence (2 replicas x 2 GPUs, nccl)" equivalence 4 nccl 2 t32-b2 auto
 fi
 
 echo "== negative control: 1 GPU on the first 16 tokens must NOT match 32"
@@ -132,19 +139,20 @@ fi
 # Figures: where a step's time goes with a larger piece (batch 4 x 512).
 if [ -f "$a/cp-scale.gkm" ]; then
   rm -f "$out/cp-phases.txt"
-  for n in 2 4; do
+  for run_ in 2:device 2:host 4:device 4:host; do
+    n=${run_%%:*} msg=${run_#*:} sn="scale$n-$msg"
     [ "$gpus" -ge "$n" ] || continue
-    echo "== phases: cp-scale over $n GPUs, 8 steps"
+    echo "== phases: cp-scale over $n GPUs, messages $msg, 8 steps"
     timeout 600 "$mpiexec" -np "$n" "$run" train "$a/cp-scale.gkm" \
-      --chunk-parallel --data "$work/tokens.bin" --steps 8 --seed 5 \
-      --lr 1e-3 --log-every 1 --collective-timeout 300 \
-      --consistency-check-every 0 --checkpoint-dir "$work/scale$n" \
-      --metrics "$work/scale$n.jsonl" >"$work/scale$n.log" 2>&1 \
-      || { cat "$work/scale$n.log"; echo "FAIL cp-gpu phases ($n GPUs)"; rc=1; continue; }
+      --chunk-parallel --chunk-messages "$msg" --data "$work/tokens.bin" \
+      --steps 8 --seed 5 --lr 1e-3 --log-every 1 --collective-timeout 300 \
+      --consistency-check-every 0 --checkpoint-dir "$work/$sn" \
+      --metrics "$work/$sn.jsonl" >"$work/$sn.log" 2>&1 \
+      || { cat "$work/$sn.log"; echo "FAIL cp-gpu phases ($n GPUs, $msg)"; rc=1; continue; }
     {
-      echo "cp-scale over $n x $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
-      grep "chunk parallel over" "$work/scale$n.log"
-      python3 - "$work/scale$n.jsonl" <<'PY'
+      echo "cp-scale over $n x $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), messages $msg"
+      grep "chunk parallel over" "$work/$sn.log"
+      python3 - "$work/$sn.jsonl" <<'PY'
 import json, statistics, sys
 r = [json.loads(l) for l in open(sys.argv[1])][2:]  # steps 3.. (warm)
 keys = r[0]["cp_phases_s"].keys()

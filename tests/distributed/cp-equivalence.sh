@@ -83,6 +83,12 @@ expect_error "has no function 'chunk_loss', which --chunk-parallel needs; compil
   --checkpoint-dir "$work/e1"
 expect_error "(a --mode chunk-train artifact: train it with --chunk-parallel)" \
   "$run" train "$art/c16.gkm" "${common[@]}" --checkpoint-dir "$work/e2"
+expect_error "--chunk-messages device needs a cuda artifact and the NCCL communicator (--dist nccl); this run has a cpu artifact and the 'local' communicator" \
+  "$run" train "$art/c16.gkm" --chunk-parallel --chunk-messages device \
+  "${common[@]}" --checkpoint-dir "$work/e4"
+expect_error "--chunk-messages needs --chunk-parallel" \
+  "$run" train "$art/b1.gkm" --chunk-messages host "${common[@]}" \
+  --checkpoint-dir "$work/e5"
 expect_error "--chunk-parallel runs chunk_loss, chunk_grad and apply_gradients; it takes no --function" \
   "$run" train "$art/c16.gkm" --chunk-parallel --function chunk_loss \
   "${common[@]}" --checkpoint-dir "$work/e3"

@@ -6,9 +6,11 @@
 // device all-reduces (sum and mean, f32 and f64, several tensors in one
 // group, an empty tensor) against values it computes itself, the host
 // collectives that go through MPI, the errors for bad input, and finally
-// the timeout: rank 0 starts an all-reduce that rank 1 never joins and must
-// get DeadlineExceeded within the timeout. Prints
-// "SKIP: ..." and exits 0 where there are fewer GPUs than ranks.
+// device send/recv along a chain (two tensors of different dtypes, one
+// message each way, as chunk parallelism passes its stream state) and its
+// errors, and finally the timeout: rank 0 starts an all-reduce that rank 1
+// never joins and must get DeadlineExceeded within the timeout. Prints "SKIP:
+// ..." and exits 0 where there are fewer GPUs than ranks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -133,6 +135,70 @@ int main() {
                                          false, nullptr, "i64");
   check(wrongType.code() == StatusCode::kInvalidArgument,
         "i64 is refused: " + wrongType.toString(), r);
+
+  // Device messages along the chain 0 -> 1 -> ... -> n-1 and back: rank k
+  // receives the f32 and i64 tensors from k - 1, adds k + 1 / k, and sends
+  // them on; the last rank sends the f32 one back down. Values are exact.
+  {
+    const int64_t kS = 3000, kI = 17;
+    StatusOr<Buffer> sb = gpu.allocate(size_t(kS) * sizeof(float));
+    StatusOr<Buffer> ib = gpu.allocate(size_t(kI) * sizeof(int64_t));
+    if (!sb.isOk() || !ib.isOk())
+      c.abort(1, "device allocation failed");
+    std::vector<float> sv(size_t(kS), 0.0f);
+    std::vector<int64_t> iv(size_t(kI), 0);
+    std::vector<BucketTensor> msg = {{sb->data(), kS, ElementType::kF32},
+                                     {ib->data(), kI, ElementType::kI64}};
+    if (r > 0) {
+      checkOk(c.recvOnDevice(msg, r - 1, nullptr, "the chain forward"),
+              "device recv forward", r);
+      checkOk(gpu.copyToHost(sv.data(), *sb, 0, sv.size() * sizeof(float)),
+              "download f32", r);
+      checkOk(gpu.copyToHost(iv.data(), *ib, 0, iv.size() * sizeof(int64_t)),
+              "download i64", r);
+      int wrong = 0;
+      for (int64_t i = 0; i < kS; ++i)
+        wrong += sv[size_t(i)] != float(r * (r + 1) / 2) + float(i);
+      for (int64_t i = 0; i < kI; ++i)
+        wrong += iv[size_t(i)] != int64_t(r - 1) * (r) / 2 * 1000 + i;
+      check(wrong == 0,
+            "device recv forward: " + std::to_string(wrong) + " wrong", r);
+    } else {
+      for (int64_t i = 0; i < kS; ++i)
+        sv[size_t(i)] = float(i);
+      for (int64_t i = 0; i < kI; ++i)
+        iv[size_t(i)] = i;
+    }
+    for (float &x : sv)
+      x += float(r + 1);
+    for (int64_t &x : iv)
+      x += int64_t(r) * 1000;
+    checkOk(gpu.copyFromHost(*sb, 0, sv.data(), sv.size() * sizeof(float)),
+            "upload f32", r);
+    checkOk(gpu.copyFromHost(*ib, 0, iv.data(), iv.size() * sizeof(int64_t)),
+            "upload i64", r);
+    if (r + 1 < n) {
+      checkOk(c.sendOnDevice(msg, r + 1, nullptr, "the chain forward"),
+              "device send forward", r);
+      // Backward: the f32 tensor of rank n-1, passed down unchanged.
+      checkOk(c.recvOnDevice({msg[0]}, r + 1, nullptr, "the chain backward"),
+              "device recv backward", r);
+      checkOk(gpu.copyToHost(sv.data(), *sb, 0, sv.size() * sizeof(float)),
+              "download f32", r);
+    }
+    if (r > 0)
+      checkOk(c.sendOnDevice({msg[0]}, r - 1, nullptr, "the chain backward"),
+              "device send backward", r);
+    int wrong = 0;
+    for (int64_t i = 0; i < kS; ++i)
+      wrong += sv[size_t(i)] != float(n * (n + 1) / 2) + float(i);
+    check(wrong == 0,
+          "device recv backward: " + std::to_string(wrong) + " wrong", r);
+    Status self = c.sendOnDevice(msg, r, nullptr, "to itself");
+    check(self.code() == StatusCode::kInvalidArgument,
+          "a device message to this rank itself is refused: " + self.toString(),
+          r);
+  }
 
   // The timeout: rank 1 does not join; rank 0 must fail within ~2 s.
   c.setTimeoutSeconds(2);

@@ -56,6 +56,20 @@ Status Communicator::allReduceOnDevice(const std::vector<BucketTensor> &, bool,
                        "' communicator has no device collectives (use NCCL)");
 }
 
+Status Communicator::sendOnDevice(const std::vector<BucketTensor> &, int,
+                                  void *, const std::string &what) {
+  return unimplemented(std::string("send of ") + what +
+                       " from device memory: the '" + backend() +
+                       "' communicator has no device messages (use NCCL)");
+}
+
+Status Communicator::recvOnDevice(const std::vector<BucketTensor> &, int,
+                                  void *, const std::string &what) {
+  return unimplemented(std::string("recv of ") + what +
+                       " into device memory: the '" + backend() +
+                       "' communicator has no device messages (use NCCL)");
+}
+
 Status Communicator::allReduceMean(void *data, int64_t count, ElementType dtype,
                                    const std::string &what) {
   if (dtype != ElementType::kF32 && dtype != ElementType::kF64)

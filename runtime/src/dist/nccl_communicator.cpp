@@ -3,7 +3,8 @@
 // One process per GPU. MPI bootstraps the job: rank 0 makes the NCCL unique
 // id and broadcasts it, and it carries the small host collectives (losses,
 // flags, checksums) and abort(). Gradients are all-reduced by NCCL in device
-// memory, queued on the executable's stream.
+// memory, queued on the executable's stream, and device messages (chunk
+// parallelism's stream state) go by ncclSend/ncclRecv the same way.
 //
 // libnccl.so.2 is loaded at run time, like libcuda and libcublasLt, so the
 // runtime still starts on machines without it. nccl.h provides the types
@@ -46,6 +47,10 @@ struct NcclApi {
   ncclResult_t (*commAbort)(ncclComm_t) = nullptr;
   ncclResult_t (*allReduce)(const void *, void *, size_t, ncclDataType_t,
                             ncclRedOp_t, ncclComm_t, cudaStream_t) = nullptr;
+  ncclResult_t (*send)(const void *, size_t, ncclDataType_t, int, ncclComm_t,
+                       cudaStream_t) = nullptr;
+  ncclResult_t (*recv)(void *, size_t, ncclDataType_t, int, ncclComm_t,
+                       cudaStream_t) = nullptr;
   ncclResult_t (*groupStart)() = nullptr;
   ncclResult_t (*groupEnd)() = nullptr;
   const char *(*getErrorString)(ncclResult_t) = nullptr;
@@ -99,6 +104,8 @@ StatusOr<const NcclApi *> loadNccl() {
     get(api.commDestroy, "ncclCommDestroy");
     get(api.commAbort, "ncclCommAbort");
     get(api.allReduce, "ncclAllReduce");
+    get(api.send, "ncclSend");
+    get(api.recv, "ncclRecv");
     get(api.groupStart, "ncclGroupStart");
     get(api.groupEnd, "ncclGroupEnd");
     get(api.getErrorString, "ncclGetErrorString");
@@ -196,7 +203,8 @@ public:
     host_->setTimeoutSeconds(timeoutSeconds_);
     return host_->barrier(what);
   }
-  // Host messages (chunk parallelism's state) go through MPI as well.
+  // Host messages (chunk parallelism's state with --chunk-messages host)
+  // go through MPI as well.
   Status send(const void *data, size_t bytes, int peer, int tag,
               const std::string &what) override {
     host_->setTimeoutSeconds(timeoutSeconds_);
@@ -259,8 +267,59 @@ public:
     return waitEvent(desc);
   }
 
+  Status sendOnDevice(const std::vector<BucketTensor> &tensors, int peer,
+                      void *stream, const std::string &what) override {
+    return messageOnDevice(/*isSend=*/true, tensors, peer, stream, what);
+  }
+  Status recvOnDevice(const std::vector<BucketTensor> &tensors, int peer,
+                      void *stream, const std::string &what) override {
+    return messageOnDevice(/*isSend=*/false, tensors, peer, stream, what);
+  }
+
 private:
   using Clock = std::chrono::steady_clock;
+
+  /// ncclSend or ncclRecv of every tensor's bytes in one group on
+  /// `stream`, then waited for like a collective (a peer that never
+  /// matches it times out and aborts the communicator).
+  Status messageOnDevice(bool isSend, const std::vector<BucketTensor> &tensors,
+                         int peer, void *stream, const std::string &what) {
+    size_t bytes = 0;
+    for (const BucketTensor &t : tensors)
+      bytes += size_t(t.count) * elementTypeSize(t.dtype);
+    std::string desc = std::string("NCCL ") + (isSend ? "send" : "recv") +
+                       " of " + std::to_string(bytes) + " bytes (" +
+                       std::to_string(tensors.size()) + " tensors) " +
+                       (isSend ? "to" : "from") + " rank " +
+                       std::to_string(peer) + " (" + what + ")";
+    if (peer < 0 || peer >= size() || peer == rank())
+      return invalidArgument(where_ + ": " + desc +
+                             ": the peer must be another rank of the job");
+    if (broken_)
+      return failedPrecondition(where_ + ": " + desc +
+                                ": the communicator is unusable after an "
+                                "earlier failed operation");
+    ++messages_;
+    desc += " (message #" + std::to_string(messages_) + ")";
+    GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    ncclResult_t rc = api_.groupStart();
+    for (const BucketTensor &t : tensors) {
+      size_t n = size_t(t.count) * elementTypeSize(t.dtype);
+      if (rc != ncclSuccess || n == 0)
+        continue;
+      cudaStream_t s = static_cast<cudaStream_t>(stream);
+      rc = isSend ? api_.send(t.data, n, ncclUint8, peer, comm_, s)
+                  : api_.recv(t.data, n, ncclUint8, peer, comm_, s);
+    }
+    ncclResult_t end = api_.groupEnd();
+    if (rc != ncclSuccess)
+      return fail(rc, desc + (isSend ? ": ncclSend" : ": ncclRecv"));
+    if (end != ncclSuccess && end != ncclInProgress)
+      return fail(end, desc + ": ncclGroupEnd");
+    GECKO_RETURN_IF_ERROR(waitIssued(desc));
+    GECKO_RETURN_IF_ERROR(ctx_.recordEvent(event_, stream));
+    return waitEvent(desc);
+  }
 
   Clock::time_point deadline() const {
     return Clock::now() + std::chrono::duration_cast<Clock::duration>(

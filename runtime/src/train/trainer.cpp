@@ -249,6 +249,11 @@ private:
   StatusOr<TensorMap> dataParallelStep(TensorMap &inputs, bool &stop);
   Status bindCalls();
   Status bindChunkCalls();
+  Status chunkMessage(bool isSend, BoundCall &call,
+                      const std::vector<const ArgSpec *> &args,
+                      const char *prefix, size_t skip,
+                      std::vector<unsigned char> &buf, TensorMap &staging,
+                      int peer, int tag, const std::string &what);
   StatusOr<TensorMap> singleStep(TensorMap &inputs);
   Status commitStep();
   Status syncModel();
@@ -322,6 +327,8 @@ private:
   /// cotangent, and the packed bytes (stateBytes_, cotangentBytes_).
   TensorMap stateIn_, cotangentIn_;
   std::vector<unsigned char> stateBuf_, cotangentBuf_;
+  /// The messages go from device buffer to device buffer (NCCL).
+  bool deviceMessages_ = false;
   /// Seconds of the last chunk-parallel step's phases (the metrics'
   /// "cp_phases_s"): chunk_loss, chunk_grad, waiting in send/recv, copying
   /// the messages between device and host, the gradient all-reduce, the
@@ -886,7 +893,29 @@ Status Trainer::bindChunkCalls() {
                            "' communicator reduces device memory, but " +
                            exe_.source() + " runs on the CPU");
   deviceReduce_ = exe_.onCuda() && comm_->hasDeviceCollectives();
+  using Messages = TrainOptions::ChunkMessages;
+  if (opt_.chunkMessages == Messages::kDevice && !deviceReduce_)
+    return invalidArgument(
+        std::string("--chunk-messages device needs a cuda artifact and the "
+                    "NCCL communicator (--dist nccl); this run has ") +
+        (exe_.onCuda() ? "a cuda" : "a cpu") + " artifact and the '" +
+        comm_->backend() + "' communicator");
+  deviceMessages_ = deviceReduce_ && opt_.chunkMessages != Messages::kHost;
   return Status::ok();
+}
+
+/// The device buffers of `call` named `prefix` + each arg's name less its
+/// first `skip` characters (see packFrom), for Communicator::sendOnDevice
+/// and recvOnDevice.
+StatusOr<std::vector<BucketTensor>>
+deviceTensors(const BoundCall &call, const std::vector<const ArgSpec *> &args,
+              const char *prefix, size_t skip) {
+  std::vector<BucketTensor> out;
+  for (const ArgSpec *a : args) {
+    GECKO_ASSIGN_OR_RETURN(void *p, call.buffer(prefix + a->name.substr(skip)));
+    out.push_back({p, a->numel(), a->dtype});
+  }
+  return out;
 }
 
 /// Packs, in the order of `args`, the tensors of `call` named `prefix` +
@@ -920,6 +949,49 @@ Status unpackInto(BoundCall &call, const std::vector<const ArgSpec *> &args,
   return Status::ok();
 }
 
+/// One message of chunk parallelism with world rank `peer`: sends the
+/// tensors of `call` named `prefix` + each of `args`' names less its first
+/// `skip` characters (as packFrom), or receives into `call`'s args `args`.
+/// With deviceMessages_ from device buffers to device buffers (NCCL, on
+/// the calls' stream), else staged through the host: `buf` holds the
+/// packed bytes and, on receive, `staging` the tensors for setArg. Adds
+/// its time to cpPhases_ (the copies between device and host as staging).
+Status Trainer::chunkMessage(bool isSend, BoundCall &call,
+                             const std::vector<const ArgSpec *> &args,
+                             const char *prefix, size_t skip,
+                             std::vector<unsigned char> &buf,
+                             TensorMap &staging, int peer, int tag,
+                             const std::string &what) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  Clock::time_point t = Clock::now();
+  if (deviceMessages_) {
+    GECKO_ASSIGN_OR_RETURN(std::vector<BucketTensor> tensors,
+                           deviceTensors(call, args, prefix, skip));
+    Status s =
+        isSend ? comm_->sendOnDevice(tensors, peer, call.nativeStream(), what)
+               : comm_->recvOnDevice(tensors, peer, call.nativeStream(), what);
+    cpPhases_.messages += since(t);
+    return s;
+  }
+  if (isSend) {
+    GECKO_RETURN_IF_ERROR(packFrom(call, args, prefix, skip, buf));
+    cpPhases_.staging += since(t);
+    t = Clock::now();
+    Status s = comm_->send(buf.data(), buf.size(), peer, tag, what);
+    cpPhases_.messages += since(t);
+    return s;
+  }
+  GECKO_RETURN_IF_ERROR(comm_->recv(buf.data(), buf.size(), peer, tag, what));
+  cpPhases_.messages += since(t);
+  t = Clock::now();
+  GECKO_RETURN_IF_ERROR(unpackInto(call, args, buf, staging));
+  cpPhases_.staging += since(t);
+  return Status::ok();
+}
+
 /// One step of chunk parallelism on piece r of P of a replica
 /// (docs/distributed.md), on the bound calls (bindChunkCalls): chunk_loss
 /// on piece r from the state piece r-1 sends (zeros for r = 0), the next
@@ -945,59 +1017,36 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
   Clock::time_point t = Clock::now();
   for (const char *name : {"input.tokens", "input.targets"})
     GECKO_RETURN_IF_ERROR(lossCall_->setArg(name, inputs.at(name)));
-  if (r > 0) {
-    GECKO_RETURN_IF_ERROR(comm_->recv(stateBuf_.data(), stateBuf_.size(),
-                                      me - 1, kStateTag,
-                                      "the stream state" + at));
-    cpPhases_.messages += since(t);
-    t = Clock::now();
-    GECKO_RETURN_IF_ERROR(
-        unpackInto(*lossCall_, streamState_, stateBuf_, stateIn_));
-  }
-  cpPhases_.staging += since(t);
+  std::string state = "the stream state" + at,
+              cotangent = "the stream state's cotangent" + at;
+  size_t skip = std::strlen("cotangent.");
+  if (r > 0)
+    GECKO_RETURN_IF_ERROR(chunkMessage(/*isSend=*/false, *lossCall_,
+                                       streamState_, "", 0, stateBuf_, stateIn_,
+                                       me - 1, kStateTag, state));
   t = Clock::now();
   GECKO_RETURN_IF_ERROR(lossCall_->run());
   cpPhases_.forward = since(t);
-  t = Clock::now();
-  if (r + 1 < P) {
-    GECKO_RETURN_IF_ERROR(
-        packFrom(*lossCall_, streamState_, "next:", 0, stateBuf_));
-    cpPhases_.staging += since(t);
-    t = Clock::now();
-    GECKO_RETURN_IF_ERROR(comm_->send(stateBuf_.data(), stateBuf_.size(),
-                                      me + 1, kStateTag,
-                                      "the stream state" + at));
-    cpPhases_.messages += since(t);
-    t = Clock::now();
-  }
+  if (r + 1 < P)
+    GECKO_RETURN_IF_ERROR(chunkMessage(/*isSend=*/true, *lossCall_,
+                                       streamState_, "next:", 0, stateBuf_,
+                                       stateIn_, me + 1, kStateTag, state));
 
-  // Backward on the same state (chunk_grad shares chunk_loss's buffers).
-  if (r + 1 < P) {
-    GECKO_RETURN_IF_ERROR(
-        comm_->recv(cotangentBuf_.data(), cotangentBuf_.size(), me + 1,
-                    kCotangentTag, "the stream state's cotangent" + at));
-    cpPhases_.messages += since(t);
-    t = Clock::now();
-    GECKO_RETURN_IF_ERROR(
-        unpackInto(*gradCall_, streamCotangents_, cotangentBuf_, cotangentIn_));
-    cpPhases_.staging += since(t);
-    t = Clock::now();
-  }
+  // Backward on the same state (chunk_grad shares chunk_loss's buffers),
+  // seeded with the cotangent of the next state; grad.<s> is the cotangent
+  // of the state this piece started from.
+  if (r + 1 < P)
+    GECKO_RETURN_IF_ERROR(chunkMessage(
+        /*isSend=*/false, *gradCall_, streamCotangents_, "", 0, cotangentBuf_,
+        cotangentIn_, me + 1, kCotangentTag, cotangent));
+  t = Clock::now();
   GECKO_RETURN_IF_ERROR(gradCall_->run());
   cpPhases_.backward = since(t);
+  if (r > 0)
+    GECKO_RETURN_IF_ERROR(chunkMessage(
+        /*isSend=*/true, *gradCall_, streamCotangents_, "grad.", skip,
+        cotangentBuf_, cotangentIn_, me - 1, kCotangentTag, cotangent));
   t = Clock::now();
-  if (r > 0) {
-    // grad.<s> for every cotangent.<s> seed.
-    GECKO_RETURN_IF_ERROR(packFrom(*gradCall_, streamCotangents_, "grad.",
-                                   std::strlen("cotangent."), cotangentBuf_));
-    cpPhases_.staging += since(t);
-    t = Clock::now();
-    GECKO_RETURN_IF_ERROR(
-        comm_->send(cotangentBuf_.data(), cotangentBuf_.size(), me - 1,
-                    kCotangentTag, "the stream state's cotangent" + at));
-    cpPhases_.messages += since(t);
-    t = Clock::now();
-  }
 
   // The pieces' gradients (each with loss cotangent 1/(P D)) sum over all
   // P D ranks to the global batch's; its loss is the mean of the P D
@@ -1515,11 +1564,13 @@ StatusOr<TrainResult> Trainer::run() {
                  "chunk parallel over %d rank%s%s (%s): sequences of %lld "
                  "tokens in pieces of %lld; chunk_loss, the stream state "
                  "(%zu bytes) to the next rank, chunk_grad, its cotangent "
-                 "(%zu bytes) to the previous rank, all-reduce (sum, %s) + "
-                 "apply_gradients\n",
+                 "(%zu bytes) to the previous rank (%s), all-reduce (sum, "
+                 "%s) + apply_gradients\n",
                  cpRanks_, cpRanks_ == 1 ? "" : "s", replicas.c_str(),
                  comm_->backend(), (long long)seqLen, (long long)pieceLen_,
-                 stateBytes_, cotangentBytes_, reduce.c_str());
+                 stateBytes_, cotangentBytes_,
+                 deviceMessages_ ? "device to device" : "through the host",
+                 reduce.c_str());
   }
   if (cp_) {
     std::vector<int64_t> full = {batch, seqLen};

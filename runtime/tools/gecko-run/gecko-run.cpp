@@ -80,7 +80,8 @@ COMMANDS:
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
         [--function train_step] [--dist auto|local|mpi|nccl]
         [--bucket-mb 25] [--collective-timeout S]
-        [--consistency-check-every 50] [--chunk-parallel [--chunk-ranks P]]
+        [--consistency-check-every 50]
+        [--chunk-parallel [--chunk-ranks P] [--chunk-messages auto]]
                  Train with the artifact's train_step function (forward,
                  backward and optimizer run in compiled code). DATA is a
                  GECKOTOK token file or text (byte-level: token = byte).
@@ -110,7 +111,9 @@ COMMANDS:
                  summed and every rank applies the same AdamW step.
                  --chunk-ranks P splits the N ranks into N/P data-parallel
                  replicas of P consecutive ranks (a global batch of N/P x B
-                 sequences of P x L tokens).
+                 sequences of P x L tokens). --chunk-messages host|device
+                 passes the state through host memory (MPI) or from GPU
+                 to GPU (NCCL); auto: device where NCCL runs.
                  docs/distributed.md has the details.
   bench MODEL.gkm [--function NAME] [--warmup 3] [--iters 10]
         [--weights W.safetensors] [--graph]
@@ -1509,7 +1512,8 @@ int runTrain(const std::vector<std::string> &args) {
                                "--bucket-mb",
                                "--collective-timeout",
                                "--consistency-check-every",
-                               "--chunk-ranks"},
+                               "--chunk-ranks",
+                               "--chunk-messages"},
                               pa, {"--resume", "--quiet", "--chunk-parallel"});
   if (!err.empty())
     return usageError("train: " + err);
@@ -1531,6 +1535,20 @@ int runTrain(const std::vector<std::string> &args) {
     if (!parseInt64(pa.options["--chunk-ranks"], p, 1) || p > INT32_MAX)
       return usageError("--chunk-ranks needs a positive number of ranks");
     opt.chunkRanks = int(p);
+  }
+  if (pa.options.count("--chunk-messages")) {
+    const std::string &m = pa.options["--chunk-messages"];
+    if (!opt.chunkParallel)
+      return usageError("--chunk-messages needs --chunk-parallel");
+    using Messages = TrainOptions::ChunkMessages;
+    if (m == "auto")
+      opt.chunkMessages = Messages::kAuto;
+    else if (m == "host")
+      opt.chunkMessages = Messages::kHost;
+    else if (m == "device")
+      opt.chunkMessages = Messages::kDevice;
+    else
+      return usageError("--chunk-messages must be auto, host or device");
   }
   if (!pa.options.count("--steps") && !opt.resume)
     return usageError("train needs --steps (optional only with --resume)");

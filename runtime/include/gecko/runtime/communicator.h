@@ -3,10 +3,11 @@
 // The runtime's view of a distributed job: its rank, its size, the
 // collectives the trainer needs (all-reduce, broadcast, barrier) and
 // point-to-point messages (send, recv: the stream state and its cotangent
-// between the ranks of chunk parallelism) on host buffers. Every
-// operation has a timeout: a rank that dies or stops communicating makes
-// the others fail with DeadlineExceeded naming the rank, the operation and
-// what it carried, never a silent hang. abort() then ends the whole job.
+// between the ranks of chunk parallelism) on host buffers, and with NCCL
+// all-reduces and messages in device memory. Every operation has a
+// timeout: a rank that dies or stops communicating makes the others fail
+// with DeadlineExceeded naming the rank, the operation and what it
+// carried, never a silent hang. abort() then ends the whole job.
 // docs/distributed.md describes launching and the env vars.
 //
 // Implementations: "local" (one rank, no communication) and "mpi" (one
@@ -90,6 +91,21 @@ public:
   virtual Status allReduceOnDevice(const std::vector<BucketTensor> &tensors,
                                    bool mean, void *stream,
                                    const std::string &what);
+
+  /// Sends `tensors` (any dtype, in device memory of the communicator's
+  /// CUDA device) to rank `peer` as one group of raw bytes, queued on
+  /// `stream` after the work already queued there, and waits for it under
+  /// the timeout. The peer receives them with recvOnDevice: the same
+  /// number of tensors with the same byte sizes, in order; messages
+  /// between two ranks in one direction arrive in the order sent (no
+  /// tags). `what` names the payload in errors. Unimplemented without
+  /// device collectives.
+  virtual Status sendOnDevice(const std::vector<BucketTensor> &tensors,
+                              int peer, void *stream, const std::string &what);
+  /// Receives into `tensors` (device memory) what rank `peer` sent with
+  /// sendOnDevice, queued on `stream`, and waits for it under the timeout.
+  virtual Status recvOnDevice(const std::vector<BucketTensor> &tensors,
+                              int peer, void *stream, const std::string &what);
 
   /// All-reduce with kSum, then divide by size(): the mean over ranks.
   Status allReduceMean(void *data, int64_t count, ElementType dtype,

@@ -228,6 +228,13 @@ struct TrainOptions {
   /// [d B, (d + 1) B) of a global batch of size() / P x B sequences of
   /// P x L tokens. size() must be a multiple of P.
   int chunkRanks = 0;
+  /// With chunkParallel: how the stream state and its cotangent pass
+  /// between ranks. kHost: copied to the host and sent by
+  /// Communicator::send/recv; kDevice: from device buffer to device buffer
+  /// (Communicator::sendOnDevice/recvOnDevice, NCCL and a cuda artifact);
+  /// kAuto: kDevice where possible, else kHost.
+  enum class ChunkMessages { kAuto, kHost, kDevice };
+  ChunkMessages chunkMessages = ChunkMessages::kAuto;
   /// Fault injection for tests ("kill:RANK:STEP" or "hang:RANK:STEP": that
   /// rank kills itself with SIGKILL, or stops calling collectives, before
   /// step STEP). gecko-run passes GECKO_FAULT_INJECT.
