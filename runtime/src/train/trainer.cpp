@@ -1000,9 +1000,9 @@ Status Trainer::chunkMessage(bool isSend, BoundCall &call,
 /// cotangent 1/(P D), the state cotangents to piece r-1; then the sum
 /// all-reduce of the gradients over all P D ranks (NCCL in device memory,
 /// else bucketed on the host), the all-reduce of the piece losses and the
-/// stop flag, and apply_gradients. The messages pass through host memory
-/// (578192 bytes for the tiny model and one sequence; section 5.2 of
-/// docs/distributed.md).
+/// stop flag, and apply_gradients. The messages (578192 bytes each way for
+/// the tiny model and one sequence) go GPU to GPU or through host memory
+/// (chunkMessage; section 5.2 of docs/distributed.md).
 StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
                                                bool &stop) {
   using Clock = std::chrono::steady_clock;
@@ -1014,7 +1014,6 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
   // and me + 1 (world rank me = d P + r).
   int r = cpPiece_, P = cpRanks_, me = comm_->rank();
   std::string at = " of step " + std::to_string(step + 1);
-  Clock::time_point t = Clock::now();
   for (const char *name : {"input.tokens", "input.targets"})
     GECKO_RETURN_IF_ERROR(lossCall_->setArg(name, inputs.at(name)));
   std::string state = "the stream state" + at,
@@ -1024,7 +1023,7 @@ StatusOr<TensorMap> Trainer::chunkParallelStep(TensorMap &inputs, int64_t step,
     GECKO_RETURN_IF_ERROR(chunkMessage(/*isSend=*/false, *lossCall_,
                                        streamState_, "", 0, stateBuf_, stateIn_,
                                        me - 1, kStateTag, state));
-  t = Clock::now();
+  Clock::time_point t = Clock::now();
   GECKO_RETURN_IF_ERROR(lossCall_->run());
   cpPhases_.forward = since(t);
   if (r + 1 < P)
