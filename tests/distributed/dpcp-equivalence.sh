@@ -19,7 +19,8 @@
 # cp-equivalence.sh, which says why); the negative control (one replica,
 # i.e. batch 1, must fail the same comparison); the errors for a
 # --chunk-ranks that does not divide the ranks and for --chunk-ranks
-# without --chunk-parallel.
+# without --chunk-parallel; 2 steps + --resume + 1 step = 3 straight
+# steps byte for byte.
 set -euo pipefail
 run="$1"; mpiexec="$2"; art="$3"; work="$4"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -82,4 +83,13 @@ expect_error "--chunk-ranks 3 does not divide the job's 2 ranks into data-parall
 expect_error "--chunk-ranks needs --chunk-parallel" \
   "$run" train "$art/b2.gkm" --chunk-ranks 2 "${common[@]}" \
   --checkpoint-dir "$work/e2"
+
+echo "== 2 x 2 ranks: 2 steps, then --resume for the 3rd = 3 straight steps"
+dpcp=(timeout 300 "$mpiexec" -np 4 --oversubscribe "$run" train "$art/c16.gkm"
+      --chunk-parallel --chunk-ranks 2 "${common[@]}")
+"${dpcp[@]}" --stop-at 2 --checkpoint-dir "$work/resumed" --quiet
+"${dpcp[@]}" --resume --checkpoint-dir "$work/resumed" | tee "$work/resumed.log"
+grep -q "resumed from .*step-00000002.safetensors" "$work/resumed.log"
+cmp "$work/four/step-00000003.safetensors" \
+  "$work/resumed/step-00000003.safetensors"
 echo "PASS"
