@@ -289,9 +289,9 @@ void recvTimeout(Communicator &c) {
 void differentCollectives(Communicator &c) {
   int r = c.rank();
   float x = 1;
-  Status s = r == 0 ? c.allReduce(&x, 1, ElementType::kF32, ReduceOp::kSum,
-                                  "the loss")
-                    : c.broadcast(&x, 4, 0, "the flag");
+  Status s =
+      r == 0 ? c.allReduce(&x, 1, ElementType::kF32, ReduceOp::kSum, "the loss")
+             : c.broadcast(&x, 4, 0, "the flag");
   checkError(s, StatusCode::kInvalidArgument,
              "the ranks called different collectives: rank 0 all_reduce "
              "(sum, f32 x 1) of the loss, rank 1 broadcast (4 bytes from "

@@ -188,7 +188,8 @@ public:
   Status send(const void *data, size_t bytes, int peer, int tag,
               const std::string &what) override {
     ++messages_;
-    std::string head = where_ + ": " + messageDesc(true, bytes, peer, tag, what);
+    std::string head =
+        where_ + ": " + messageDesc(true, bytes, peer, tag, what);
     GECKO_RETURN_IF_ERROR(checkMessage(peer, tag, head));
     GECKO_RETURN_IF_ERROR(usable(head));
     if (bytes > 0 && !data)
@@ -280,8 +281,8 @@ private:
   /// to complete.
   Status collective(Slot mine) {
     uint64_t seq = ++sequence_;
-    std::string head =
-        where_ + ": " + mine.desc + " (collective #" + std::to_string(seq) + ")";
+    std::string head = where_ + ": " + mine.desc + " (collective #" +
+                       std::to_string(seq) + ")";
     GECKO_RETURN_IF_ERROR(usable(head));
     ThreadGroup &g = *group_;
     std::unique_lock<std::mutex> lock(g.mu);
@@ -304,9 +305,8 @@ private:
         broken_ = true;
       return s.isOk() ? s : Status(s.code(), head + ": " + s.message());
     }
-    bool done = g.cv.wait_until(lock, deadline(), [&] {
-      return g.completed >= round || g.broken;
-    });
+    bool done = g.cv.wait_until(
+        lock, deadline(), [&] { return g.completed >= round || g.broken; });
     if (g.completed >= round)
       return Status::ok();
     broken_ = true;
