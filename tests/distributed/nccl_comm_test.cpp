@@ -10,26 +10,37 @@
 // get DeadlineExceeded within the timeout. Prints
 // "SKIP: ..." and exits 0 where there are fewer GPUs than ranks.
 //
+// `gecko_nccl_comm_test --threads N` runs the same checks with the N ranks
+// as threads of one process (no mpirun): a "threads" group bootstraps
+// NCCL, and thread r drives cuda:r.
+//
 //===----------------------------------------------------------------------===//
 
 #include "gecko/runtime/communicator.h"
 #include "gecko/runtime/device.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace gecko;
 
 namespace {
 
-int failures = 0;
+std::atomic<int> failures{0};
+std::mutex printMu;
 
 void check(bool ok, const std::string &what, int rank) {
   if (!ok) {
     ++failures;
+    std::lock_guard<std::mutex> lock(printMu);
     std::fprintf(stderr, "rank %d: FAIL %s\n", rank, what.c_str());
   }
 }
@@ -38,9 +49,58 @@ void checkOk(const Status &s, const std::string &what, int rank) {
   check(s.isOk(), what + ": " + s.toString(), rank);
 }
 
+/// The checks of rank `r` of `n` on its NCCL communicator `c` over `gpu`,
+/// ending with the verdict all-reduce; the exit status.
+int checkRank(Communicator &c, Device &gpu, int r, int n, const char *mode);
+
+/// --threads N: the ranks as threads of this process.
+int mainThreads(int n) {
+  StatusOr<int> gpus = cudaDeviceCount();
+  if (n < 2 || !gpus.isOk() || *gpus < n) {
+    std::printf("SKIP: %d ranks in threads need as many GPUs (this host: "
+                "%s)\n",
+                n,
+                gpus.isOk() ? std::to_string(*gpus).c_str()
+                            : gpus.status().toString().c_str());
+    return 0;
+  }
+  StatusOr<std::vector<std::unique_ptr<Communicator>>> group =
+      createThreadCommunicators(n);
+  if (!group.isOk()) {
+    std::fprintf(stderr, "%s\n", group.status().toString().c_str());
+    return 1;
+  }
+  std::vector<int> codes(size_t(n), 1);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      std::unique_ptr<Communicator> comm = std::move((*group)[size_t(r)]);
+      comm->setTimeoutSeconds(60);
+      StatusOr<std::unique_ptr<Device>> dev = createCudaDevice(r);
+      if (!dev.isOk())
+        comm->abort(1, "rank " + std::to_string(r) + ": " +
+                           dev.status().toString());
+      StatusOr<std::unique_ptr<Communicator>> nccl =
+          createNcclCommunicator(comm, **dev);
+      if (!nccl.isOk())
+        comm->abort(1, "rank " + std::to_string(r) + ": " +
+                           nccl.status().toString());
+      codes[size_t(r)] = checkRank(**nccl, **dev, r, n, " (threads)");
+      nccl->reset(); // On this thread, before its device.
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int code : codes)
+    if (code != 0)
+      return code;
+  return 0;
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--threads") == 0)
+    return mainThreads(std::atoi(argv[2]));
   StatusOr<std::unique_ptr<Communicator>> made = createCommunicator("mpi");
   if (!made.isOk()) {
     std::fprintf(stderr, "%s\n", made.status().toString().c_str());
@@ -76,7 +136,12 @@ int main() {
   if (!nccl.isOk())
     mpi->abort(1,
                "rank " + std::to_string(r) + ": " + nccl.status().toString());
-  Communicator &c = **nccl;
+  return checkRank(**nccl, gpu, r, n, "");
+}
+
+namespace {
+
+int checkRank(Communicator &c, Device &gpu, int r, int n, const char *mode) {
   c.setTimeoutSeconds(60);
   check(std::string(c.backend()) == "nccl", "backend", r);
   check(c.hasDeviceCollectives(), "hasDeviceCollectives", r);
@@ -121,7 +186,7 @@ int main() {
     bad += std::fabs(d[size_t(i)] - (meanOffset + double(i))) > 1e-12;
   check(bad == 0, "device f64 mean: " + std::to_string(bad) + " wrong", r);
 
-  // Host collectives go through MPI.
+  // Host collectives go through the bootstrap (MPI or the thread group).
   double host[2] = {double(r), 1.0};
   checkOk(c.allReduce(host, 2, ElementType::kF64, ReduceOp::kSum, "host"),
           "host all-reduce", r);
@@ -157,12 +222,14 @@ int main() {
                 s.message().c_str());
   }
   c.setTimeoutSeconds(60);
-  double verdict = failures;
+  double verdict = failures.load();
   if (!c.allReduce(&verdict, 1, ElementType::kF64, ReduceOp::kSum, "verdict")
            .isOk())
     return 1;
   if (r == 0)
-    std::printf("nccl communicator test on %d ranks: %s\n", n,
+    std::printf("nccl communicator test on %d ranks%s: %s\n", n, mode,
                 verdict == 0 ? "PASS" : "FAIL");
   return verdict == 0 ? 0 : 1;
 }
+
+} // namespace
