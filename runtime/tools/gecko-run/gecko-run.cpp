@@ -1627,10 +1627,10 @@ int runTrain(const std::vector<std::string> &args) {
                                "--log-every",
                                "--function",
                                "--dist",
+                               "--ranks",
                                "--bucket-mb",
                                "--collective-timeout",
-                               "--consistency-check-every",
-                               "--ranks"},
+                               "--consistency-check-every"},
                               pa, {"--resume", "--quiet", "--chunk-parallel"});
   if (!err.empty())
     return usageError("train: " + err);
