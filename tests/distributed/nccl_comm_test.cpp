@@ -12,7 +12,9 @@
 //
 // `gecko_nccl_comm_test --threads N` runs the same checks with the N ranks
 // as threads of one process (no mpirun): a "threads" group bootstraps
-// NCCL, and thread r drives cuda:r.
+// NCCL, and thread r drives cuda:r. `gecko_nccl_comm_test --arguments`
+// needs no GPU (CI): the bootstraps and devices createNcclCommunicator
+// refuses, and that it leaves the bootstrap to the caller.
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,6 +54,43 @@ void checkOk(const Status &s, const std::string &what, int rank) {
 /// The checks of rank `r` of `n` on its NCCL communicator `c` over `gpu`,
 /// ending with the verdict all-reduce; the exit status.
 int checkRank(Communicator &c, Device &gpu, int r, int n, const char *mode);
+
+/// --arguments: what createNcclCommunicator refuses before touching NCCL.
+int mainArguments() {
+  std::unique_ptr<Device> cpu = createCpuDevice();
+  std::unique_ptr<Communicator> local = createLocalCommunicator();
+  Status s = createNcclCommunicator(local, *cpu).status();
+  check(s.code() == StatusCode::kInvalidArgument &&
+            s.message().find("needs an MPI communicator (launch with mpirun "
+                             "or srun) or a group of ranks in threads "
+                             "(gecko-run train --ranks N) to exchange its "
+                             "unique id, not 'local'") != std::string::npos,
+        "a local bootstrap is refused: " + s.toString(), 0);
+  check(local != nullptr, "the refused bootstrap stays with the caller", 0);
+  std::unique_ptr<Communicator> none;
+  s = createNcclCommunicator(none, *cpu).status();
+  check(s.code() == StatusCode::kInvalidArgument &&
+            s.message().find("unique id, not none") != std::string::npos,
+        "no bootstrap is refused: " + s.toString(), 0);
+  StatusOr<std::vector<std::unique_ptr<Communicator>>> group =
+      createThreadCommunicators(2);
+  checkOk(group.status(), "thread group", 0);
+  if (group.isOk()) {
+    s = createNcclCommunicator((*group)[0], *cpu).status();
+    check(s.code() == StatusCode::kInvalidArgument &&
+              s.message().find("the NCCL communicator needs a CUDA device, "
+                               "not ") != std::string::npos,
+          "a thread bootstrap is accepted, the CPU device refused: " +
+              s.toString(),
+          0);
+    check((*group)[0] != nullptr &&
+              std::string((*group)[0]->backend()) == "threads",
+          "the thread bootstrap stays with the caller", 0);
+  }
+  int bad = failures.load();
+  std::printf("nccl communicator arguments: %s\n", bad == 0 ? "PASS" : "FAIL");
+  return bad == 0 ? 0 : 1;
+}
 
 /// --threads N: the ranks as threads of this process.
 int mainThreads(int n) {
@@ -101,6 +140,8 @@ int mainThreads(int n) {
 int main(int argc, char **argv) {
   if (argc == 3 && std::strcmp(argv[1], "--threads") == 0)
     return mainThreads(std::atoi(argv[2]));
+  if (argc == 2 && std::strcmp(argv[1], "--arguments") == 0)
+    return mainArguments();
   StatusOr<std::unique_ptr<Communicator>> made = createCommunicator("mpi");
   if (!made.isOk()) {
     std::fprintf(stderr, "%s\n", made.status().toString().c_str());
