@@ -243,7 +243,10 @@ struct TrainResult {
 
 /// Trains `exe`'s train function. Non-finite loss: FailedPrecondition naming
 /// the step; the update of that step is discarded and no checkpoint is
-/// written for it (the last good one stays).
+/// written for it (the last good one stays). Several train() calls may run
+/// concurrently on different threads, each with its own Executable and
+/// communicator (the ranks of a "threads" group: gecko-run train --ranks
+/// N); they share only the process-wide stop request below.
 StatusOr<TrainResult> train(const Executable &exe, const TrainOptions &options);
 
 /// Asks a running train() to stop after its current step and write a
