@@ -19,7 +19,10 @@
 #      against the mpirun one (max relative difference, printed; byte
 #      equality is reported, not required), and a hung rank (fault
 #      injection) ending the process with the NCCL timeout message within
-#      60 s. With 4 GPUs the same for 4.
+#      60 s. With 4 GPUs the same for 4. Before that, gecko_nccl_comm_test
+#      --threads N (device sums and means, host collectives through the
+#      thread group, bad input, the timeout of a collective one rank never
+#      joins) for N = 2 and 4.
 #   3. scaling: tokens/s of the scaling artifacts on 1 GPU (train_step) and
 #      on N = 2 (and 4) GPUs (data parallel, the same per-GPU batch), under
 #      mpirun and in one process (--ranks N); efficiency = tok/s(N) / (N x
@@ -145,6 +148,22 @@ one_process_hang() { # N: rank N-1 stops before step 3; the process must end
     "$work/sphang$n.log" || return 1
   grep -q "aborting the job (every rank of this process, exit 1)" "$work/sphang$n.log" || return 1
 }
+
+# The NCCL communicator checks with the ranks as threads of one process
+# (ctest distributed/nccl-communicator-threads2 runs the 2-GPU case too).
+for n in 2 4; do
+  [ "$gpus" -ge "$n" ] || continue
+  if [ ! -x "$build/bin/gecko_nccl_comm_test" ]; then
+    echo "FAIL dp-gpu nccl communicator in threads: no gecko_nccl_comm_test"; rc=1; break
+  fi
+  echo "== NCCL communicator, $n ranks as threads of one process"
+  if timeout 300 "$build/bin/gecko_nccl_comm_test" --threads "$n" 2>&1 | tee "$work/ncclthreads$n.log" | tail -3 \
+     && grep -q "nccl communicator test on $n ranks (threads): PASS" "$work/ncclthreads$n.log"; then
+    echo "PASS dp-gpu nccl communicator in threads ($n GPUs)"
+  else
+    echo "FAIL dp-gpu nccl communicator in threads ($n GPUs)"; rc=1
+  fi
+done
 
 for n in 2 4; do
   [ "$gpus" -ge "$n" ] && [ -f "$a/dp-b$n.gkm" ] || continue
