@@ -10,10 +10,25 @@
 #      3 AdamW steps within 1e-6 relative, the same losses; a negative
 #      control (1 GPU x batch 1) must fail that comparison. The same with
 #      4 GPUs x batch 1 against batch 4 where the host has 4 GPUs.
-#   2. scaling: tokens/s of the scaling artifact on 1 GPU (train_step) and
-#      on N = 2 (and 4) GPUs (data parallel, the same per-GPU batch);
-#      efficiency = tok/s(N) / (N x tok/s(1)). Written to OUT/dp-scaling.txt.
-# Exit 1 when a check fails; prints SKIP and exits 0 with fewer than 2 GPUs.
+#   2. one process (gecko-run train --ranks N: the N ranks are threads of
+#      one process, thread r drives cuda:r, NCCL over a "threads" group):
+#      the same comparison (N GPUs x batch 1 in one process against 1 GPU x
+#      batch N, weights within 1e-6, same losses), the host-reduction
+#      variant (--dist threads: gradients copied to the host and reduced by
+#      the thread group) within 1e-6 as well, the one-process checkpoint
+#      against the mpirun one (max relative difference, printed; byte
+#      equality is reported, not required), and a hung rank (fault
+#      injection) ending the process with the NCCL timeout message within
+#      60 s. With 4 GPUs the same for 4. Before that, gecko_nccl_comm_test
+#      --threads N (device sums and means, host collectives through the
+#      thread group, bad input, the timeout of a collective one rank never
+#      joins) for N = 2 and 4.
+#   3. scaling: tokens/s of the scaling artifacts on 1 GPU (train_step) and
+#      on N = 2 (and 4) GPUs (data parallel, the same per-GPU batch), under
+#      mpirun and in one process (--ranks N); efficiency = tok/s(N) / (N x
+#      tok/s(1)). Written to OUT/dp-scaling.txt.
+# Each check prints a PASS/FAIL line. Exit 1 when a check fails; prints SKIP
+# and exits 0 with fewer than 2 GPUs.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2"
@@ -86,6 +101,76 @@ if [ "$gpus" -ge 4 ] && [ -f "$a/dp-b4.gkm" ]; then
   if equivalence 4; then echo "PASS dp-gpu equivalence (4 GPUs)"; else echo "FAIL dp-gpu equivalence (4 GPUs)"; rc=1; fi
 fi
 
+one_process() { # N: N GPUs in one process (--ranks N) x batch 1 vs 1 GPU x batch N
+  local n=$1
+  echo "== one process: $n GPUs x batch 1 (--ranks $n, NCCL) vs 1 GPU x batch $n"
+  timeout 300 "$run" train "$a/dp-b1.gkm" --ranks "$n" "${common[@]}" \
+    --checkpoint-dir "$work/sp$n" --metrics "$work/sp$n.jsonl" \
+    --consistency-check-every 1 >"$work/sp$n.log" 2>&1 || { cat "$work/sp$n.log"; return 1; }
+  grep "data parallel over" "$work/sp$n.log"
+  grep -q "data parallel over $n ranks (nccl)" "$work/sp$n.log" || return 1
+  python3 "$cmp" "$work/sp$n/step-00000003.safetensors" \
+    "$work/one$n/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
+    | tail -2 || return 1
+  losses "$work/sp$n.jsonl" "$work/one$n.jsonl" || return 1
+  echo "-- one process vs mpirun ($n GPUs), informative:"
+  if cmp -s "$work/sp$n/step-00000003.safetensors" "$work/dp$n/step-00000003.safetensors"; then
+    echo "   byte-identical checkpoints"
+  else
+    python3 "$cmp" "$work/sp$n/step-00000003.safetensors" \
+      "$work/dp$n/step-00000003.safetensors" --rtol 1 | tail -2
+  fi
+  echo "-- one process, host reduction (--dist threads)"
+  timeout 300 "$run" train "$a/dp-b1.gkm" --ranks "$n" --dist threads "${common[@]}" \
+    --checkpoint-dir "$work/sph$n" --metrics "$work/sph$n.jsonl" \
+    >"$work/sph$n.log" 2>&1 || { cat "$work/sph$n.log"; return 1; }
+  grep -q "data parallel over $n ranks (threads)" "$work/sph$n.log" || return 1
+  python3 "$cmp" "$work/sph$n/step-00000003.safetensors" \
+    "$work/one$n/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
+    | tail -2 || return 1
+  losses "$work/sph$n.jsonl" "$work/one$n.jsonl" || return 1
+}
+
+one_process_hang() { # N: rank N-1 stops before step 3; the process must end
+  local n=$1 start end prc
+  echo "== one process: rank $((n - 1)) of $n hangs before step 3 (timeout 5 s)"
+  start=$(date +%s)
+  GECKO_FAULT_INJECT="hang:$((n - 1)):3" timeout 120 "$run" train "$a/dp-b1.gkm" \
+    --ranks "$n" --data "$work/tokens.bin" --steps 20 --seed 3 --log-every 1 \
+    --collective-timeout 5 --checkpoint-dir "$work/sphang$n" >"$work/sphang$n.log" 2>&1
+  prc=$?
+  end=$(date +%s)
+  echo "   exit $prc after $((end - start)) s"
+  tail -4 "$work/sphang$n.log"
+  [ "$prc" -eq 1 ] || return 1
+  [ $((end - start)) -le 60 ] || return 1
+  grep -q "NCCL all_reduce (avg, .*) of the gradients (collective #[0-9]*) did not complete within 5 s" \
+    "$work/sphang$n.log" || return 1
+  grep -q "aborting the job (every rank of this process, exit 1)" "$work/sphang$n.log" || return 1
+}
+
+# The NCCL communicator checks with the ranks as threads of one process
+# (ctest distributed/nccl-communicator-threads2 runs the 2-GPU case too).
+for n in 2 4; do
+  [ "$gpus" -ge "$n" ] || continue
+  if [ ! -x "$build/bin/gecko_nccl_comm_test" ]; then
+    echo "FAIL dp-gpu nccl communicator in threads: no gecko_nccl_comm_test"; rc=1; break
+  fi
+  echo "== NCCL communicator, $n ranks as threads of one process"
+  if timeout 300 "$build/bin/gecko_nccl_comm_test" --threads "$n" 2>&1 | tee "$work/ncclthreads$n.log" | tail -3 \
+     && grep -q "nccl communicator test on $n ranks (threads): PASS" "$work/ncclthreads$n.log"; then
+    echo "PASS dp-gpu nccl communicator in threads ($n GPUs)"
+  else
+    echo "FAIL dp-gpu nccl communicator in threads ($n GPUs)"; rc=1
+  fi
+done
+
+for n in 2 4; do
+  [ "$gpus" -ge "$n" ] && [ -f "$a/dp-b$n.gkm" ] || continue
+  if one_process "$n"; then echo "PASS dp-gpu one-process equivalence ($n GPUs)"; else echo "FAIL dp-gpu one-process equivalence ($n GPUs)"; rc=1; fi
+  if one_process_hang "$n"; then echo "PASS dp-gpu one-process hung rank ($n GPUs)"; else echo "FAIL dp-gpu one-process hung rank ($n GPUs)"; rc=1; fi
+done
+
 # Scaling: tok/s over steps 3..S (the first two warm up the GPU and NCCL),
 # the median of the per-step figures in the metrics.
 steps=${DP_SCALE_STEPS:-12}
@@ -117,6 +202,14 @@ for sa in "$a/dp-scale.gkm" "$a/dp-small.gkm"; do
     tail -1 "$work/$sn-$n.jsonl"
     eff=$(python3 -c "print('%.3f' % ($rn / ($n * $r1)))")
     line="$line; $n GPUs: $rn tok/s (efficiency $eff)"
+    # The same in one process (--ranks N: a thread per GPU).
+    timeout 600 "$run" train "$sa" --ranks "$n" "${scale[@]}" \
+      --checkpoint-dir "$work/$sn-sp$n" --metrics "$work/$sn-sp$n.jsonl" \
+      >"$work/$sn-sp$n.log" 2>&1 || { cat "$work/$sn-sp$n.log"; rc=1; continue; }
+    rs=$(rate "$work/$sn-sp$n.jsonl")
+    tail -1 "$work/$sn-sp$n.jsonl"
+    eff=$(python3 -c "print('%.3f' % ($rs / ($n * $r1)))")
+    line="$line, one process: $rs tok/s (efficiency $eff)"
   done
   {
     echo "$sn on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"

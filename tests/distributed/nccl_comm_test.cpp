@@ -5,33 +5,46 @@
 // cuda:<its index on the host>, joins the NCCL communicator, and checks
 // device all-reduces (sum and mean, f32 and f64, several tensors in one
 // group, an empty tensor) against values it computes itself, the host
-// collectives that go through MPI, the errors for bad input, and finally
-// device send/recv along a chain (two tensors of different dtypes, one
-// message each way, as chunk parallelism passes its stream state) and its
-// errors, and finally the timeout: rank 0 starts an all-reduce that rank 1
-// never joins and must get DeadlineExceeded within the timeout. Prints "SKIP:
+// collectives that go through MPI, the errors for bad input, device
+// send/recv along a chain (two tensors of different dtypes, one message
+// each way, as chunk parallelism passes its stream state) and its errors,
+// and finally the timeout: rank 0 starts an all-reduce that rank 1 never
+// joins and must get DeadlineExceeded within the timeout. Prints "SKIP:
 // ..." and exits 0 where there are fewer GPUs than ranks.
+//
+// `gecko_nccl_comm_test --threads N` runs the same checks with the N ranks
+// as threads of one process (no mpirun): a "threads" group bootstraps
+// NCCL, and thread r drives cuda:r. `gecko_nccl_comm_test --arguments`
+// needs no GPU (CI): the bootstraps and devices createNcclCommunicator
+// refuses, and that it leaves the bootstrap to the caller.
 //
 //===----------------------------------------------------------------------===//
 
 #include "gecko/runtime/communicator.h"
 #include "gecko/runtime/device.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace gecko;
 
 namespace {
 
-int failures = 0;
+std::atomic<int> failures{0};
+std::mutex printMu;
 
 void check(bool ok, const std::string &what, int rank) {
   if (!ok) {
     ++failures;
+    std::lock_guard<std::mutex> lock(printMu);
     std::fprintf(stderr, "rank %d: FAIL %s\n", rank, what.c_str());
   }
 }
@@ -40,9 +53,97 @@ void checkOk(const Status &s, const std::string &what, int rank) {
   check(s.isOk(), what + ": " + s.toString(), rank);
 }
 
+/// The checks of rank `r` of `n` on its NCCL communicator `c` over `gpu`,
+/// ending with the verdict all-reduce; the exit status.
+int checkRank(Communicator &c, Device &gpu, int r, int n, const char *mode);
+
+/// --arguments: what createNcclCommunicator refuses before touching NCCL.
+int mainArguments() {
+  std::unique_ptr<Device> cpu = createCpuDevice();
+  std::unique_ptr<Communicator> local = createLocalCommunicator();
+  Status s = createNcclCommunicator(local, *cpu).status();
+  check(s.code() == StatusCode::kInvalidArgument &&
+            s.message().find("needs an MPI communicator (launch with mpirun "
+                             "or srun) or a group of ranks in threads "
+                             "(gecko-run train --ranks N) to exchange its "
+                             "unique id, not 'local'") != std::string::npos,
+        "a local bootstrap is refused: " + s.toString(), 0);
+  check(local != nullptr, "the refused bootstrap stays with the caller", 0);
+  std::unique_ptr<Communicator> none;
+  s = createNcclCommunicator(none, *cpu).status();
+  check(s.code() == StatusCode::kInvalidArgument &&
+            s.message().find("unique id, not none") != std::string::npos,
+        "no bootstrap is refused: " + s.toString(), 0);
+  StatusOr<std::vector<std::unique_ptr<Communicator>>> group =
+      createThreadCommunicators(2);
+  checkOk(group.status(), "thread group", 0);
+  if (group.isOk()) {
+    s = createNcclCommunicator((*group)[0], *cpu).status();
+    check(s.code() == StatusCode::kInvalidArgument &&
+              s.message().find("the NCCL communicator needs a CUDA device, "
+                               "not ") != std::string::npos,
+          "a thread bootstrap is accepted, the CPU device refused: " +
+              s.toString(),
+          0);
+    check((*group)[0] != nullptr &&
+              std::string((*group)[0]->backend()) == "threads",
+          "the thread bootstrap stays with the caller", 0);
+  }
+  int bad = failures.load();
+  std::printf("nccl communicator arguments: %s\n", bad == 0 ? "PASS" : "FAIL");
+  return bad == 0 ? 0 : 1;
+}
+
+/// --threads N: the ranks as threads of this process.
+int mainThreads(int n) {
+  StatusOr<int> gpus = cudaDeviceCount();
+  if (n < 2 || !gpus.isOk() || *gpus < n) {
+    std::printf("SKIP: %d ranks in threads need as many GPUs (this host: "
+                "%s)\n",
+                n,
+                gpus.isOk() ? std::to_string(*gpus).c_str()
+                            : gpus.status().toString().c_str());
+    return 0;
+  }
+  StatusOr<std::vector<std::unique_ptr<Communicator>>> group =
+      createThreadCommunicators(n);
+  if (!group.isOk()) {
+    std::fprintf(stderr, "%s\n", group.status().toString().c_str());
+    return 1;
+  }
+  std::vector<int> codes(size_t(n), 1);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      std::unique_ptr<Communicator> comm = std::move((*group)[size_t(r)]);
+      comm->setTimeoutSeconds(60);
+      StatusOr<std::unique_ptr<Device>> dev = createCudaDevice(r);
+      if (!dev.isOk())
+        comm->abort(1, "rank " + std::to_string(r) + ": " +
+                           dev.status().toString());
+      StatusOr<std::unique_ptr<Communicator>> nccl =
+          createNcclCommunicator(comm, **dev);
+      if (!nccl.isOk())
+        comm->abort(1, "rank " + std::to_string(r) + ": " +
+                           nccl.status().toString());
+      codes[size_t(r)] = checkRank(**nccl, **dev, r, n, " (threads)");
+      nccl->reset(); // On this thread, before its device.
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int code : codes)
+    if (code != 0)
+      return code;
+  return 0;
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--threads") == 0)
+    return mainThreads(std::atoi(argv[2]));
+  if (argc == 2 && std::strcmp(argv[1], "--arguments") == 0)
+    return mainArguments();
   StatusOr<std::unique_ptr<Communicator>> made = createCommunicator("mpi");
   if (!made.isOk()) {
     std::fprintf(stderr, "%s\n", made.status().toString().c_str());
@@ -78,7 +179,12 @@ int main() {
   if (!nccl.isOk())
     mpi->abort(1,
                "rank " + std::to_string(r) + ": " + nccl.status().toString());
-  Communicator &c = **nccl;
+  return checkRank(**nccl, gpu, r, n, "");
+}
+
+namespace {
+
+int checkRank(Communicator &c, Device &gpu, int r, int n, const char *mode) {
   c.setTimeoutSeconds(60);
   check(std::string(c.backend()) == "nccl", "backend", r);
   check(c.hasDeviceCollectives(), "hasDeviceCollectives", r);
@@ -123,7 +229,7 @@ int main() {
     bad += std::fabs(d[size_t(i)] - (meanOffset + double(i))) > 1e-12;
   check(bad == 0, "device f64 mean: " + std::to_string(bad) + " wrong", r);
 
-  // Host collectives go through MPI.
+  // Host collectives go through the bootstrap (MPI or the thread group).
   double host[2] = {double(r), 1.0};
   checkOk(c.allReduce(host, 2, ElementType::kF64, ReduceOp::kSum, "host"),
           "host all-reduce", r);
@@ -223,12 +329,14 @@ int main() {
                 s.message().c_str());
   }
   c.setTimeoutSeconds(60);
-  double verdict = failures;
+  double verdict = failures.load();
   if (!c.allReduce(&verdict, 1, ElementType::kF64, ReduceOp::kSum, "verdict")
            .isOk())
     return 1;
   if (r == 0)
-    std::printf("nccl communicator test on %d ranks: %s\n", n,
+    std::printf("nccl communicator test on %d ranks%s: %s\n", n, mode,
                 verdict == 0 ? "PASS" : "FAIL");
   return verdict == 0 ? 0 : 1;
 }
+
+} // namespace

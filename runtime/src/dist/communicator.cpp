@@ -10,6 +10,7 @@
 #include "gecko/runtime/communicator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,9 +38,11 @@ Communicator::Communicator() {
   if (const char *env = std::getenv("GECKO_COLLECTIVE_TIMEOUT")) {
     char *end = nullptr;
     double v = std::strtod(env, &end);
+    // Once per process: a group of ranks in threads makes several.
+    static std::atomic<bool> noted{false};
     if (end != env && *end == '\0' && v > 0)
       timeoutSeconds_ = v;
-    else
+    else if (!noted.exchange(true))
       std::fprintf(stderr,
                    "gecko: note: ignoring GECKO_COLLECTIVE_TIMEOUT='%s' (not "
                    "a positive number of seconds); using %g\n",
@@ -263,6 +266,10 @@ createCommunicator(const std::string &backend) {
                        "--dist local");
 #endif
   }
+  if (kind == "threads")
+    return invalidArgument("the 'threads' backend makes a group of "
+                           "communicators, one per rank: use "
+                           "createThreadCommunicators(ranks)");
   return invalidArgument("unknown communicator backend '" + backend +
                          "' (auto, local or mpi)");
 }

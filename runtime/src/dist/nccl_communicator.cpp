@@ -1,10 +1,18 @@
 //===- nccl_communicator.cpp - Device collectives over NCCL ---------------===//
 //
-// One process per GPU. MPI bootstraps the job: rank 0 makes the NCCL unique
-// id and broadcasts it, and it carries the small host collectives (losses,
-// flags, checksums) and abort(). Gradients are all-reduced by NCCL in device
-// memory, queued on the executable's stream, and device messages (chunk
-// parallelism's stream state) go by ncclSend/ncclRecv the same way.
+// One rank per GPU: one process per GPU bootstrapped by MPI, or one thread
+// per GPU in one process bootstrapped by a "threads" group. The bootstrap
+// communicator carries rank 0's NCCL unique id, the small host collectives
+// (losses, flags, checksums), messages and abort(). Gradients are
+// all-reduced by NCCL in device memory, queued on the executable's stream,
+// and device messages (chunk parallelism's stream state) go by
+// ncclSend/ncclRecv the same way.
+//
+// With ranks in threads every thread joins NCCL with its own
+// ncclCommInitRankConfig (NCCL supports one rank per thread; group calls
+// are per thread), on its own device's context: every CUDA call here makes
+// that context current on the calling thread first. A rank's communicator
+// must be used and destroyed by its thread.
 //
 // libnccl.so.2 is loaded at run time, like libcuda and libcublasLt, so the
 // runtime still starts on machines without it. nccl.h provides the types
@@ -431,10 +439,13 @@ bool haveNccl() { return true; }
 StatusOr<std::unique_ptr<Communicator>>
 createNcclCommunicator(std::unique_ptr<Communicator> &bootstrap,
                        Device &device) {
-  if (!bootstrap || std::string(bootstrap->backend()) != "mpi")
+  std::string kind = bootstrap ? bootstrap->backend() : "";
+  if (kind != "mpi" && kind != "threads")
     return invalidArgument("the NCCL communicator needs an MPI communicator "
-                           "to exchange its unique id (launch with mpirun or "
-                           "srun)");
+                           "(launch with mpirun or srun) or a group of ranks "
+                           "in threads (gecko-run train --ranks N) to "
+                           "exchange its unique id, not " +
+                           (kind.empty() ? "none" : "'" + kind + "'"));
   detail::CudaContext *ctx = detail::cudaContextOf(&device);
   if (!ctx)
     return invalidArgument("the NCCL communicator needs a CUDA device, not " +

@@ -1412,7 +1412,8 @@ void Trainer::report(const StepRecord &r, bool force) {
 
 StatusOr<TrainResult> Trainer::run() {
   using Clock = std::chrono::steady_clock;
-  gStopRequested = 0;
+  if (!opt_.keepStopRequest)
+    gStopRequested = 0;
   comm_ = opt_.comm;
   if (!comm_) {
     ownComm_ = createLocalCommunicator();

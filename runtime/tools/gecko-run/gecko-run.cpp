@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -78,8 +79,8 @@ COMMANDS:
         [--resume] [--lr 3e-4] [--min-lr-ratio 0.1] [--warmup 0]
         [--weights INIT.safetensors] [--metrics FILE.jsonl]
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
-        [--function train_step] [--dist auto|local|mpi|nccl]
-        [--bucket-mb 25] [--collective-timeout S]
+        [--function train_step] [--dist auto|local|mpi|threads|nccl]
+        [--ranks N] [--bucket-mb 25] [--collective-timeout S]
         [--consistency-check-every 50]
         [--chunk-parallel [--chunk-ranks P] [--chunk-messages auto]]
                  Train with the artifact's train_step function (forward,
@@ -103,6 +104,13 @@ COMMANDS:
                  host and the gradients are all-reduced by NCCL in device
                  memory (--dist auto picks nccl there). A rank that dies
                  or hangs ends the job within the collective timeout.
+                 --ranks N runs the N ranks as threads of this one process
+                 instead (no launcher; --dist threads reduces on the host,
+                 the default with a cpu artifact): with a cuda artifact
+                 rank r drives cuda:r and NCCL reduces in device memory
+                 (--dist auto or nccl). Same data split, checkpoints and
+                 failure handling as under mpirun; an error on any rank
+                 ends the process.
                  With --chunk-parallel (an artifact of
                  gecko-compile --mode chunk-train --seq-len L) the N ranks
                  split every sequence of N x L tokens: rank r runs tokens
@@ -1490,6 +1498,122 @@ int runCheckStream(const Executable &exe, const SafetensorsFile &golden,
   return 0;
 }
 
+/// gecko-run train --ranks N: the N ranks of a data- or chunk-parallel job
+/// as threads of this process, sharing a "threads" communicator group.
+/// Every thread loads its own Executable (a cpu artifact on the CPU; a
+/// cuda artifact on cuda:r, with NCCL over the group unless --dist
+/// threads), runs train() as an mpirun rank would, and destroys its
+/// communicator, executable and device on its own thread (NCCL's finalize
+/// waits for every rank). An error on any rank aborts the process with the
+/// rank's message, as MPI_Abort ends an mpirun job.
+int runTrainThreads(const std::string &path, const TrainOptions &base,
+                    const std::string &dist, int ranks, double timeout) {
+  StatusOr<ParsedArtifact> art = readArtifact(path);
+  if (!art.isOk())
+    return fail(art.status());
+  bool cuda = art->plan.target.kind == "cuda";
+  if (!gDeviceSpec.empty() && (cuda || gDeviceSpec != "cpu"))
+    return usageError("--device with --ranks: rank r runs a cuda artifact "
+                      "on cuda:r (choose the GPUs with "
+                      "CUDA_VISIBLE_DEVICES), a cpu artifact on the CPU");
+  bool useNccl =
+      dist == "nccl" || (dist == "auto" && cuda && ranks > 1 && haveNccl());
+  if (useNccl && !cuda)
+    return usageError("--dist nccl needs a cuda artifact; " + path +
+                      " runs on the CPU (use --dist threads)");
+  if (cuda) {
+    StatusOr<int> gpus = cudaDeviceCount();
+    if (!gpus.isOk())
+      return fail(gpus.status().withContext("--ranks " + std::to_string(ranks) +
+                                            " with the cuda artifact " + path));
+    if (ranks > *gpus)
+      return fail(failedPrecondition(
+          "--ranks " + std::to_string(ranks) + " with the cuda artifact " +
+          path + " needs " + std::to_string(ranks) +
+          " CUDA devices (rank r runs on cuda:r), but this host has " +
+          std::to_string(*gpus) + " visible"));
+  }
+  StatusOr<std::vector<std::unique_ptr<Communicator>>> group =
+      createThreadCommunicators(ranks);
+  if (!group.isOk())
+    return fail(group.status());
+  TrainOptions opt = base;
+  if (ranks > 1)
+    opt.progressBar = false;  // ranks' notes would cut through the bar
+  opt.keepStopRequest = true; // A Ctrl-C while ranks start must stay.
+  installTrainingSigintHandler();
+
+  std::vector<char> interrupted(size_t(ranks), 0);
+  std::vector<int64_t> endStep(size_t(ranks), 0);
+  std::vector<std::string> lastCheckpoint(static_cast<size_t>(ranks));
+  auto rankMain = [&](int r) {
+    std::unique_ptr<Communicator> comm = std::move((*group)[size_t(r)]);
+    if (timeout > 0)
+      comm->setTimeoutSeconds(timeout);
+    std::string who =
+        "rank " + std::to_string(r) + " of " + std::to_string(ranks);
+    auto failRank = [&](const Status &st) {
+      comm->abort(1, "gecko-run: error: " +
+                         (st.message().rfind(who, 0) == 0 ? std::string()
+                                                          : who + ": ") +
+                         st.message());
+    };
+    // Destroyed in reverse: the communicator (NCCL finalize), then the
+    // executable, then the device it runs on.
+    std::unique_ptr<Device> device;
+    if (cuda) {
+      StatusOr<std::unique_ptr<Device>> gpu = createCudaDevice(r);
+      if (!gpu.isOk())
+        return failRank(gpu.status().withContext("cuda:" + std::to_string(r)));
+      device = std::move(gpu).value();
+    }
+    LoadOptions load;
+    load.device = device.get();
+    StatusOr<std::unique_ptr<Executable>> exe = Executable::load(path, load);
+    if (!exe.isOk())
+      return failRank(exe.status());
+    std::unique_ptr<Executable> executable = std::move(exe).value();
+    std::unique_ptr<Communicator> rankComm;
+    if (useNccl) {
+      StatusOr<std::unique_ptr<Communicator>> nccl =
+          createNcclCommunicator(comm, *device);
+      if (!nccl.isOk())
+        return failRank(nccl.status()); // `comm` is back in place to abort.
+      rankComm = std::move(nccl).value();
+      if (timeout > 0)
+        rankComm->setTimeoutSeconds(timeout);
+    } else {
+      rankComm = std::move(comm);
+    }
+    comm = nullptr;
+    TrainOptions mine = opt;
+    mine.comm = rankComm.get();
+    StatusOr<TrainResult> result = train(*executable, mine);
+    if (!result.isOk()) {
+      comm = std::move(rankComm);
+      return failRank(result.status());
+    }
+    interrupted[size_t(r)] = result->interrupted;
+    endStep[size_t(r)] = result->endStep;
+    lastCheckpoint[size_t(r)] = result->lastCheckpoint;
+    rankComm.reset();
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(size_t(ranks));
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back(rankMain, r);
+  for (std::thread &t : threads)
+    t.join();
+  // The ranks agree on the stop (it is all-reduced in every step).
+  if (interrupted[0]) {
+    std::fprintf(stderr,
+                 "gecko-run: interrupted after step %lld; checkpoint %s\n",
+                 (long long)endStep[0], lastCheckpoint[0].c_str());
+    return 130;
+  }
+  return 0;
+}
+
 int runTrain(const std::vector<std::string> &args) {
   ParsedArgs pa;
   std::string err = parseArgs(args,
@@ -1509,6 +1633,7 @@ int runTrain(const std::vector<std::string> &args) {
                                "--log-every",
                                "--function",
                                "--dist",
+                               "--ranks",
                                "--bucket-mb",
                                "--collective-timeout",
                                "--consistency-check-every",
@@ -1635,9 +1760,28 @@ int runTrain(const std::vector<std::string> &args) {
   if (const char *fault = std::getenv("GECKO_FAULT_INJECT"))
     opt.faultInject = fault;
   std::string dist = pa.options.count("--dist") ? pa.options["--dist"] : "auto";
-  if (dist != "auto" && dist != "local" && dist != "mpi" && dist != "nccl")
-    return usageError("--dist must be auto, local, mpi or nccl");
+  if (dist != "auto" && dist != "local" && dist != "mpi" && dist != "threads" &&
+      dist != "nccl")
+    return usageError("--dist must be auto, local, mpi, threads or nccl");
   const std::string &path = pa.positional[0];
+  if (pa.options.count("--ranks")) {
+    if (!parseInt64(pa.options["--ranks"], v, 1) || v > kMaxThreadRanks)
+      return usageError("--ranks needs an integer in [1, " +
+                        std::to_string(kMaxThreadRanks) + "]");
+    if (launchedByMpi())
+      return usageError("--ranks runs the ranks as threads of one process, "
+                        "but this process is one rank of an mpirun/srun job "
+                        "already: drop --ranks, or start gecko-run without "
+                        "the launcher");
+    if (dist == "local" || dist == "mpi")
+      return usageError("--ranks runs the ranks as threads of this process: "
+                        "it takes --dist auto, threads or nccl, not --dist " +
+                        dist);
+    return runTrainThreads(path, opt, dist, int(v), timeout);
+  }
+  if (dist == "threads")
+    return usageError("--dist threads needs --ranks N (the number of ranks, "
+                      "run as threads of this process)");
 
   // NCCL is bootstrapped by MPI and wraps it once the device is open.
   StatusOr<std::unique_ptr<Communicator>> made =

@@ -10,9 +10,17 @@
 // carried, never a silent hang. abort() then ends the whole job.
 // docs/distributed.md describes launching and the env vars.
 //
-// Implementations: "local" (one rank, no communication) and "mpi" (one
+// Implementations: "local" (one rank, no communication), "mpi" (one
 // process per rank, launched by mpirun or srun; built with
-// GECKO_ENABLE_MPI).
+// GECKO_ENABLE_MPI), "threads" (the ranks are threads of one process:
+// createThreadCommunicators) and "nccl" (device collectives over either of
+// the last two: createNcclCommunicator).
+//
+// Thread safety: a Communicator is used by one thread at a time (the
+// thread running its rank). The communicators of one thread group are meant
+// to be used concurrently, one thread per rank; so are an MPI or NCCL
+// communicator and other objects of the process. abort() may be called from
+// any thread.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,7 +55,7 @@ class Communicator {
 public:
   virtual ~Communicator();
 
-  /// "local" or "mpi".
+  /// "local", "mpi", "threads" or "nccl".
   virtual const char *backend() const = 0;
   virtual int rank() const = 0;
   virtual int size() const = 0;
@@ -77,7 +85,9 @@ public:
   virtual Status recv(void *data, size_t bytes, int peer, int tag,
                       const std::string &what) = 0;
   /// Ends every rank of the job with `exitCode` (after printing `message` on
-  /// this rank's stderr). Does not return.
+  /// this rank's stderr). Does not return. With ranks in threads the job is
+  /// this process: the first abort() prints and exits, a concurrent one from
+  /// another rank waits for that exit.
   [[noreturn]] virtual void abort(int exitCode, const std::string &message) = 0;
 
   /// True when allReduceOnDevice works (the "nccl" backend).
@@ -151,6 +161,31 @@ private:
 /// One rank, no communication: every collective returns its input.
 std::unique_ptr<Communicator> createLocalCommunicator();
 
+/// The most ranks createThreadCommunicators makes.
+constexpr int kMaxThreadRanks = 1024;
+
+/// `ranks` communicators of one group whose ranks are threads of this
+/// process (backend "threads"; no MPI needed): element r is rank r, to be
+/// used by the thread that runs rank r. They implement every host
+/// operation with the MPI backend's semantics and errors:
+/// - collectives are rendezvous of all ranks; the last rank to arrive
+///   checks that every rank called the same collective (else every rank
+///   gets InvalidArgument naming both calls), combines an all-reduce in
+///   rank order (bitwise the same result on every rank and every run), and
+///   writes every rank's buffer;
+/// - a rank that waits longer than timeoutSeconds() fails with
+///   DeadlineExceeded naming itself, the collective and the ranks that never
+///   arrived, and the group breaks: every later collective of any rank
+///   fails at once (FailedPrecondition);
+/// - sends are buffered (they never wait for the receiver); recv waits for
+///   the message under the timeout, messages of one (peer, tag) first in
+///   first out;
+/// - abort() ends the process.
+/// The group's shared state lives until the last of them is destroyed.
+/// InvalidArgument unless 1 <= ranks <= kMaxThreadRanks.
+StatusOr<std::vector<std::unique_ptr<Communicator>>>
+createThreadCommunicators(int ranks);
+
 /// True when this process looks like one rank of a job started by mpirun
 /// or srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK or SLURM_NTASKS > 1).
 bool launchedByMpi();
@@ -172,13 +207,18 @@ int localRankFromEnvironment();
 bool haveNccl();
 
 class Device;
-/// NCCL over the ranks of `bootstrap` (an MPI communicator): rank 0 makes
-/// the NCCL unique id and broadcasts it, and every rank joins with `device`
-/// (a CUDA device; one per rank). Device collectives go through NCCL; the
-/// host collectives (losses, flags, checksums) and abort() through
-/// `bootstrap`, which the result takes over (on failure `bootstrap` is left
-/// to the caller, e.g. to abort the job). Loads libnccl.so.2 at run time
-/// (GECKO_NCCL_LIBRARY overrides the path); Unavailable without NCCL.
+/// NCCL over the ranks of `bootstrap` (an MPI communicator, one process
+/// per GPU, or a "threads" one, one thread per GPU in this process): rank
+/// 0 makes the NCCL unique id and broadcasts it, and every rank joins with
+/// `device` (a CUDA device; one per rank). With threads, every rank's
+/// thread calls this concurrently (each joins NCCL non-blocking on its own
+/// thread). Device collectives go through NCCL; the host collectives
+/// (losses, flags, checksums), messages and abort() through `bootstrap`,
+/// which the result takes over (on failure `bootstrap` is left to the
+/// caller, e.g. to abort the job). The result is used by its rank's thread
+/// and destroyed there too (ncclCommFinalize waits for the other ranks to
+/// finalize theirs). Loads libnccl.so.2 at run time (GECKO_NCCL_LIBRARY
+/// overrides the path); Unavailable without NCCL.
 StatusOr<std::unique_ptr<Communicator>>
 createNcclCommunicator(std::unique_ptr<Communicator> &bootstrap,
                        Device &device);

@@ -5,6 +5,15 @@
 // loaded at run time, so a CUDA-enabled build still runs on a machine without
 // a GPU or driver (it simply reports no CUDA devices).
 //
+// Thread safety: libcuda is loaded (and cuInit called) once per process
+// under std::call_once, so enumerateDevices, cudaDeviceCount and
+// createCudaDevice may be called from several threads at once. A CUDA
+// Device keeps no mutable state of its own: every call makes the device's
+// primary context current on the calling thread first (cuCtxSetCurrent is
+// per thread), so several threads may each drive a device of their own
+// (gecko-run train --ranks N: thread r drives cuda:r), and calls on one
+// device from several threads are as safe as the driver makes them.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef GECKO_RUNTIME_DEVICE_H

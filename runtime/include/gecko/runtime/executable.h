@@ -13,6 +13,18 @@
 // (benchmarks, training loops), with optional CUDA-graph capture and replay.
 // docs/runtime.md describes the allocator, streams, graphs and errors.
 //
+// Thread safety: every load() gets its own copy of the code (a memfd of its
+// own, dlopen'ed under a distinct path), its own stream and cuBLASLt engine
+// (made on first use) and its own launch bookkeeping, so different
+// Executables may be loaded and run concurrently from different threads,
+// e.g. one per thread and device in gecko-run train --ranks N. The process
+// globals they share (the libcuda and libcublasLt loaders) are initialized
+// under std::call_once. Calls on one cuda Executable are serialized by its
+// mutex, and every call makes its context current on the calling thread;
+// a BoundCall is used by one thread at a time. CUDA-graph capture uses
+// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL, so a capture on one thread does not
+// disturb the others.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef GECKO_RUNTIME_EXECUTABLE_H

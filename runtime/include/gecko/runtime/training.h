@@ -239,6 +239,11 @@ struct TrainOptions {
   /// rank kills itself with SIGKILL, or stops calling collectives, before
   /// step STEP). gecko-run passes GECKO_FAULT_INJECT.
   std::string faultInject;
+  /// Keep a stop request made before train() was entered instead of
+  /// clearing it. For ranks run as threads of one process (a process starts
+  /// with none), so that a Ctrl-C while a rank is still starting is not
+  /// lost.
+  bool keepStopRequest = false;
 };
 
 struct TrainResult {
@@ -251,11 +256,17 @@ struct TrainResult {
 
 /// Trains `exe`'s train function. Non-finite loss: FailedPrecondition naming
 /// the step; the update of that step is discarded and no checkpoint is
-/// written for it (the last good one stays).
+/// written for it (the last good one stays). Several train() calls may run
+/// concurrently on different threads, each with its own Executable and
+/// communicator (the ranks of a "threads" group: gecko-run train --ranks
+/// N); they share only the process-wide stop request below.
 StatusOr<TrainResult> train(const Executable &exe, const TrainOptions &options);
 
 /// Asks a running train() to stop after its current step and write a
-/// checkpoint (async-signal-safe). train() clears the request on entry.
+/// checkpoint (async-signal-safe). train() clears the request on entry
+/// unless TrainOptions::keepStopRequest. The request is process-wide: with
+/// ranks as threads every rank sees it, and they agree on the step to stop
+/// at in the step's all-reduce.
 void requestTrainingStop();
 bool trainingStopRequested();
 /// Installs a SIGINT handler calling requestTrainingStop(); a second SIGINT
