@@ -18,6 +18,7 @@
 #      state is printed for information. The same over 2 GPUs with
 #      --chunk-messages host (the state through the host) and with
 #      --dist mpi (the state and the gradient sum through the host).
+#      The same in one process with the GPUs as threads (--ranks 2, 4).
 #   2. data x chunk parallelism on 4 GPUs: 2 replicas x 2 GPUs
 #      (--chunk-ranks 2) against 1 GPU with batch 2 on sequences of 32,
 #      the same bounds (tests/distributed/dpcp-equivalence.sh on GPUs).
@@ -109,6 +110,27 @@ equivalence() {
     "$work/one-$ref/step-00000003.safetensors" --rtol 1e-3 --prefix opt. | tail -1
 }
 
+# one_process N: the N GPUs as threads of one process (--ranks N; NCCL
+# over threads, device messages) x pieces of 16 against 1 GPU x 16 N.
+one_process() {
+  local n=$1 ref=t$((16 * $1)) name="cp-threads$1"
+  echo "== one process: $n GPUs (--ranks $n) x pieces of 16 vs 1 GPU ($ref)"
+  reference "$ref" || return 1
+  rm -rf "$work/$name"
+  timeout 300 "$run" train "$a/c16.gkm" --chunk-parallel --ranks "$n" \
+    "${common[@]}" --checkpoint-dir "$work/$name" \
+    --metrics "$work/$name.jsonl" --consistency-check-every 1 \
+    >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; return 1; }
+  grep "chunk parallel over" "$work/$name.log"
+  grep -q "chunk parallel over $n ranks (nccl): sequences of $((16 * n)) tokens in pieces of 16;.* to the previous rank (device to device)" \
+    "$work/$name.log" || { echo "unexpected set-up line"; return 1; }
+  python3 "$root/tests/distributed/compare_losses.py" "$work/$name.jsonl" \
+    "$work/one-$ref.jsonl" || return 1
+  python3 "$cmp" "$work/$name/step-00000003.safetensors" \
+    "$work/one-$ref/step-00000003.safetensors" --rtol 2e-6 --skip-prefix opt. \
+    | tail -2 || return 1
+}
+
 check() { # LABEL CMD...: PASS/FAIL line
   local label="$1"; shift
   if "$@"; then echo "PASS cp-gpu $label"; else echo "FAIL cp-gpu $label"; rc=1; fi
@@ -116,9 +138,11 @@ check() { # LABEL CMD...: PASS/FAIL line
 check "equivalence (2 GPUs, nccl)" equivalence 2 nccl 1 t32 auto
 check "equivalence (2 GPUs, nccl, state through the host)" equivalence 2 nccl 1 t32 host
 check "equivalence (2 GPUs, --dist mpi)" equivalence 2 mpi 1 t32 auto
+check "equivalence (2 GPUs in one process, --ranks 2)" one_process 2
 if [ "$gpus" -ge 4 ]; then
   check "equivalence (4 GPUs, nccl)" equivalence 4 nccl 1 t64 auto
   check "equivalence (2 replicas x 2 GPUs, nccl)" equivalence 4 nccl 2 t32-b2 auto
+  check "equivalence (4 GPUs in one process, --ranks 4)" one_process 4
 fi
 
 echo "== negative control: 1 GPU on the first 16 tokens must NOT match 32"
