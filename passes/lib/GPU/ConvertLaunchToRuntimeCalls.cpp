@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "gecko/GPU/Passes.h"
+#include "gecko/Transforms/HostImports.h"
 
 #include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
 #include "mlir/Conversion/LLVMCommon/Pattern.h"
@@ -26,14 +27,13 @@ namespace mlir::gecko {
 
 namespace {
 
-constexpr const char *kImportsSymbol = "gecko_host_imports";
+constexpr const char *kImportsSymbol = kHostImportsSymbol;
 constexpr const char *kImageSymbol = "gecko_device_image";
 constexpr const char *kImageSizeSymbol = "gecko_device_image_size";
 
-/// {void *context; gecko_launch_fn launch; gecko_gemm_fn gemm;}
+/// gecko_host_imports_t (kernel ABI v2): context, launch, gemm, signal.
 LLVM::LLVMStructType importsType(MLIRContext *ctx) {
-  auto ptr = LLVM::LLVMPointerType::get(ctx);
-  return LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr});
+  return hostImportsType(ctx);
 }
 
 /// gecko_gemm_desc (kernel_abi.h): dtype, flags, m, n, k, batch, alpha,
@@ -107,7 +107,7 @@ struct GemmCallLowering : ConvertOpToLLVMPattern<func::CallOp> {
         LLVM::StoreOp::create(rewriter, loc, group[1 + j],
                               field({9 + 2 * t, j}));
     }
-    auto [context, gemm] = loadImport(rewriter, loc, 2);
+    auto [context, gemm] = loadImport(rewriter, loc, kImportGemm);
     auto fnTy = LLVM::LLVMFunctionType::get(i32, {ptrTy, ptrTy});
     LLVM::CallOp::create(rewriter, loc, fnTy, ValueRange{gemm, context, desc});
     rewriter.eraseOp(op);
@@ -166,7 +166,7 @@ struct LaunchFuncLowering : ConvertOpToLLVMPattern<gpu::LaunchFuncOp> {
       LLVM::StoreOp::create(rewriter, loc, slots[i], elt);
     }
 
-    auto [context, launch] = loadImport(rewriter, loc, 1);
+    auto [context, launch] = loadImport(rewriter, loc, kImportLaunch);
 
     auto toI32 = [&](Value v) -> Value {
       return LLVM::TruncOp::create(rewriter, loc, i32, v);

@@ -192,10 +192,12 @@ StatusOr<ParsedArtifact> parseArtifact(const std::vector<uint8_t> &bytes,
                     hex32(h.headerCrc) + ", computed " + hex32(headerCrc) +
                     "): the header is corrupt");
   h.kernelAbiVersion = load<uint32_t>(p, kOffKernelAbiVersion);
-  if (h.kernelAbiVersion != GECKO_KERNEL_ABI_VERSION)
+  if (h.kernelAbiVersion < GECKO_KERNEL_ABI_MIN_VERSION ||
+      h.kernelAbiVersion > GECKO_KERNEL_ABI_VERSION)
     return failedPrecondition(
         f + ": kernel ABI version " + std::to_string(h.kernelAbiVersion) +
-        " is not supported (this runtime calls version " +
+        " is not supported (this runtime calls versions " +
+        std::to_string(GECKO_KERNEL_ABI_MIN_VERSION) + " to " +
         std::to_string(GECKO_KERNEL_ABI_VERSION) +
         "); recompile the model with a matching gecko-compile");
   uint32_t headerSize = load<uint32_t>(p, kOffHeaderSize);

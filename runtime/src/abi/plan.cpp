@@ -222,6 +222,28 @@ Status checkFunction(const FunctionPlan &f) {
                                " is reduced twice");
     }
   }
+  std::set<std::string> signalled;
+  for (size_t i = 0; i < f.signals.size(); ++i) {
+    const SignalSpec &s = f.signals[i];
+    std::string what = fn + ": signals[" + std::to_string(i) + "]";
+    if (s.id != i)
+      return invalidArgument(what + " has id " + std::to_string(s.id) +
+                             "; ids number the signals 0, 1, ... in order");
+    if (s.tensors.empty())
+      return invalidArgument(what + ": names no tensors");
+    for (const std::string &t : s.tensors) {
+      const TensorSpec *result = nullptr;
+      for (const TensorSpec &r : f.results)
+        if (r.name == t)
+          result = &r;
+      if (!result)
+        return invalidArgument(what + ": tensor " + quote(t) +
+                               " is not a result of the function");
+      if (!signalled.insert(t).second)
+        return invalidArgument(what + ": tensor " + quote(t) +
+                               " is signalled twice");
+    }
+  }
   const WorkspaceSpec &w = f.workspace;
   if (w.bytes > kMaxBytes)
     return invalidArgument(fn + ": workspace of " + std::to_string(w.bytes) +
@@ -405,9 +427,10 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
     return rd.fail(where + " is not a JSON object");
   GECKO_ASSIGN_OR_RETURN(f.name, rd.string(j, where, "name"));
   std::string fn = "function " + quote(f.name);
-  GECKO_RETURN_IF_ERROR(rd.onlyKeys(j, fn,
-                                    {"name", "mode", "entry", "args", "results",
-                                     "workspace", "buffers", "collectives"}));
+  GECKO_RETURN_IF_ERROR(
+      rd.onlyKeys(j, fn,
+                  {"name", "mode", "entry", "args", "results", "workspace",
+                   "buffers", "collectives", "signals"}));
   GECKO_ASSIGN_OR_RETURN(f.mode, rd.string(j, fn, "mode"));
   GECKO_ASSIGN_OR_RETURN(f.entry, rd.string(j, fn, "entry"));
 
@@ -516,6 +539,34 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
         spec.tensors.push_back(t.get<std::string>());
       }
       f.collectives.push_back(std::move(spec));
+    }
+  }
+
+  GECKO_ASSIGN_OR_RETURN(const Json *signals,
+                         rd.field(j, fn, "signals", /*required=*/false));
+  if (signals) {
+    if (!signals->is_array())
+      return rd.fail(fn + ": field 'signals' is not an array");
+    for (size_t i = 0; i < signals->size(); ++i) {
+      const Json &s = (*signals)[i];
+      std::string what = fn + ": signals[" + std::to_string(i) + "]";
+      if (!s.is_object())
+        return rd.fail(what + " is not a JSON object");
+      GECKO_RETURN_IF_ERROR(rd.onlyKeys(s, what, {"id", "tensors"}));
+      SignalSpec spec;
+      GECKO_ASSIGN_OR_RETURN(uint64_t id, rd.unsignedInt(s, what, "id"));
+      if (id > 0xffffffffu)
+        return rd.fail(what + ": id out of range");
+      spec.id = uint32_t(id);
+      GECKO_ASSIGN_OR_RETURN(const Json *tensors, rd.field(s, what, "tensors"));
+      if (!tensors->is_array())
+        return rd.fail(what + ": field 'tensors' is not an array");
+      for (const Json &t : *tensors) {
+        if (!t.is_string())
+          return rd.fail(what + ": field 'tensors' holds a non-string");
+        spec.tensors.push_back(t.get<std::string>());
+      }
+      f.signals.push_back(std::move(spec));
     }
   }
   return Status::ok();
@@ -699,11 +750,13 @@ Status validatePlan(const ArtifactPlan &plan) {
         "plan format_version " + std::to_string(plan.formatVersion) +
         " is not supported (this build reads version " +
         std::to_string(GECKO_ARTIFACT_FORMAT_VERSION) + ")");
-  if (plan.kernelAbiVersion != GECKO_KERNEL_ABI_VERSION)
-    return failedPrecondition("plan kernel_abi_version " +
-                              std::to_string(plan.kernelAbiVersion) +
-                              " is not supported (this build uses version " +
-                              std::to_string(GECKO_KERNEL_ABI_VERSION) + ")");
+  if (plan.kernelAbiVersion < GECKO_KERNEL_ABI_MIN_VERSION ||
+      plan.kernelAbiVersion > GECKO_KERNEL_ABI_VERSION)
+    return failedPrecondition(
+        "plan kernel_abi_version " + std::to_string(plan.kernelAbiVersion) +
+        " is not supported (this build uses versions " +
+        std::to_string(GECKO_KERNEL_ABI_MIN_VERSION) + " to " +
+        std::to_string(GECKO_KERNEL_ABI_VERSION) + ")");
   const TargetSpec &t = plan.target;
   if (t.kind != "cpu" && t.kind != "cuda")
     return invalidArgument("unknown target kind " + quote(t.kind) +
@@ -744,6 +797,11 @@ Status validatePlan(const ArtifactPlan &plan) {
   std::set<std::string> names;
   for (const FunctionPlan &f : plan.functions) {
     GECKO_RETURN_IF_ERROR(checkFunction(f));
+    if (!f.signals.empty() && plan.kernelAbiVersion < 2)
+      return invalidArgument("function " + quote(f.name) +
+                             " has ready signals, which need kernel ABI "
+                             "version 2 (the plan says " +
+                             std::to_string(plan.kernelAbiVersion) + ")");
     if (!names.insert(f.name).second)
       return invalidArgument("duplicate function name " + quote(f.name));
   }
@@ -819,6 +877,16 @@ StatusOr<std::string> planToJson(const ArtifactPlan &plan) {
           collectives.push_back(std::move(cj));
         }
         fj["collectives"] = std::move(collectives);
+      }
+      if (!f.signals.empty()) {
+        OrderedJson signals = OrderedJson::array();
+        for (const SignalSpec &sg : f.signals) {
+          OrderedJson sj = OrderedJson::object();
+          sj["id"] = sg.id;
+          sj["tensors"] = sg.tensors;
+          signals.push_back(std::move(sj));
+        }
+        fj["signals"] = std::move(signals);
       }
       functions.push_back(std::move(fj));
     }

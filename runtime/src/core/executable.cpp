@@ -1,8 +1,9 @@
 //===- executable.cpp - Load and run .gkm artifacts -----------------------===//
 //
 // This file loads a verified artifact's code section into the process and
-// calls its kernels through kernel ABI v1. The code is an ELF shared object
-// written to a memfd (or, where memfd_create is unavailable, an unlinked
+// calls its kernels through the kernel ABI (v1 or v2: a v2 object's
+// ready signals reach BoundCall's signal handler). The code is an ELF shared
+// object written to a memfd (or, where memfd_create is unavailable, an unlinked
 // temporary file) and dlopen'ed from /proc/self/fd/N; its ELF header is
 // checked against the host first so a foreign artifact gives a clear error.
 //
@@ -32,6 +33,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <functional>
 #include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -523,6 +525,108 @@ struct Executable::CudaState {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Ready signals (kernel ABI v2)
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The ready signals of the entry call in progress on this thread. The host
+/// code calls imports.signal synchronously from the entry, on the thread
+/// that called it, so a thread-local pointer identifies the call even when
+/// several threads run functions of one CPU executable.
+struct SignalSink {
+  const FunctionPlan *f = nullptr;
+  const std::string *source = nullptr;
+  const std::function<Status(unsigned)> *handler = nullptr;
+  Executable::CudaState *cuda = nullptr; ///< Set for cuda artifacts.
+  unsigned next = 0;                     ///< The id expected next.
+  Status error;
+
+  std::string where() const { return *source + ": function '" + f->name + "'"; }
+
+  /// Describes signal `id` of the plan: "ready signal 2 (grad.w, grad.b)".
+  std::string describe(unsigned id) const {
+    std::string s = "ready signal " + std::to_string(id);
+    if (id < f->signals.size()) {
+      std::string names;
+      for (const std::string &t : f->signals[id].tensors)
+        names += (names.empty() ? "" : ", ") + t;
+      s += " (" + names + ")";
+    }
+    return s;
+  }
+
+  void fail(Status s) {
+    if (!error.isOk())
+      return;
+    error = s;
+    if (cuda)
+      cuda->fail(s); // Later launches of the call are skipped too.
+  }
+
+  /// After the entry returned: the first error, or an error when the code
+  /// raised fewer signals than the plan lists.
+  Status finish() const {
+    if (!error.isOk())
+      return error.withContext(where());
+    if (next != f->signals.size())
+      return internalError(where() + ": the call raised " +
+                           std::to_string(next) + " of the " +
+                           std::to_string(f->signals.size()) +
+                           " ready signals its plan lists (host code and plan "
+                           "disagree)");
+    return Status::ok();
+  }
+};
+
+thread_local SignalSink *currentSink = nullptr;
+
+/// Makes `sink` the current one for its scope (restoring the previous one:
+/// a handler may itself run another function).
+class SinkScope {
+public:
+  explicit SinkScope(SignalSink *sink) : previous_(currentSink) {
+    currentSink = sink;
+  }
+  ~SinkScope() { currentSink = previous_; }
+  SinkScope(const SinkScope &) = delete;
+  SinkScope &operator=(const SinkScope &) = delete;
+
+private:
+  SignalSink *previous_;
+};
+
+/// gecko_host_imports.signal (kernel_abi.h).
+int hostSignal(void *, unsigned id) {
+  SignalSink *sink = currentSink;
+  if (!sink)
+    return 1; // Not inside a call the runtime made (BoundCall::time).
+  if (!sink->error.isOk() || (sink->cuda && sink->cuda->failed))
+    return 1; // The first failure is reported; later signals are skipped.
+  if (id != sink->next || id >= sink->f->signals.size()) {
+    sink->fail(internalError(
+        "the code raised " + sink->describe(id) + " where the plan expects " +
+        (sink->next < sink->f->signals.size()
+             ? sink->describe(sink->next)
+             : "no more signals (it lists " +
+                   std::to_string(sink->f->signals.size()) + ")") +
+        "; host code and plan disagree"));
+    return 1;
+  }
+  ++sink->next;
+  if (sink->handler && *sink->handler) {
+    Status s = (*sink->handler)(id);
+    if (!s.isOk()) {
+      sink->fail(s.withContext("the handler of " + sink->describe(id)));
+      return 1;
+    }
+  }
+  return 0;
+}
+
+} // namespace
+
 namespace {
 
 /// "sm_90a" -> 90 and 'a'; false when unparsable.
@@ -781,6 +885,9 @@ Status Executable::loadDeviceImage(const std::vector<uint8_t> &code) {
   hostImports->context = &st;
   hostImports->launch = &CudaState::launch;
   hostImports->gemm = &CudaState::gemm;
+  // A v1 object's table ends after gemm: never write the fourth field.
+  if (header_.kernelAbiVersion >= 2)
+    hostImports->signal = &hostSignal;
   return Status::ok();
 }
 
@@ -850,10 +957,28 @@ Status Executable::loadCode(const std::vector<uint8_t> &code) {
   if (void *sym = ::dlsym(handle_, GECKO_KERNEL_ABI_VERSION_SYMBOL)) {
     unsigned v;
     std::memcpy(&v, sym, sizeof(v));
-    if (v != GECKO_KERNEL_ABI_VERSION)
+    if (v != header_.kernelAbiVersion)
       return failedPrecondition(what + " was compiled for kernel ABI version " +
-                                std::to_string(v) + ", this runtime calls " +
-                                std::to_string(GECKO_KERNEL_ABI_VERSION));
+                                std::to_string(v) +
+                                ", but the artifact's header says version " +
+                                std::to_string(header_.kernelAbiVersion));
+  }
+  // A CPU object that raises ready signals exports the imports table too
+  // (kernel ABI v2); only signal is used on the CPU.
+  bool signals = false;
+  for (const FunctionPlan &f : plan_.functions)
+    signals = signals || !f.signals.empty();
+  void *imports = ::dlsym(handle_, GECKO_HOST_IMPORTS_SYMBOL);
+  if (signals && !imports)
+    return notFound(what + " does not export " GECKO_HOST_IMPORTS_SYMBOL
+                           ", which the ready signals of its plan need "
+                           "(kernel_abi.h)");
+  if (imports && plan_.target.kind == "cpu" && header_.kernelAbiVersion >= 2) {
+    auto *table = static_cast<gecko_host_imports_t *>(imports);
+    table->context = this;
+    table->launch = nullptr;
+    table->gemm = nullptr;
+    table->signal = &hostSignal;
   }
   std::string missing;
   for (const FunctionPlan &f : plan_.functions) {
@@ -964,9 +1089,16 @@ StatusOr<TensorMap> Executable::run(const std::string &functionName,
   }
   args.push_back(workspace.get());
 
+  SignalSink sink;
+  sink.f = f;
+  sink.source = &source_;
   Clock::time_point kernelStart = Clock::now();
-  entry(args.data());
+  {
+    SinkScope scope(&sink);
+    entry(args.data());
+  }
   Clock::time_point end = Clock::now();
+  GECKO_RETURN_IF_ERROR(sink.finish());
   if (stats) {
     stats->kernelSeconds =
         std::chrono::duration<double>(end - kernelStart).count();
@@ -994,6 +1126,7 @@ struct BoundCall::Impl {
   std::vector<uint64_t> sizes; ///< Byte size of args[i] (0 for workspace).
   void *graph = nullptr;
   void *eventStart = nullptr, *eventEnd = nullptr;
+  std::function<Status(unsigned)> signalHandler;
 
   ~Impl() {
     if (cuda) {
@@ -1029,11 +1162,23 @@ struct BoundCall::Impl {
   }
 
   Status enqueueEntry() {
+    SignalSink sink;
+    sink.f = f;
+    sink.source = &exe->source();
+    sink.handler = &signalHandler;
+    sink.cuda = cuda;
+    SinkScope scope(&sink);
     if (!cuda) {
       entry(args.data());
-      return Status::ok();
+      return sink.finish();
     }
-    return cuda->callEntry(f->name, entry, args.data());
+    Status s = cuda->callEntry(f->name, entry, args.data());
+    // A handler's failure is also the call's (CudaState::fail): report it
+    // once, with the signal named.
+    if (!sink.error.isOk())
+      return sink.finish();
+    GECKO_RETURN_IF_ERROR(s);
+    return sink.finish();
   }
 
   Status wait() { return cuda ? cuda->wait(f->name) : Status::ok(); }
@@ -1188,6 +1333,11 @@ Status BoundCall::captureGraph() {
   if (!st)
     return unimplemented(impl_->where() +
                          ": CUDA graphs need a cuda artifact on a CUDA device");
+  if (impl_->signalHandler)
+    return failedPrecondition(
+        impl_->where() +
+        ": cannot capture a CUDA graph of a call with a signal handler (a "
+        "replay would not call it); remove the handler first");
   std::lock_guard<std::recursive_mutex> lock(st->mu);
   // Nothing else may be queued on the stream while it is captured.
   GECKO_RETURN_IF_ERROR(impl_->wait());
@@ -1263,6 +1413,16 @@ Status BoundCall::shareBuffer(const std::string &name, const BoundCall &owner,
   }
   impl_->args[size_t(i)] = owner.impl_->args[size_t(j)];
   return Status::ok();
+}
+
+void BoundCall::setSignalHandler(std::function<Status(unsigned)> handler) {
+  std::unique_lock<std::recursive_mutex> lock;
+  if (impl_->cuda) {
+    lock = std::unique_lock<std::recursive_mutex>(impl_->cuda->mu);
+    impl_->cuda->ctx->destroyGraphExec(impl_->graph);
+    impl_->graph = nullptr;
+  }
+  impl_->signalHandler = std::move(handler);
 }
 
 void *BoundCall::nativeStream() const {

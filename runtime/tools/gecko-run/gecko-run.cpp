@@ -347,10 +347,10 @@ int runDevices() {
 }
 
 int runVersion() {
-  std::printf("gecko-run %s (artifact format v%d, kernel ABI v%d, cuda %s, "
-              "sentencepiece %s)\n",
+  std::printf("gecko-run %s (artifact format v%d, kernel ABI v%d to v%d, "
+              "cuda %s, sentencepiece %s)\n",
               GECKO_VERSION_STRING, GECKO_ARTIFACT_FORMAT_VERSION,
-              GECKO_KERNEL_ABI_VERSION,
+              GECKO_KERNEL_ABI_MIN_VERSION, GECKO_KERNEL_ABI_VERSION,
 #ifdef GECKO_HAVE_CUDA
               "enabled",
 #else
@@ -441,6 +441,15 @@ int runInspect(const std::vector<std::string> &args) {
                   c.op.c_str(), c.reduction.c_str(), c.group.c_str(),
                   c.tensors.size(), c.tensors.size() == 1 ? "" : "s",
                   names.c_str());
+    }
+    if (!f.signals.empty())
+      std::printf("  ready signals (in program order; the results each one "
+                  "makes final):\n");
+    for (const SignalSpec &sg : f.signals) {
+      std::string names;
+      for (const std::string &t : sg.tensors)
+        names += (names.empty() ? "" : ", ") + t;
+      std::printf("    signal %u: %s\n", sg.id, names.c_str());
     }
   }
   return 0;

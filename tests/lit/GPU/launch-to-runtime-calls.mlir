@@ -12,7 +12,7 @@
 // CHECK:       %[[PARAMS:.*]] = llvm.alloca %{{.*}} x !llvm.ptr
 // CHECK:       %[[T1:.*]] = llvm.mlir.addressof @gecko_host_imports
 // CHECK:       %[[CTX1:.*]] = llvm.load %[[T1]] : !llvm.ptr -> !llvm.ptr
-// CHECK:       %[[S1:.*]] = llvm.getelementptr %[[T1]][0, 1] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(ptr, ptr, ptr)>
+// CHECK:       %[[S1:.*]] = llvm.getelementptr %[[T1]][0, 1] : (!llvm.ptr) -> !llvm.ptr, !llvm.struct<(ptr, ptr, ptr, ptr)>
 // CHECK:       %[[LAUNCH:.*]] = llvm.load %[[S1]]
 // CHECK:       %[[K1:.*]] = llvm.mlir.constant(1 : i32) : i32
 // CHECK:       llvm.call %[[LAUNCH]](%[[CTX1]], %[[K1]], {{.*}}, %[[PARAMS]]) : !llvm.ptr, (!llvm.ptr, i32, i32, i32, i32, i32, i32, i32, i32, !llvm.ptr) -> i32

@@ -85,8 +85,8 @@ TEST(ArtifactFormat, RoundTrip) {
   ASSERT_TRUE(parsed.isOk()) << parsed.status().toString();
   EXPECT_EQ(parsed->header.formatVersion,
             uint32_t(GECKO_ARTIFACT_FORMAT_VERSION));
-  EXPECT_EQ(parsed->header.kernelAbiVersion,
-            uint32_t(GECKO_KERNEL_ABI_VERSION));
+  // The plan's version (the test kernel's, v1) goes to the header.
+  EXPECT_EQ(parsed->header.kernelAbiVersion, 1u);
   EXPECT_EQ(parsed->header.planOffset, artifact::kHeaderSize);
   EXPECT_EQ(parsed->header.codeOffset % artifact::kSectionAlignment, 0u);
   EXPECT_EQ(parsed->header.fileSize, image.size());
@@ -173,7 +173,74 @@ TEST(ArtifactFormat, RejectsFutureVersions) {
   // A plan claiming another version than the header.
   std::vector<uint8_t> planV2 =
       editedPlanImage([](nlohmann::json &j) { j["kernel_abi_version"] = 2; });
-  expectError(planV2, "kernel_abi_version 2");
+  expectError(planV2, "kernel ABI 2) disagree with the header's");
+  std::vector<uint8_t> planV3 =
+      editedPlanImage([](nlohmann::json &j) { j["kernel_abi_version"] = 3; });
+  expectError(planV3, "kernel_abi_version 3 is not supported");
+}
+
+TEST(ArtifactFormat, ReadsKernelAbiV1) {
+  // v1 artifacts (from before ready signals) still load: header and plan
+  // both say 1.
+  std::string text =
+      editedPlanText([](nlohmann::json &j) { j["kernel_abi_version"] = 1; });
+  StatusOr<ParsedArtifact> r = parseArtifact(
+      rawImage(text, testKernelCode(), GECKO_ARTIFACT_FORMAT_VERSION, 1),
+      "v1.gkm");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->header.kernelAbiVersion, 1u);
+  EXPECT_EQ(r->plan.kernelAbiVersion, 1u);
+  // But a v1 plan cannot have ready signals (v2).
+  text = editedPlanText([](nlohmann::json &j) {
+    j["kernel_abi_version"] = 1;
+    nlohmann::json signal;
+    signal["id"] = 0;
+    signal["tensors"] =
+        nlohmann::json::array({j["functions"][0]["results"][0]["name"]});
+    j["functions"][0]["signals"] = nlohmann::json::array({signal});
+  });
+  expectError(
+      rawImage(text, testKernelCode(), GECKO_ARTIFACT_FORMAT_VERSION, 1),
+      "has ready signals, which need kernel ABI version 2");
+}
+
+TEST(ArtifactFormat, ReadySignals) {
+  ArtifactPlan plan = testKernelPlan();
+  plan.kernelAbiVersion = 2;
+  FunctionPlan &f = plan.functions.at(0);
+  const std::string result = f.results.at(0).name;
+  f.signals.push_back(SignalSpec{0, {result}});
+  ASSERT_TRUE(validatePlan(plan).isOk());
+  // Round trip through the JSON.
+  StatusOr<std::string> text = planToJson(plan);
+  ASSERT_TRUE(text.isOk());
+  EXPECT_NE(text->find("\"signals\""), std::string::npos);
+  StatusOr<ArtifactPlan> back = planFromJson(*text, "s.gkm");
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  ASSERT_EQ(back->functions.at(0).signals.size(), 1u);
+  EXPECT_EQ(back->functions.at(0).signals[0].tensors,
+            std::vector<std::string>{result});
+  // Ids in order, tensors that are results, each once.
+  auto expectInvalid = [&](auto edit, const std::string &message) {
+    ArtifactPlan p = testKernelPlan();
+    p.kernelAbiVersion = 2;
+    edit(p.functions.at(0));
+    Status s = validatePlan(p);
+    ASSERT_FALSE(s.isOk()) << message;
+    EXPECT_NE(s.message().find(message), std::string::npos) << s.toString();
+  };
+  expectInvalid([&](FunctionPlan &g) { g.signals = {SignalSpec{1, {result}}}; },
+                "signals[0] has id 1; ids number the signals 0, 1, ... in "
+                "order");
+  expectInvalid([&](FunctionPlan &g) { g.signals = {SignalSpec{0, {}}}; },
+                "signals[0]: names no tensors");
+  expectInvalid([&](FunctionPlan &g) { g.signals = {SignalSpec{0, {"nope"}}}; },
+                "signals[0]: tensor 'nope' is not a result of the function");
+  expectInvalid(
+      [&](FunctionPlan &g) {
+        g.signals = {SignalSpec{0, {result}}, SignalSpec{1, {result}}};
+      },
+      "signals[1]: tensor '" + result + "' is signalled twice");
 }
 
 TEST(ArtifactFormat, EveryHeaderByteIsChecked) {

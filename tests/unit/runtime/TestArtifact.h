@@ -42,6 +42,10 @@ inline TensorSpec makeResult(std::string name, ElementType dtype,
 /// The plan of testdata/test_kernel.cpp.
 inline ArtifactPlan testKernelPlan() {
   ArtifactPlan plan;
+  // The test kernel is a kernel ABI v1 object (it says so in
+  // gecko_kernel_abi_version): every test that loads it also checks that
+  // the runtime still loads v1 artifacts.
+  plan.kernelAbiVersion = 1;
   plan.producer = "gecko-runtime-tests";
 #if defined(__x86_64__)
   plan.target.triple = "x86_64-unknown-linux-gnu";

@@ -49,7 +49,7 @@ expect 2 "^gecko-run: error: .*needs --weights" -- "$run" forward "$g"
 expect 2 "^gecko-run: error: .*unknown option '--bogus'" -- "$run" check "$g" --bogus 1
 expect 2 "^gecko-run: error: .*--rtol-grad needs" -- "$run" check "$g" --golden x --rtol-grad abc
 expect 2 "^gecko-run: error: .*unknown command 'frobnicate'" -- "$run" frobnicate
-expect 0 "artifact format v1, kernel ABI v1" -- "$run" version
+expect 0 "artifact format v1, kernel ABI v1 to v2" -- "$run" version
 expect 0 "USAGE" -- "$run" --help
 
 # A corrupted copy: one flipped byte in the middle of the code.

@@ -189,6 +189,16 @@ struct CollectiveSpec {
   std::vector<std::string> tensors;
 };
 
+/// A ready signal of a function (kernel ABI v2): when the call reaches it,
+/// the host code calls imports.signal(context, id), and the result buffers
+/// named by `tensors` are final (nothing reads or writes them later in the
+/// call), so the runtime may start their collective (docs/distributed.md).
+struct SignalSpec {
+  uint32_t id = 0; ///< The signal's index in FunctionPlan::signals.
+  /// Names of results of the function, each in at most one signal.
+  std::vector<std::string> tensors;
+};
+
 struct FunctionPlan {
   std::string name;  ///< Unique; what `gecko-run --function` selects.
   std::string mode;  ///< "forward", "loss", "train_step", ... (free-form).
@@ -199,6 +209,9 @@ struct FunctionPlan {
   std::vector<BufferSpec> buffers;
   /// Optional; written to the JSON only when non-empty.
   std::vector<CollectiveSpec> collectives;
+  /// Optional, in program order (ids 0, 1, ...); written only when
+  /// non-empty.
+  std::vector<SignalSpec> signals;
 };
 
 /// Where the code runs. "cpu": the code section is a host shared object

@@ -1,6 +1,6 @@
 /*===- kernel_abi.h - Calling convention of compiled CPU kernels ---------===*\
 |*                                                                            *|
-|* Kernel ABI v1 (GECKO_KERNEL_ABI_VERSION in version.h). Plain C, no        *|
+|* Kernel ABI v2 (GECKO_KERNEL_ABI_VERSION in version.h). Plain C, no        *|
 |* includes: the compiler emits code that follows it and the runtime calls   *|
 |* that code through it. docs/artifact-format.md describes it in full.       *|
 |*                                                                            *|
@@ -15,8 +15,13 @@
 
 /* Optional: a code section may export a `const unsigned int` with this name
  * holding the kernel ABI version it was compiled for. When present, the
- * runtime refuses to load the code unless it equals GECKO_KERNEL_ABI_VERSION.
- */
+ * runtime refuses to load the code unless it equals the version in the
+ * artifact's header.
+ *
+ * Versions: v1 is the original convention. v2 adds the `signal` field of
+ * gecko_host_imports_t (ready signals, below) and lets CPU code sections
+ * export the table too. The runtime loads both (GECKO_KERNEL_ABI_MIN_VERSION
+ * to GECKO_KERNEL_ABI_VERSION) and fills a v1 table's three fields only. */
 #define GECKO_KERNEL_ABI_VERSION_SYMBOL "gecko_kernel_abi_version"
 
 #ifdef __cplusplus
@@ -61,14 +66,14 @@ typedef void (*gecko_kernel_entry_fn)(void **args);
  *   gecko_host_imports_t gecko_host_imports;
  *
  * which the runtime fills after loading the object and before the first
- * entry call (every field; gemm may report an error when called if the
- * machine lacks cuBLASLt). The host code launches kernel i by calling
- * imports.launch(imports.context, i, grid, block, shared bytes, params),
- * where params[j] points at the value of the kernel's j-th parameter (as in
- * cuLaunchKernel). Launches of one entry call are issued in program order
- * on one stream; launch() returns 0 when the launch was queued and nonzero
- * otherwise, and the runtime, not the host code, handles a failure: it
- * records the first one, ignores every later launch of the same call, and
+ * entry call (every field of the object's version; gemm may report an
+ * error when called if the machine lacks cuBLASLt). The host code launches
+ * kernel i by calling imports.launch(imports.context, i, grid, block, shared
+ * bytes, params), where params[j] points at the value of the kernel's j-th
+ * parameter (as in cuLaunchKernel). Launches of one entry call are issued in
+ * program order on one stream; launch() returns 0 when the launch was queued
+ * and nonzero otherwise, and the runtime, not the host code, handles a failure:
+ * it records the first one, ignores every later launch of the same call, and
  * reports the error when the entry returns. */
 
 #define GECKO_HOST_IMPORTS_SYMBOL "gecko_host_imports"
@@ -120,12 +125,30 @@ typedef struct gecko_gemm_desc {
 
 typedef int (*gecko_gemm_fn)(void *context, const gecko_gemm_desc *desc);
 
+/* Ready signals (v2). A function whose plan lists "signals" calls
+ * imports.signal(imports.context, id) once per call for each of them, in
+ * the plan's order (ids 0, 1, ...), at the point after which the results
+ * the signal names are final: no later operation of the call reads or
+ * writes them. On the CPU every earlier operation has executed; on CUDA it
+ * has been queued on the call's stream (not necessarily run). The runtime
+ * may then start a collective on those buffers, in place, while the call
+ * goes on. The hook returns 0 on success; on failure the runtime records
+ * the error, ignores later signals (and, on CUDA, later launches) of the
+ * call, and reports it when the entry returns; the host code ignores the
+ * value. The code skips the call while `signal` is NULL (a JIT that fills
+ * no table). A CPU code section with signals exports gecko_host_imports
+ * as a CUDA one does; the runtime sets its context and signal fields and
+ * leaves launch and gemm NULL. */
+typedef int (*gecko_signal_fn)(void *context, unsigned int id);
+
 /* Field order and types are part of the ABI: the compiler reads `context`
- * at offset 0, `launch` at offset 8 and `gemm` at offset 16 (LP64). */
+ * at offset 0, `launch` at offset 8, `gemm` at offset 16 and (v2) `signal`
+ * at offset 24 (LP64). A v1 object's table ends after `gemm`. */
 typedef struct gecko_host_imports_t {
   void *context;
   gecko_launch_fn launch;
   gecko_gemm_fn gemm;
+  gecko_signal_fn signal; /* v2 */
 } gecko_host_imports_t;
 
 #ifdef __cplusplus

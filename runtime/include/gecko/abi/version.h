@@ -20,7 +20,11 @@
 /* Version of the .gkm artifact container (docs/artifact-format.md). */
 #define GECKO_ARTIFACT_FORMAT_VERSION 1
 
-/* Version of the CPU kernel calling convention (gecko/abi/kernel_abi.h). */
-#define GECKO_KERNEL_ABI_VERSION 1
+/* Version of the kernel calling convention (gecko/abi/kernel_abi.h) that
+ * the compiler writes. v2 added the `signal` field of the host-imports
+ * table. The runtime also loads every version down to
+ * GECKO_KERNEL_ABI_MIN_VERSION, calling each as its version defines. */
+#define GECKO_KERNEL_ABI_VERSION 2
+#define GECKO_KERNEL_ABI_MIN_VERSION 1
 
 #endif /* GECKO_ABI_VERSION_H */

@@ -35,6 +35,7 @@
 #include "gecko/runtime/host_tensor.h"
 #include "gecko/runtime/status.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,6 +127,20 @@ public:
   /// address).
   Status shareBuffer(const std::string &name, const BoundCall &owner,
                      const std::string &ownerName);
+
+  /// Receives the function's ready signals (FunctionPlan::signals, kernel
+  /// ABI v2) during later calls: the host code calls `handler(id)`
+  /// synchronously, in program order, once per signal and call, when every
+  /// operation on the signal's tensors has been issued: executed on the
+  /// CPU; on CUDA queued on nativeStream(), not necessarily run yet. The
+  /// handler may start a collective on those result buffers (in place;
+  /// nothing in the call touches them afterwards). Its first error is
+  /// recorded, later signals of the call are skipped (on CUDA so are later
+  /// launches), and run()/enqueue() return it naming the function and the
+  /// signal. An empty handler removes it; without one, signals are only
+  /// counted. Drops a captured CUDA graph, and captureGraph() refuses a call
+  /// with a handler (a replay would not call it).
+  void setSignalHandler(std::function<Status(unsigned id)> handler);
 
   /// The CUstream the calls are queued on (nullptr on the CPU): device
   /// collectives on this call's buffers are queued on it, so they are
