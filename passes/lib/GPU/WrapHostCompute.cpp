@@ -9,6 +9,8 @@
 
 #include "gecko/GPU/Passes.h"
 
+#include "gecko/Dialect/Gecko/IR/GeckoRuntimeOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -141,6 +143,15 @@ struct BlockWrapper {
                     "code (cuda target)";
         break;
       }
+      // A ready signal is host code: it must see every kernel before it
+      // queued. It ends the run, unless host code after it needs a value
+      // of the run: then it stays after the whole run (later is safe, the
+      // signalled buffers are not touched again).
+      if (isa<ReadySignalOp>(op)) {
+        if (!escapes(run) && failed(flush(run)))
+          return failure();
+        continue;
+      }
       // A kernel (or a host loop of kernels) ends the run, unless host code
       // after it needs a value of the run: then it joins the run and runs
       // sequentially inside the single-thread kernel.
@@ -227,6 +238,9 @@ Value rootBuffer(Value v) {
 llvm::DenseSet<Value> readOnlyArguments(func::FuncOp func) {
   llvm::DenseSet<Value> written;
   func.walk([&](Operation *op) {
+    // A ready signal orders buffer accesses but touches no buffer.
+    if (isa<ReadySignalOp>(op))
+      return;
     auto iface = dyn_cast<MemoryEffectOpInterface>(op);
     if (iface) {
       SmallVector<MemoryEffects::EffectInstance> effects;

@@ -16,7 +16,10 @@
 #include <string>
 
 // gecko -> linalg on tensors, fused, bufferized, every static temporary in
-// the planned workspace (docs/memory-planning.md). Ends with a comma. The
+// the planned workspace (docs/memory-planning.md), with the ready signals of
+// results that collectives reduce (gecko-insert-ready-signals, right after
+// bufferization, where every use of a result buffer is still an op on it).
+// Ends with a comma. The
 // canonicalize after buffer-results-to-out-params folds sizes that
 // bufferization left dynamic (memref.dim of a cast of a static buffer), so
 // that gecko-plan-memory sees static allocs.
@@ -53,12 +56,14 @@
   "canonicalize,"                                                              \
   "gecko-plan-memory,"                                                         \
   "buffer-deallocation-pipeline,"                                              \
-  "gecko-lower-memref-copy,"
+  "gecko-lower-memref-copy,"                                                   \
+  "gecko-insert-ready-signals,"
 // clang-format on
 
 // Host loops over memrefs -> LLVM dialect with bare-pointer buffers and the
-// kernel-ABI entry points.
+// kernel-ABI entry points; ready signals become calls of imports.signal.
 #define GECKO_HOST_LLVM_PASSES                                                 \
+  "gecko-lower-ready-signals,"                                                 \
   "convert-scf-to-cf,"                                                         \
   "expand-strided-metadata,"                                                   \
   "lower-affine,"                                                              \

@@ -4,8 +4,9 @@
 // -> shared object (ld.lld) -> .gkm. The plan is read from the frontend
 // contract's attributes before lowering, since lowering rewrites the
 // function signatures (results become out parameters); the memory plan
-// (workspace size, buffers) after it, from the attributes that
-// gecko-plan-memory sets and gecko-emit-entry-points copies onto each entry.
+// (workspace size, buffers) and the ready signals after it, from the
+// attributes that gecko-plan-memory and gecko-insert-ready-signals set and
+// gecko-emit-entry-points copies onto each entry.
 //
 //===----------------------------------------------------------------------===//
 
@@ -207,6 +208,22 @@ LogicalResult readMemoryPlan(ModuleOp module, abi::FunctionPlan &function) {
   if (auto alignment =
           entry->getAttrOfType<IntegerAttr>("gecko.workspace_alignment"))
     function.workspace.alignment = uint64_t(alignment.getInt());
+  if (auto signals = entry->getAttrOfType<ArrayAttr>("gecko.signals")) {
+    for (auto [id, attr] : llvm::enumerate(signals)) {
+      auto names = dyn_cast<ArrayAttr>(attr);
+      if (!names)
+        return entry.emitError() << "malformed gecko.signals entry " << attr;
+      abi::SignalSpec signal;
+      signal.id = uint32_t(id);
+      for (Attribute name : names) {
+        auto text = dyn_cast<StringAttr>(name);
+        if (!text)
+          return entry.emitError() << "malformed gecko.signals entry " << attr;
+        signal.tensors.push_back(text.str());
+      }
+      function.signals.push_back(std::move(signal));
+    }
+  }
   if (auto buffers = entry->getAttrOfType<ArrayAttr>("gecko.buffers")) {
     for (Attribute attr : buffers) {
       auto pair = dyn_cast<DenseI64ArrayAttr>(attr);
@@ -358,11 +375,21 @@ LogicalResult emitCpuArtifact(ModuleOp module,
     if (failed(function))
       return failure();
     plan.functions.push_back(std::move(*function));
-    // The names are in the plan now; LLVM has no use for them.
+    // The names are in the plan now; LLVM has no use for them. A result
+    // that a collective reduces keeps its name and collective for
+    // gecko-insert-ready-signals, which consumes them.
     for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
       func.setArgAttrs(i, ArrayRef<NamedAttribute>{});
-    for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
-      func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
+    for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
+      NamedAttrList kept;
+      if (Attribute collective = func.getResultAttr(i, kCollectiveAttrName)) {
+        kept.set(kCollectiveAttrName, collective);
+        kept.set(kOutputAttrName,
+                 StringAttr::get(func.getContext(),
+                                 plan.functions.back().results[i].name));
+      }
+      func.setResultAttrs(i, kept.getDictionary(func.getContext()));
+    }
   }
   if (plan.functions.empty())
     return module.emitError() << "the module has no public function to "

@@ -306,6 +306,17 @@ struct GeckoBuildTrainStepPass
       func.erase();
       return failure();
     }
+    // The source's gradient results carry the same collective: the
+    // compiler signals each one as soon as it is final, so the runtime can
+    // start reducing it while the backward goes on.
+    for (unsigned r = 0, e = source.getNumResults(); r < e; ++r) {
+      auto name = source.getResultAttrOfType<StringAttr>(r, kOutputAttrName);
+      if (!name || !name.getValue().starts_with(kGradPrefix))
+        continue;
+      for (size_t i = 0; i < n; ++i)
+        if (name.getValue().drop_front(kGradPrefix.size()) == entries[i].name)
+          source.setResultAttr(r, kCollectiveAttrName, collective);
+    }
     SmallVector<Update> updates;
     for (size_t i = 0; i < n; ++i)
       updates.push_back({entries[i].name, func.getArgument(unsigned(i)),

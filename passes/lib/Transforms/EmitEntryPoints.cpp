@@ -22,6 +22,7 @@ constexpr const char *kWorkspaceArgAttr = "gecko.workspace";
 constexpr const char *kWorkspaceBytesAttr = "gecko.workspace_bytes";
 constexpr const char *kWorkspaceAlignmentAttr = "gecko.workspace_alignment";
 constexpr const char *kBuffersAttr = "gecko.buffers";
+constexpr const char *kSignalsAttr = "gecko.signals";
 
 struct GeckoEmitEntryPointsPass
     : impl::GeckoEmitEntryPointsBase<GeckoEmitEntryPointsPass> {
@@ -97,8 +98,9 @@ struct GeckoEmitEntryPointsPass
       }
       LLVM::CallOp::create(builder, loc, func, operands);
       // The memory plan travels with the entry, for the JIT and the artifact.
-      for (StringRef name :
-           {kWorkspaceBytesAttr, kWorkspaceAlignmentAttr, kBuffersAttr})
+      // So do the ready signals of gecko-insert-ready-signals.
+      for (StringRef name : {kWorkspaceBytesAttr, kWorkspaceAlignmentAttr,
+                             kBuffersAttr, kSignalsAttr})
         if (Attribute attr = func->getAttr(name))
           entry->setAttr(name, attr);
       LLVM::ReturnOp::create(builder, loc, ValueRange{});

@@ -167,3 +167,45 @@ func.func @guard_read_from_written_buffer(%flags: memref<8xi64>,
   }
   return
 }
+
+// -----
+
+// A ready signal is host code: it ends the single-thread run before it
+// (the store to %g runs in its own kernel, queued before the signal), and
+// the run after it is a kernel of its own.
+// CHECK-LABEL: func.func @ready_signal_ends_the_run
+// CHECK:         scf.parallel
+// CHECK:           memref.store %{{.*}}, %arg0
+// CHECK:         }
+// CHECK-NEXT:    gecko.ready_signal 0 ["grad.g"]
+// CHECK:         scf.parallel
+// CHECK:           memref.store %{{.*}}, %arg1
+// CHECK:         return
+func.func @ready_signal_ends_the_run(%g: memref<4xf32>, %h: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %x = arith.constant 1.0 : f32
+  memref.store %x, %g[%c0] : memref<4xf32>
+  gecko.ready_signal 0 ["grad.g"]
+  memref.store %x, %h[%c0] : memref<4xf32>
+  return
+}
+
+// -----
+
+// When host code after the signal needs a value of the run, the run goes
+// on past it and the signal follows the whole run (later is safe).
+// CHECK-LABEL: func.func @ready_signal_after_a_continuing_run
+// CHECK:         scf.parallel
+// CHECK:           memref.load %arg0
+// CHECK:           memref.store %{{.*}}, %arg1
+// CHECK:         }
+// CHECK-NEXT:    gecko.ready_signal 0 ["grad.g"]
+// CHECK-NEXT:    return
+func.func @ready_signal_after_a_continuing_run(%g: memref<4xf32>,
+                                               %h: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %v = memref.load %g[%c0] : memref<4xf32>
+  gecko.ready_signal 0 ["grad.g"]
+  memref.store %v, %h[%c0] : memref<4xf32>
+  return
+}

@@ -104,7 +104,11 @@ def GeckoBuildTrainStep : Pass<"gecko-build-train-step", "ModuleOp"> {
       results: `output.grad_norm` and the `next:` results as above
 
     so `grad` on every rank, the all-reduce, then this function give the
-    same update as the train step on the global batch.
+    same update as the train step on the global batch. The source's
+    results `grad.<p>` get the same `gecko.collective` attribute, so that
+    the lowering signals each one as soon as it is final
+    (`gecko-insert-ready-signals`) and the runtime can reduce it while the
+    backward still runs.
 
     `collective-group` and `collective-reduction` name the collective's
     group and reduction: chunk parallelism (`gecko-compile --mode

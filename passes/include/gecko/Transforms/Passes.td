@@ -37,6 +37,59 @@ def GeckoEmitEntryPoints : Pass<"gecko-emit-entry-points", "ModuleOp"> {
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
+def GeckoInsertReadySignals
+    : Pass<"gecko-insert-ready-signals", "ModuleOp"> {
+  let summary = "Signal the runtime as soon as a collective's result is final";
+  let description = [{
+    Runs after bufferization (and `buffer-results-to-out-params`, which
+    turns results into out parameters and keeps their attributes) on every
+    function with out parameters that carry both `gecko.collective` (the
+    result is reduced across ranks by the runtime) and `gecko.output` (its
+    plan name). Other functions are left untouched.
+
+    For each such buffer it finds the last top-level op of the function body
+    that uses the buffer or an alias of it: uses nested in regions count for
+    the top-level op that holds them, and aliases are followed through
+    view-like ops (`memref.subview`, `cast`, `collapse_shape`,
+    `expand_shape`, `reinterpret_cast`, `view`, ...) and through every
+    memref result of a known-effect op. It inserts
+    `gecko.ready_signal <id> [names]` right after that op: after the last
+    *use*, read or write, not the last write, because the runtime reduces
+    the buffer in place (NCCL) and nothing may touch it after its signal.
+    Buffers whose last uses are the same op share one signal. A buffer
+    that escapes the analysis (a call, an op of unknown effects, a
+    terminator or region operand that may alias it, an op that turns it
+    into a pointer or a tensor) or is never used is signalled at the end
+    of the body, just before the return. Ids count the signals in program
+    order from 0.
+
+    The pass records the signals on the function as
+    `gecko.signals = [[names of id 0], [names of id 1], ...]`
+    (`gecko-emit-entry-points` copies it onto the entry, and the artifact's
+    plan lists it) and removes the `gecko.collective` and `gecko.output`
+    markers it consumed, so running it again changes nothing. A marked
+    function whose body is not a single block is an error (bufferized
+    functions are; structured control flow lowers to blocks only later).
+  }];
+}
+
+def GeckoLowerReadySignals : Pass<"gecko-lower-ready-signals", "ModuleOp"> {
+  let summary = "Lower gecko.ready_signal to a call through the host imports";
+  let description = [{
+    Replaces every `gecko.ready_signal <id>` by a call of
+    `imports.signal(imports.context, id)`, the fourth field of the exported
+    `gecko_host_imports` table (kernel ABI v2, `gecko/abi/kernel_abi.h`;
+    `{context, launch, gemm, signal}` at offsets 0, 8, 16 and 24). A CPU
+    module gets the table here (zero-initialized, filled by the runtime);
+    a CUDA module already has it from
+    `gecko-convert-gpu-launch-to-runtime-calls`. The call is skipped while
+    `signal` is NULL (a module run by a JIT that fills no table). Runs
+    before `convert-scf-to-cf` and `convert-func-to-llvm`; a module without
+    signals is left untouched.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::scf::SCFDialect"];
+}
+
 def GeckoVerifyFrontendContract
     : Pass<"gecko-verify-frontend-contract", "ModuleOp"> {
   let summary = "Check that a module follows the frontend contract";
