@@ -69,6 +69,7 @@ struct DriverApi {
   CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
   CUresult (*cuEventSynchronize)(CUevent) = nullptr;
   CUresult (*cuEventQuery)(CUevent) = nullptr;
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned int) = nullptr;
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent) = nullptr;
   CUresult (*cuStreamBeginCapture)(CUstream, CUstreamCaptureMode) = nullptr;
   CUresult (*cuStreamEndCapture)(CUstream, CUgraph *) = nullptr;
@@ -149,6 +150,7 @@ StatusOr<const DriverApi *> loadDriver() {
         resolve(lib, {"cuEventRecord"}, a.cuEventRecord, missing) &&
         resolve(lib, {"cuEventSynchronize"}, a.cuEventSynchronize, missing) &&
         resolve(lib, {"cuEventQuery"}, a.cuEventQuery, missing) &&
+        resolve(lib, {"cuStreamWaitEvent"}, a.cuStreamWaitEvent, missing) &&
         // _v2 appeared in CUDA 12.8; older drivers have only the original,
         // which has the same signature and meaning.
         resolve(lib, {"cuEventElapsedTime_v2", "cuEventElapsedTime"},
@@ -396,6 +398,13 @@ public:
     if (rc != CUDA_SUCCESS)
       return driverError(api_, rc, "cuEventQuery");
     return true;
+  }
+
+  Status streamWaitEvent(void *stream, void *event) override {
+    GECKO_RETURN_IF_ERROR(makeCurrent());
+    GECKO_CU_CHECK(api_, cuStreamWaitEvent, asStream(stream),
+                   static_cast<CUevent>(event), 0);
+    return Status::ok();
   }
 
   StatusOr<float> elapsedMs(void *start, void *end) override {

@@ -99,6 +99,9 @@ public:
   /// Whether everything queued before `event`'s record has finished
   /// (cuEventQuery; never blocks).
   virtual StatusOr<bool> eventDone(void *event) = 0;
+  /// Makes work queued on `stream` later wait for `event` (recorded on
+  /// another stream) on the device; never blocks the host.
+  virtual Status streamWaitEvent(void *stream, void *event) = 0;
   /// Waits for `end`, then returns the milliseconds between the two events.
   virtual StatusOr<float> elapsedMs(void *start, void *end) = 0;
 

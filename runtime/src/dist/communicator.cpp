@@ -73,6 +73,20 @@ Status Communicator::recvOnDevice(const std::vector<BucketTensor> &, int,
                        "' communicator has no device messages (use NCCL)");
 }
 
+Status Communicator::startAllReduceOnDevice(const std::vector<BucketTensor> &,
+                                            bool, void *,
+                                            const std::string &what) {
+  return unimplemented(std::string("overlapped all-reduce of ") + what +
+                       " in device memory: the '" + backend() +
+                       "' communicator has no device collectives (use NCCL)");
+}
+
+Status Communicator::waitDeviceAllReduces(void *, const std::string &what) {
+  return unimplemented(std::string("waiting for the all-reduces of ") + what +
+                       " in device memory: the '" + backend() +
+                       "' communicator has no device collectives (use NCCL)");
+}
+
 Status Communicator::allReduceMean(void *data, int64_t count, ElementType dtype,
                                    const std::string &what) {
   if (dtype != ElementType::kF32 && dtype != ElementType::kF64)

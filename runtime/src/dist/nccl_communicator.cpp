@@ -4,9 +4,11 @@
 // per GPU in one process bootstrapped by a "threads" group. The bootstrap
 // communicator carries rank 0's NCCL unique id, the small host collectives
 // (losses, flags, checksums), messages and abort(). Gradients are
-// all-reduced by NCCL in device memory, queued on the executable's stream,
-// and device messages (chunk parallelism's stream state) go by
-// ncclSend/ncclRecv the same way.
+// all-reduced by NCCL in device memory, queued on the executable's stream
+// (device messages, chunk parallelism's stream state, go by
+// ncclSend/ncclRecv the same way), or, overlapped with the backward pass,
+// on a communication stream of this file ordered after an event of the
+// executable's stream.
 //
 // With ranks in threads every thread joins NCCL with its own
 // ncclCommInitRankConfig (NCCL supports one rank per thread; group calls
@@ -151,6 +153,15 @@ public:
   ~NcclCommunicator() override {
     if (event_)
       ctx_.destroyEvent(event_);
+    if (readyEvent_)
+      ctx_.destroyEvent(readyEvent_);
+    if (commStream_) {
+      // Nothing may still run on it when it goes (a failed job aborts
+      // the communicator first, which ends its kernels).
+      if (!broken_)
+        (void)ctx_.synchronizeStream(commStream_);
+      ctx_.destroyStream(commStream_);
+    }
     if (!comm_)
       return;
     if (broken_) {
@@ -235,6 +246,76 @@ public:
 
   Status allReduceOnDevice(const std::vector<BucketTensor> &tensors, bool mean,
                            void *stream, const std::string &what) override {
+    GECKO_ASSIGN_OR_RETURN(std::string desc,
+                           issueGroup(tensors, mean, stream, what));
+    GECKO_RETURN_IF_ERROR(ctx_.recordEvent(event_, stream));
+    return waitEvent(desc);
+  }
+
+  Status startAllReduceOnDevice(const std::vector<BucketTensor> &tensors,
+                                bool mean, void *stream,
+                                const std::string &what) override {
+    if (broken_)
+      return failedPrecondition(where_ + ": overlapped NCCL all_reduce of " +
+                                what +
+                                ": the communicator is unusable after an "
+                                "earlier failed collective");
+    GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    if (!commStream_) {
+      GECKO_ASSIGN_OR_RETURN(commStream_, ctx_.createStream());
+      GECKO_ASSIGN_OR_RETURN(readyEvent_, ctx_.createEvent());
+    }
+    // The group runs on the communication stream once `stream` has run
+    // what it queued so far (a wait captures the event's state at the
+    // call, so one event serves every start).
+    GECKO_RETURN_IF_ERROR(ctx_.recordEvent(readyEvent_, stream));
+    GECKO_RETURN_IF_ERROR(ctx_.streamWaitEvent(commStream_, readyEvent_));
+    GECKO_ASSIGN_OR_RETURN(std::string desc,
+                           issueGroup(tensors, mean, commStream_, what));
+    pending_.push_back(std::move(desc));
+    return Status::ok();
+  }
+
+  Status waitDeviceAllReduces(void *stream, const std::string &what) override {
+    if (pending_.empty())
+      return Status::ok();
+    std::string desc = pending_.size() == 1
+                           ? pending_.front()
+                           : std::to_string(pending_.size()) +
+                                 " overlapped NCCL all_reduce groups of " +
+                                 what + " (" + pending_.front() + " ... " +
+                                 pending_.back() + ")";
+    pending_.clear();
+    if (broken_)
+      return failedPrecondition(where_ + ": " + desc +
+                                ": the communicator is unusable after an "
+                                "earlier failed collective");
+    GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    GECKO_RETURN_IF_ERROR(ctx_.recordEvent(event_, commStream_));
+    // The device orders `stream` after the reductions; the host polls them
+    // so that a peer that never joins becomes a timeout, not a hang.
+    GECKO_RETURN_IF_ERROR(ctx_.streamWaitEvent(stream, event_));
+    return waitEvent(desc);
+  }
+
+  Status sendOnDevice(const std::vector<BucketTensor> &tensors, int peer,
+                      void *stream, const std::string &what) override {
+    return messageOnDevice(/*isSend=*/true, tensors, peer, stream, what);
+  }
+  Status recvOnDevice(const std::vector<BucketTensor> &tensors, int peer,
+                      void *stream, const std::string &what) override {
+    return messageOnDevice(/*isSend=*/false, tensors, peer, stream, what);
+  }
+
+private:
+  using Clock = std::chrono::steady_clock;
+
+  /// Queues one ncclGroupStart/End of in-place all-reduces of `tensors` on
+  /// `stream` and waits until NCCL has issued it. Returns its description
+  /// (with the collective's sequence number) for later errors.
+  StatusOr<std::string> issueGroup(const std::vector<BucketTensor> &tensors,
+                                   bool mean, void *stream,
+                                   const std::string &what) {
     int64_t elements = 0;
     for (const BucketTensor &t : tensors) {
       if (t.dtype != ElementType::kF32 && t.dtype != ElementType::kF64)
@@ -271,21 +352,8 @@ public:
     if (end != ncclSuccess && end != ncclInProgress)
       return fail(end, desc + ": ncclGroupEnd");
     GECKO_RETURN_IF_ERROR(waitIssued(desc));
-    GECKO_RETURN_IF_ERROR(ctx_.recordEvent(event_, stream));
-    return waitEvent(desc);
+    return desc;
   }
-
-  Status sendOnDevice(const std::vector<BucketTensor> &tensors, int peer,
-                      void *stream, const std::string &what) override {
-    return messageOnDevice(/*isSend=*/true, tensors, peer, stream, what);
-  }
-  Status recvOnDevice(const std::vector<BucketTensor> &tensors, int peer,
-                      void *stream, const std::string &what) override {
-    return messageOnDevice(/*isSend=*/false, tensors, peer, stream, what);
-  }
-
-private:
-  using Clock = std::chrono::steady_clock;
 
   /// ncclSend or ncclRecv of every tensor's bytes in one group on
   /// `stream`, then waited for like a collective (a peer that never
@@ -427,6 +495,12 @@ private:
   detail::CudaContext &ctx_;
   ncclComm_t comm_ = nullptr;
   void *event_ = nullptr;
+  /// Overlapped all-reduces: their stream, the event that orders them
+  /// after the compute stream, and the descriptions of those not waited
+  /// for yet.
+  void *commStream_ = nullptr;
+  void *readyEvent_ = nullptr;
+  std::vector<std::string> pending_;
   std::string where_;
   bool broken_ = false;
   long sleepNs_ = 1000;

@@ -116,6 +116,22 @@ public:
   /// sendOnDevice, queued on `stream`, and waits for it under the timeout.
   virtual Status recvOnDevice(const std::vector<BucketTensor> &tensors,
                               int peer, void *stream, const std::string &what);
+  /// Starts the same all-reduce as allReduceOnDevice without waiting for
+  /// it: records an event on `stream` (the work queued there so far, e.g.
+  /// the part of a call that wrote `tensors`) and queues the group on the
+  /// communicator's own communication stream after that event, so it
+  /// overlaps with what `stream` runs next. The host is not blocked beyond
+  /// NCCL issuing the group (bounded by the timeout). Nothing may touch
+  /// `tensors` until waitDeviceAllReduces. Unimplemented without device
+  /// collectives.
+  virtual Status
+  startAllReduceOnDevice(const std::vector<BucketTensor> &tensors, bool mean,
+                         void *stream, const std::string &what);
+  /// Makes `stream` wait (on the device) for every all-reduce started since
+  /// the last wait, then waits on the host until they completed, under the
+  /// timeout and with the same error handling as allReduceOnDevice. `what`
+  /// names them in errors. OK when none was started.
+  virtual Status waitDeviceAllReduces(void *stream, const std::string &what);
 
   /// All-reduce with kSum, then divide by size(): the mean over ranks.
   Status allReduceMean(void *data, int64_t count, ElementType dtype,
