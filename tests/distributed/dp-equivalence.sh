@@ -7,7 +7,9 @@
 # ARTIFACT_DIR holds b1.gkm (tiny model, batch 1, --data-parallel), b2.gkm
 # (batch 2, plain train step) and tokens.bin (made by compile-artifacts.sh).
 # Checks: weights after 3 AdamW steps within 1e-6 relative (fp32) and the
-# same losses; a negative control (1 rank, batch b) must fail the same
+# same losses, with the all-reduce inside grad (its ready signals, the
+# default) and after it (--overlap off), which must also agree byte for
+# byte; a negative control (1 rank, batch b) must fail the same
 # comparison; rank 0 alone writes; 2 steps + --resume + 1 step equal 3
 # straight steps byte for byte.
 set -euo pipefail
@@ -24,6 +26,23 @@ common=(--data "$art/tokens.bin" --steps 3 --seed 3 --lr 1e-2 --warmup 1
 echo "== the plan shows the gradient all-reduce of apply_gradients"
 "$run" inspect "$art/b1.gkm" | tee "$work/inspect.txt" | grep "collective"
 grep -q "collective before the call: all_reduce (mean) over group 'data' of 50 inputs: grad.embed.weight, " "$work/inspect.txt"
+echo "== grad signals its gradients as they become final (kernel ABI v2)"
+grep -q "kernel ABI v2" "$work/inspect.txt"
+grep "    signal " "$work/inspect.txt" | head -3
+# Every one of the 50 gradients in exactly one signal, several signals.
+"$py" - "$work/inspect.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+grad = text.split("function 'grad'")[1].split("function '")[0]
+names = [n for line in re.findall(r"^    signal \d+: (.*)$", grad, re.M)
+         for n in line.split(", ")]
+ids = [int(i) for i in re.findall(r"^    signal (\d+):", grad, re.M)]
+assert ids == list(range(len(ids))), ids
+assert len(names) == 50 and len(set(names)) == 50, names
+assert all(n.startswith("grad.") for n in names), names
+assert len(ids) > 1, "expected several signals, got %d" % len(ids)
+print("%d signals over %d gradients" % (len(ids), len(names)))
+PY
 
 echo "== 1 rank, batch 2 (train_step)"
 "$run" train "$art/b2.gkm" "${common[@]}" --checkpoint-dir "$work/one" \
@@ -32,7 +51,14 @@ echo "== 2 ranks, batch 1 each (grad + all-reduce + apply_gradients)"
 "${mpi[@]}" "$run" train "$art/b1.gkm" "${common[@]}" \
   --checkpoint-dir "$work/two" --metrics "$work/two.jsonl" \
   --bucket-mb 0.05 --consistency-check-every 1 | tee "$work/two.log"
-grep -q "data parallel over 2 ranks (mpi)" "$work/two.log"
+grep -q "data parallel over 2 ranks (mpi): grad with the all-reduce overlapped" "$work/two.log"
+grep -q '"overlap":true' "$work/two.jsonl"
+echo "== 2 ranks, --overlap off (the all-reduce after grad returns)"
+"${mpi[@]}" "$run" train "$art/b1.gkm" "${common[@]}" --overlap off \
+  --checkpoint-dir "$work/off" --metrics "$work/off.jsonl" \
+  --bucket-mb 0.05 | tee "$work/off.log"
+grep -q "data parallel over 2 ranks (mpi): grad + all-reduce" "$work/off.log"
+grep -q '"overlap":false' "$work/off.jsonl"
 
 echo "== weights after 3 steps"
 "$py" "$here/compare_weights.py" "$work/two/step-00000003.safetensors" \
@@ -42,6 +68,8 @@ echo "== optimizer state (informative)"
   "$work/one/step-00000003.safetensors" --rtol 1e-3 --prefix opt.
 echo "== losses"
 "$py" "$here/compare_losses.py" "$work/two.jsonl" "$work/one.jsonl"
+echo "== overlap on and off: the same sums of two ranks, byte for byte"
+cmp "$work/two/step-00000003.safetensors" "$work/off/step-00000003.safetensors"
 
 echo "== negative control: 1 rank with batch 1 must NOT match"
 "$run" train "$art/b1.gkm" "${common[@]}" --checkpoint-dir "$work/half" --quiet

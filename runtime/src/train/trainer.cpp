@@ -254,6 +254,7 @@ private:
                       const char *prefix, size_t skip,
                       std::vector<unsigned char> &buf, TensorMap &staging,
                       int peer, int tag, const std::string &what);
+  Status setUpOverlap();
   StatusOr<TensorMap> singleStep(TensorMap &inputs);
   Status commitStep();
   Status syncModel();
@@ -292,6 +293,17 @@ private:
   std::vector<std::string> reduced_;
   bool reduceMean_ = true;
   bool deviceReduce_ = false; ///< The gradients are reduced by NCCL.
+  /// The all-reduce overlaps grad (TrainOptions::overlap): buckets of
+  /// about bucketBytes in grad's signal order, each reduced from the
+  /// handler of the signal of its last tensor (bucketsAt_[id]).
+  bool overlap_ = false;
+  struct GradBucket {
+    std::vector<BucketTensor> tensors;
+    size_t bytes = 0;
+  };
+  std::vector<GradBucket> buckets_;
+  std::vector<std::vector<size_t>> bucketsAt_;
+  double inGradSeconds_ = 0; ///< Spent in the signal handlers this step.
   // The calls, bound once after the initial state is loaded: the params,
   // the optimizer state and the gradients stay in their buffers (on the GPU
   // for a cuda artifact) from step to step, and only the step's inputs and
@@ -302,8 +314,12 @@ private:
   /// Seconds of the last data-parallel step's phases (the metrics'
   /// "dp_phases"): grad, the gradient all-reduce, the loss and stop-flag
   /// all-reduce on the host, apply_gradients.
+  /// With overlap, grad includes the collectives that ran inside it
+  /// (inGrad: the time its signal handlers took: the blocking MPI
+  /// all-reduces, or issuing the NCCL groups) and reduce is the tail wait
+  /// after grad returned.
   struct {
-    double grad = 0, reduce = 0, host = 0, apply = 0;
+    double grad = 0, reduce = 0, host = 0, apply = 0, inGrad = 0;
   } phases_;
   // Chunk parallelism: chunk_loss (gradF_ is chunk_grad), the stream state
   // args of chunk_loss and the state cotangent inputs of chunk_grad, in
@@ -440,6 +456,24 @@ Status Trainer::setUpDataParallel() {
                              " is not a result of 'grad' with its dtype and "
                              "shape");
   }
+  // grad's ready signals, when it has them, make exactly the reduced
+  // tensors final, each once (validatePlan: once at most).
+  if (!gradF_->signals.empty()) {
+    size_t signalled = 0;
+    for (const SignalSpec &sg : gradF_->signals)
+      for (const std::string &t : sg.tensors) {
+        if (std::find(reduced_.begin(), reduced_.end(), t) == reduced_.end())
+          return invalidArgument(gfn + ": ready signal " +
+                                 std::to_string(sg.id) + " names " + quote(t) +
+                                 ", which apply_gradients does not reduce");
+        ++signalled;
+      }
+    if (signalled != reduced_.size())
+      return invalidArgument(gfn + ": its ready signals name " +
+                             std::to_string(signalled) + " of the " +
+                             std::to_string(reduced_.size()) +
+                             " tensors apply_gradients reduces");
+  }
   return Status::ok();
 }
 
@@ -515,6 +549,75 @@ Status Trainer::bindCalls() {
     return invalidArgument(std::string("the '") + comm_->backend() +
                            "' communicator reduces device memory, but " +
                            exe_.source() + " runs on the CPU");
+  return setUpOverlap();
+}
+
+/// Decides whether the all-reduce overlaps grad, and if so forms the
+/// buckets in signal order and installs grad's signal handler.
+Status Trainer::setUpOverlap() {
+  bool hasSignals = !gradF_->signals.empty();
+  // In place in grad's buffers: host memory (CPU) or NCCL (CUDA). A cuda
+  // artifact reduced through host copies (--dist mpi) cannot.
+  bool inPlace = !exe_.onCuda() || deviceReduce_;
+  using Overlap = TrainOptions::Overlap;
+  if (opt_.overlap == Overlap::kOn && (!hasSignals || !inPlace))
+    return failedPrecondition(
+        std::string("--overlap on: ") +
+        (!hasSignals
+             ? exe_.source() +
+                   ": function 'grad' raises no ready signals (compile the "
+                   "artifact with this gecko-compile --data-parallel)"
+             : std::string("the '") + comm_->backend() +
+                   "' communicator reduces a cuda artifact's gradients "
+                   "through host copies, after grad (use NCCL)"));
+  overlap_ = hasSignals && inPlace && opt_.overlap != Overlap::kOff;
+  if (!overlap_)
+    return Status::ok();
+  buckets_.clear();
+  bucketsAt_.assign(gradF_->signals.size(), {});
+  GradBucket open;
+  for (const SignalSpec &sg : gradF_->signals) {
+    for (const std::string &name : sg.tensors) {
+      const TensorSpec *r = findResult(*gradF_, name);
+      GECKO_ASSIGN_OR_RETURN(void *p, gradCall_->buffer(name));
+      open.tensors.push_back({p, r->numel(), r->dtype});
+      open.bytes += size_t(r->byteSize());
+      if (open.bytes >= opt_.bucketBytes) {
+        bucketsAt_[sg.id].push_back(buckets_.size());
+        buckets_.push_back(std::move(open));
+        open = GradBucket();
+      }
+    }
+    if (!open.tensors.empty() && &sg == &gradF_->signals.back()) {
+      bucketsAt_[sg.id].push_back(buckets_.size());
+      buckets_.push_back(std::move(open));
+      open = GradBucket();
+    }
+  }
+  gradCall_->setSignalHandler([this](unsigned id) -> Status {
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point t0 = Clock::now();
+    for (size_t b : bucketsAt_[id]) {
+      std::string n =
+          std::to_string(b + 1) + "/" + std::to_string(buckets_.size());
+      // bucketedAllReduce appends its own "bucket i/n" (a bucket larger
+      // than its staging buffer goes in pieces).
+      std::string what = deviceReduce_ ? "the gradients bucket " + n
+                         : buckets_.size() == 1
+                             ? std::string("the gradients")
+                             : "the gradients (overlapped bucket " + n + ")";
+      if (deviceReduce_)
+        GECKO_RETURN_IF_ERROR(comm_->startAllReduceOnDevice(
+            buckets_[b].tensors, reduceMean_, gradCall_->nativeStream(), what));
+      else // In place in grad's host buffers, inside the call.
+        GECKO_RETURN_IF_ERROR(bucketedAllReduce(*comm_, buckets_[b].tensors,
+                                                opt_.bucketBytes, reduceMean_,
+                                                what)
+                                  .status());
+    }
+    inGradSeconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    return Status::ok();
+  });
   return Status::ok();
 }
 
@@ -573,7 +676,19 @@ StatusOr<TensorMap> Trainer::dataParallelStep(TensorMap &inputs, bool &stop) {
   for (const ArgSpec &a : gradF_->args)
     if (a.kind == ArgKind::kInput)
       GECKO_RETURN_IF_ERROR(gradCall_->setArg(a.name, inputs.at(a.name)));
-  if (deviceReduce_) {
+  phases_.inGrad = 0;
+  if (overlap_) {
+    // grad's signal handlers reduce every bucket during the call (MPI:
+    // done when it returns; NCCL: started on the communication stream).
+    inGradSeconds_ = 0;
+    GECKO_RETURN_IF_ERROR(gradCall_->run());
+    phases_.grad = since(t);
+    phases_.inGrad = inGradSeconds_;
+    t = Clock::now();
+    if (deviceReduce_)
+      GECKO_RETURN_IF_ERROR(comm_->waitDeviceAllReduces(
+          gradCall_->nativeStream(), "the gradients"));
+  } else if (deviceReduce_) {
     // Waiting for grad costs nothing (the all-reduce waits for it anyway)
     // and separates the phases in the metrics.
     GECKO_RETURN_IF_ERROR(gradCall_->run());
@@ -1544,7 +1659,7 @@ StatusOr<TrainResult> Trainer::run() {
   int64_t end = settings_.steps;
   if (opt_.stopAt > 0)
     end = std::min(end, opt_.stopAt);
-  if (!quiet_ && dp_)
+  if (!quiet_ && dp_ && !overlap_)
     std::fprintf(opt_.out,
                  "data parallel over %lld ranks (%s): grad + all-reduce "
                  "(%s, %zu-byte buckets) + apply_gradients, per-rank batch "
@@ -1552,6 +1667,16 @@ StatusOr<TrainResult> Trainer::run() {
                  (long long)ranks, comm_->backend(),
                  reduceMean_ ? "mean" : "sum", opt_.bucketBytes,
                  (long long)batch, (long long)(ranks * batch));
+  if (!quiet_ && dp_ && overlap_)
+    std::fprintf(
+        opt_.out,
+        "data parallel over %lld ranks (%s): grad with the "
+        "all-reduce overlapped (%s, %zu bucket%s of about %zu "
+        "bytes in the order of grad's %zu ready signals) + "
+        "apply_gradients, per-rank batch %lld, global batch %lld\n",
+        (long long)ranks, comm_->backend(), reduceMean_ ? "mean" : "sum",
+        buckets_.size(), buckets_.size() == 1 ? "" : "s", opt_.bucketBytes,
+        gradF_->signals.size(), (long long)batch, (long long)(ranks * batch));
   if (!quiet_ && cp_) {
     std::string replicas =
         cpReplicas_ == 1
@@ -1671,7 +1796,9 @@ StatusOr<TrainResult> Trainer::run() {
         j["dp_phases_s"] = {{"grad", phases_.grad},
                             {"all_reduce", phases_.reduce},
                             {"host_sync", phases_.host},
-                            {"apply", phases_.apply}};
+                            {"apply", phases_.apply},
+                            {"overlap", overlap_},
+                            {"all_reduce_in_grad", phases_.inGrad}};
       if (cp_)
         j["cp_phases_s"] = {{"chunk_loss", cpPhases_.forward},
                             {"chunk_grad", cpPhases_.backward},

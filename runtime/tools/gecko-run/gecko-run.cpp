@@ -80,8 +80,8 @@ COMMANDS:
         [--weights INIT.safetensors] [--metrics FILE.jsonl]
         [--plot FILE.svg] [--stop-at S] [--log-every 10] [--quiet]
         [--function train_step] [--dist auto|local|mpi|threads|nccl]
-        [--ranks N] [--bucket-mb 25] [--collective-timeout S]
-        [--consistency-check-every 50]
+        [--ranks N] [--bucket-mb 25] [--overlap auto|on|off]
+        [--collective-timeout S] [--consistency-check-every 50]
         [--chunk-parallel [--chunk-ranks P] [--chunk-messages auto]]
                  Train with the artifact's train_step function (forward,
                  backward and optimizer run in compiled code). DATA is a
@@ -102,8 +102,12 @@ COMMANDS:
                  (gecko-compile --data-parallel); rank 0 writes. With a
                  cuda artifact each rank uses the GPU of its index on its
                  host and the gradients are all-reduced by NCCL in device
-                 memory (--dist auto picks nccl there). A rank that dies
-                 or hangs ends the job within the collective timeout.
+                 memory (--dist auto picks nccl there). When grad signals
+                 its gradients as they become final (artifacts of this
+                 gecko-compile), buckets of --bucket-mb MiB are reduced
+                 during the backward pass (--overlap off: after it). A
+                 rank that dies or hangs ends the job within the collective
+                 timeout.
                  --ranks N runs the N ranks as threads of this one process
                  instead (no launcher; --dist threads reduces on the host,
                  the default with a cpu artifact): with a cuda artifact
@@ -1644,6 +1648,7 @@ int runTrain(const std::vector<std::string> &args) {
                                "--dist",
                                "--ranks",
                                "--bucket-mb",
+                               "--overlap",
                                "--collective-timeout",
                                "--consistency-check-every",
                                "--chunk-ranks",
@@ -1752,6 +1757,17 @@ int runTrain(const std::vector<std::string> &args) {
     if (!parseDouble(pa.options["--bucket-mb"], d) || d <= 0 || d > 4096)
       return usageError("--bucket-mb needs a number in (0, 4096]");
     opt.bucketBytes = std::max<size_t>(8, size_t(d * 1048576.0));
+  }
+  if (pa.options.count("--overlap")) {
+    const std::string &o = pa.options["--overlap"];
+    if (o == "auto")
+      opt.overlap = TrainOptions::Overlap::kAuto;
+    else if (o == "on")
+      opt.overlap = TrainOptions::Overlap::kOn;
+    else if (o == "off")
+      opt.overlap = TrainOptions::Overlap::kOff;
+    else
+      return usageError("--overlap must be auto, on or off");
   }
   if (pa.options.count("--consistency-check-every")) {
     if (!parseInt64(pa.options["--consistency-check-every"], v, 0))

@@ -210,6 +210,15 @@ struct TrainOptions {
   Communicator *comm = nullptr;
   /// Bytes per all-reduce bucket (the gradients are flattened into them).
   size_t bucketBytes = size_t(25) << 20;
+  /// Overlap the gradient all-reduce with the backward pass: when `grad`
+  /// raises ready signals (kernel ABI v2), buckets of about bucketBytes are
+  /// formed in signal order and each is reduced (NCCL: started on a
+  /// communication stream; MPI: reduced in place inside the call) as soon
+  /// as its last tensor is signalled. kAuto: on when grad has signals.
+  /// kOff: the all-reduce after grad returns. kOn: an error without
+  /// signals.
+  enum class Overlap { kAuto, kOn, kOff };
+  Overlap overlap = Overlap::kAuto;
   /// Compare a checksum of the params and optimizer state across ranks
   /// every this many steps (also at the start and the end); 0: only at the
   /// start and the end. Diverged ranks are an error naming them.
