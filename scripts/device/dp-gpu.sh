@@ -5,11 +5,17 @@
 # with the cuda artifacts of scripts/device/compile-artifacts.sh in
 # .deps/artifacts/dp. One process per GPU under mpirun; the gradients are
 # all-reduced by NCCL in device memory.
+#   0. the artifacts' grad raises ready signals (kernel ABI v2) covering
+#      every gradient once.
 #   1. equivalence: 2 GPUs x batch 1 (grad + NCCL all-reduce +
 #      apply_gradients) against 1 GPU x batch 2 (train_step): weights after
-#      3 AdamW steps within 1e-6 relative, the same losses; a negative
-#      control (1 GPU x batch 1) must fail that comparison. The same with
-#      4 GPUs x batch 1 against batch 4 where the host has 4 GPUs.
+#      3 AdamW steps within 1e-6 relative, the same losses; once with the
+#      all-reduce overlapped with grad's backward (--overlap on: buckets
+#      started from grad's ready signals on a communication stream) and
+#      once after grad (--overlap off); on and off are also compared with
+#      each other (informative). A negative control (1 GPU x batch 1) must
+#      fail that comparison. The same with 4 GPUs x batch 1 against batch 4
+#      where the host has 4 GPUs.
 #   2. one process (gecko-run train --ranks N: the N ranks are threads of
 #      one process, thread r drives cuda:r, NCCL over a "threads" group):
 #      the same comparison (N GPUs x batch 1 in one process against 1 GPU x
@@ -20,13 +26,16 @@
 #      equality is reported, not required), and a hung rank (fault
 #      injection) ending the process with the NCCL timeout message within
 #      60 s. With 4 GPUs the same for 4. Before that, gecko_nccl_comm_test
-#      --threads N (device sums and means, host collectives through the
-#      thread group, bad input, the timeout of a collective one rank never
-#      joins) for N = 2 and 4.
+#      --threads N (device sums and means, overlapped groups, host
+#      collectives through the thread group, bad input, the timeout of a
+#      collective one rank never joins) for N = 2 and 4.
 #   3. scaling: tokens/s of the scaling artifacts on 1 GPU (train_step) and
 #      on N = 2 (and 4) GPUs (data parallel, the same per-GPU batch), under
-#      mpirun and in one process (--ranks N); efficiency = tok/s(N) / (N x
-#      tok/s(1)). Written to OUT/dp-scaling.txt.
+#      mpirun with --overlap off and on, and in one process (--ranks N,
+#      overlap on); efficiency = tok/s(N) / (N x tok/s(1)), the on/off
+#      ratio and the median dp_phases_s of the mpirun runs (grad, time in
+#      the signal handlers, tail all-reduce wait). Printed and written to
+#      OUT/dp-scaling.txt.
 # Each check prints a PASS/FAIL line. Exit 1 when a check fails; prints SKIP
 # and exits 0 with fewer than 2 GPUs.
 set -uo pipefail
@@ -66,28 +75,73 @@ losses() { # A.jsonl B.jsonl: per-step loss within 1e-6, grad norm 1e-5
   python3 "$root/tests/distributed/compare_losses.py" "$1" "$2"
 }
 
-equivalence() { # N: N GPUs x batch 1 against 1 GPU x batch N
-  local n=$1 one="$a/dp-b$1.gkm"
-  echo "== equivalence: $n GPUs x batch 1 (NCCL) vs 1 GPU x batch $n"
-  "$run" train "$one" --device cuda:0 "${common[@]}" \
-    --checkpoint-dir "$work/one$n" --metrics "$work/one$n.jsonl" --quiet || return 1
+signals() { # ARTIFACT: grad's ready signals name every gradient once
+  "$run" inspect "$1" >"$work/inspect-$(basename "$1").txt" || return 1
+  python3 - "$work/inspect-$(basename "$1").txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+assert "kernel ABI v2" in text, "not a kernel ABI v2 artifact"
+grad = text.split("function 'grad'")[1].split("function '")[0]
+reduced = re.search(r"collective before the call: .*: (.*)$",
+                    text.split("function 'apply_gradients'")[1], re.M)
+names = [n for l in re.findall(r"^    signal \d+: (.*)$", grad, re.M)
+         for n in l.split(", ")]
+ids = [int(i) for i in re.findall(r"^    signal (\d+):", grad, re.M)]
+assert ids == list(range(len(ids))) and ids, ids
+want = reduced.group(1).split(", ")
+assert sorted(names) == sorted(want), (len(names), len(want))
+print("  %s: grad raises %d ready signals over %d gradients"
+      % (sys.argv[1].split("inspect-")[1][:-4], len(ids), len(names)))
+PY
+}
+
+equivalence() { # N MODE: N GPUs x batch 1 (--overlap MODE) against 1 GPU x batch N
+  local n=$1 mode=$2 one="$a/dp-b$1.gkm"
+  echo "== equivalence: $n GPUs x batch 1 (NCCL, --overlap $mode) vs 1 GPU x batch $n"
+  if [ ! -f "$work/one$n/step-00000003.safetensors" ]; then
+    "$run" train "$one" --device cuda:0 "${common[@]}" \
+      --checkpoint-dir "$work/one$n" --metrics "$work/one$n.jsonl" --quiet || return 1
+  fi
+  local d="$work/dp$n-$mode"
   timeout 300 "$mpiexec" -np "$n" "$run" train "$a/dp-b1.gkm" "${common[@]}" \
-    --checkpoint-dir "$work/dp$n" --metrics "$work/dp$n.jsonl" \
-    --consistency-check-every 1 >"$work/dp$n.log" 2>&1 || { cat "$work/dp$n.log"; return 1; }
-  grep "data parallel over" "$work/dp$n.log"
-  python3 - "$work/dp$n.jsonl" <<'PY'
+    --overlap "$mode" --checkpoint-dir "$d" --metrics "$d.jsonl" \
+    --consistency-check-every 1 >"$d.log" 2>&1 || { cat "$d.log"; return 1; }
+  grep "data parallel over" "$d.log"
+  python3 - "$d.jsonl" <<'PY'
 import json, sys
 for r in map(json.loads, open(sys.argv[1])):
     print("  step %d: %.1f tok/s, phases (s) %s" % (r["step"], r["tokens_per_s"], r.get("dp_phases_s")))
 PY
-  grep -q "data parallel over $n ranks (nccl)" "$work/dp$n.log" || return 1
-  python3 "$cmp" "$work/dp$n/step-00000003.safetensors" \
+  if [ "$mode" = on ]; then
+    grep -q "data parallel over $n ranks (nccl): grad with the all-reduce overlapped" "$d.log" || return 1
+    grep -q '"overlap":true' "$d.jsonl" || return 1
+  else
+    grep -q "data parallel over $n ranks (nccl): grad + all-reduce" "$d.log" || return 1
+    grep -q '"overlap":false' "$d.jsonl" || return 1
+  fi
+  python3 "$cmp" "$d/step-00000003.safetensors" \
     "$work/one$n/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
     | tail -2 || return 1
-  losses "$work/dp$n.jsonl" "$work/one$n.jsonl" || return 1
+  losses "$d.jsonl" "$work/one$n.jsonl" || return 1
 }
 
-if equivalence 2; then echo "PASS dp-gpu equivalence (2 GPUs)"; else echo "FAIL dp-gpu equivalence (2 GPUs)"; rc=1; fi
+on_vs_off() { # N: informative, overlap on against off (the same sums)
+  echo "== $1 GPUs: --overlap on vs off (informative)"
+  python3 "$cmp" "$work/dp$1-on/step-00000003.safetensors" \
+    "$work/dp$1-off/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
+    | tail -2 || true
+}
+
+for f in "$a/dp-b1.gkm" "$a/dp-scale.gkm" "$a/dp-small.gkm"; do
+  [ -f "$f" ] || continue
+  if signals "$f"; then echo "PASS dp-gpu ready signals ($(basename "$f"))"
+  else echo "FAIL dp-gpu ready signals ($(basename "$f"))"; rc=1; fi
+done
+for mode in on off; do
+  if equivalence 2 $mode; then echo "PASS dp-gpu equivalence (2 GPUs, overlap $mode)"
+  else echo "FAIL dp-gpu equivalence (2 GPUs, overlap $mode)"; rc=1; fi
+done
+on_vs_off 2
 echo "== negative control: 1 GPU x batch 1 must NOT match batch 2"
 "$run" train "$a/dp-b1.gkm" --device cuda:0 "${common[@]}" \
   --checkpoint-dir "$work/half" --metrics "$work/half.jsonl" --quiet
@@ -98,7 +152,11 @@ else
   echo "PASS dp-gpu negative control"
 fi
 if [ "$gpus" -ge 4 ] && [ -f "$a/dp-b4.gkm" ]; then
-  if equivalence 4; then echo "PASS dp-gpu equivalence (4 GPUs)"; else echo "FAIL dp-gpu equivalence (4 GPUs)"; rc=1; fi
+  for mode in on off; do
+    if equivalence 4 $mode; then echo "PASS dp-gpu equivalence (4 GPUs, overlap $mode)"
+    else echo "FAIL dp-gpu equivalence (4 GPUs, overlap $mode)"; rc=1; fi
+  done
+  on_vs_off 4
 fi
 
 one_process() { # N: N GPUs in one process (--ranks N) x batch 1 vs 1 GPU x batch N
@@ -113,12 +171,12 @@ one_process() { # N: N GPUs in one process (--ranks N) x batch 1 vs 1 GPU x batc
     "$work/one$n/step-00000003.safetensors" --rtol 1e-6 --skip-prefix opt. \
     | tail -2 || return 1
   losses "$work/sp$n.jsonl" "$work/one$n.jsonl" || return 1
-  echo "-- one process vs mpirun ($n GPUs), informative:"
-  if cmp -s "$work/sp$n/step-00000003.safetensors" "$work/dp$n/step-00000003.safetensors"; then
+  echo "-- one process vs mpirun ($n GPUs, both overlapped), informative:"
+  if cmp -s "$work/sp$n/step-00000003.safetensors" "$work/dp$n-on/step-00000003.safetensors"; then
     echo "   byte-identical checkpoints"
   else
     python3 "$cmp" "$work/sp$n/step-00000003.safetensors" \
-      "$work/dp$n/step-00000003.safetensors" --rtol 1 | tail -2
+      "$work/dp$n-on/step-00000003.safetensors" --rtol 1 | tail -2
   fi
   echo "-- one process, host reduction (--dist threads)"
   timeout 300 "$run" train "$a/dp-b1.gkm" --ranks "$n" --dist threads "${common[@]}" \
@@ -181,6 +239,17 @@ r = [json.loads(l) for l in open(sys.argv[1])]
 print("%.1f" % statistics.median(x["tokens_per_s"] for x in r if x["step"] >= 3))
 PY
 }
+phases() { # METRICS.jsonl: median dp phases of steps >= 3, in ms
+  python3 - "$1" <<'PY'
+import json, statistics, sys
+r = [json.loads(l)["dp_phases_s"] for l in open(sys.argv[1])
+     if json.loads(l)["step"] >= 3]
+med = lambda k: 1e3 * statistics.median(x.get(k, 0) for x in r)
+print("grad %.2f ms (handlers %.2f), tail all-reduce %.2f ms, host %.2f ms, "
+      "apply %.2f ms" % (med("grad"), med("all_reduce_in_grad"),
+                         med("all_reduce"), med("host_sync"), med("apply")))
+PY
+}
 rm -f "$out/dp-scaling.txt"
 for sa in "$a/dp-scale.gkm" "$a/dp-small.gkm"; do
   [ -f "$sa" ] || continue
@@ -193,15 +262,28 @@ for sa in "$a/dp-scale.gkm" "$a/dp-small.gkm"; do
     --checkpoint-dir "$work/$sn-1" --metrics "$work/$sn-1.jsonl" || { rc=1; continue; }
   r1=$(rate "$work/$sn-1.jsonl")
   line="1 GPU: $r1 tok/s"
+  detail=""
+  unset r_2_on r_2_off r_4_on r_4_off
   for n in 2 4; do
     [ "$gpus" -ge "$n" ] || continue
-    timeout 600 "$mpiexec" -np "$n" "$run" train "$sa" "${scale[@]}" \
-      --checkpoint-dir "$work/$sn-$n" --metrics "$work/$sn-$n.jsonl" \
-      >"$work/$sn-$n.log" 2>&1 || { cat "$work/$sn-$n.log"; rc=1; continue; }
-    rn=$(rate "$work/$sn-$n.jsonl")
-    tail -1 "$work/$sn-$n.jsonl"
-    eff=$(python3 -c "print('%.3f' % ($rn / ($n * $r1)))")
-    line="$line; $n GPUs: $rn tok/s (efficiency $eff)"
+    for mode in off on; do
+      tag="$sn-$n-$mode"
+      timeout 600 "$mpiexec" -np "$n" "$run" train "$sa" "${scale[@]}" \
+        --overlap "$mode" --checkpoint-dir "$work/$tag" \
+        --metrics "$work/$tag.jsonl" >"$work/$tag.log" 2>&1 \
+        || { cat "$work/$tag.log"; rc=1; continue; }
+      rn=$(rate "$work/$tag.jsonl")
+      eval "r_${n}_${mode}=$rn"
+      eff=$(python3 -c "print('%.3f' % ($rn / ($n * $r1)))")
+      line="$line; $n GPUs overlap $mode: $rn tok/s (efficiency $eff)"
+      detail="$detail
+  $n GPUs overlap $mode: $(phases "$work/$tag.jsonl")"
+    done
+    on_rate=$(eval echo "\${r_${n}_on:-0}") off_rate=$(eval echo "\${r_${n}_off:-0}")
+    if [ "$off_rate" != 0 ] && [ "$on_rate" != 0 ]; then
+      detail="$detail
+  $n GPUs: overlap on / off = $(python3 -c "print('%.3f' % ($on_rate / $off_rate))")"
+    fi
     # The same in one process (--ranks N: a thread per GPU).
     timeout 600 "$run" train "$sa" --ranks "$n" "${scale[@]}" \
       --checkpoint-dir "$work/$sn-sp$n" --metrics "$work/$sn-sp$n.jsonl" \
@@ -215,6 +297,7 @@ for sa in "$a/dp-scale.gkm" "$a/dp-small.gkm"; do
     echo "$sn on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
     "$run" inspect "$sa" | grep -m2 -E "function 'train_step'|input.tokens" || true
     echo "$line"
+    echo "  median phases of steps >= 3:$detail"
   } | tee -a "$out/dp-scaling.txt"
 done
 exit $rc
