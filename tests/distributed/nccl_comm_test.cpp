@@ -4,13 +4,14 @@
 // `gpu`; scripts/device/run.sh runs it on the GPU machine). Each rank opens
 // cuda:<its index on the host>, joins the NCCL communicator, and checks
 // device all-reduces (sum and mean, f32 and f64, several tensors in one
-// group, an empty tensor) against values it computes itself, the host
-// collectives that go through MPI, the errors for bad input, device
-// send/recv along a chain (two tensors of different dtypes, one message
-// each way, as chunk parallelism passes its stream state) and its errors,
-// and finally the timeout: rank 0 starts an all-reduce that rank 1 never
-// joins and must get DeadlineExceeded within the timeout. Prints "SKIP:
-// ..." and exits 0 where there are fewer GPUs than ranks.
+// group, an empty tensor; two groups started overlapped on the
+// communication stream and waited for once) against values it computes
+// itself, the host collectives that go through MPI, the errors for bad
+// input, device send/recv along a chain (two tensors of different dtypes,
+// one message each way, as chunk parallelism passes its stream state) and
+// its errors, and finally the timeout: rank 0 starts an all-reduce that
+// rank 1 never joins and must get DeadlineExceeded within the timeout.
+// Prints "SKIP: ..." and exits 0 where there are fewer GPUs than ranks.
 //
 // `gecko_nccl_comm_test --threads N` runs the same checks with the N ranks
 // as threads of one process (no mpirun): a "threads" group bootstraps
@@ -228,6 +229,33 @@ int checkRank(Communicator &c, Device &gpu, int r, int n, const char *mode) {
   for (int64_t i = 0; i < kD; ++i)
     bad += std::fabs(d[size_t(i)] - (meanOffset + double(i))) > 1e-12;
   check(bad == 0, "device f64 mean: " + std::to_string(bad) + " wrong", r);
+
+  // Overlapped: two groups started on the communication stream after the
+  // work queued on the default stream (the upload), then one wait.
+  for (int64_t i = 0; i < kF; ++i)
+    f[size_t(i)] = float((r + 1) * (i % 1000 + 1));
+  checkOk(gpu.copyFromHost(*fb, 0, f.data(), f.size() * sizeof(float)),
+          "upload f32 again", r);
+  checkOk(c.waitDeviceAllReduces(nullptr, "nothing"), "wait for none", r);
+  const int64_t half = kF / 2;
+  checkOk(c.startAllReduceOnDevice({{fb->data(), half, ElementType::kF32}},
+                                   /*mean=*/false, nullptr, "bucket 1/2"),
+          "start bucket 1", r);
+  checkOk(c.startAllReduceOnDevice({{static_cast<float *>(fb->data()) + half,
+                                     kF - half, ElementType::kF32}},
+                                   /*mean=*/true, nullptr, "bucket 2/2"),
+          "start bucket 2", r);
+  checkOk(c.waitDeviceAllReduces(nullptr, "the test buckets"),
+          "wait for the overlapped buckets", r);
+  checkOk(gpu.copyToHost(f.data(), *fb, 0, f.size() * sizeof(float)),
+          "download overlapped f32", r);
+  bad = 0;
+  for (int64_t i = 0; i < kF; ++i) {
+    double want = (i < half ? ranksSum : ranksSum / n) * double(i % 1000 + 1);
+    bad += std::fabs(double(f[size_t(i)]) - want) > 1e-6 * want;
+  }
+  check(bad == 0,
+        "overlapped device sum and mean: " + std::to_string(bad) + " wrong", r);
 
   // Host collectives go through the bootstrap (MPI or the thread group).
   double host[2] = {double(r), 1.0};
