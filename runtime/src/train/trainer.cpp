@@ -602,9 +602,10 @@ Status Trainer::setUpOverlap() {
           std::to_string(b + 1) + "/" + std::to_string(buckets_.size());
       // bucketedAllReduce appends its own "bucket i/n" (a bucket larger
       // than its staging buffer goes in pieces).
-      std::string what = deviceReduce_ ? "the gradients bucket " + n
-                         : buckets_.size() == 1
-                             ? std::string("the gradients")
+      // One bucket reads as the all-reduce after grad does.
+      std::string what = buckets_.size() == 1 ? std::string("the gradients")
+                         : deviceReduce_
+                             ? "the gradients bucket " + n
                              : "the gradients (overlapped bucket " + n + ")";
       if (deviceReduce_)
         GECKO_RETURN_IF_ERROR(comm_->startAllReduceOnDevice(
