@@ -23,6 +23,17 @@
 # carried files must stay under 64 MiB): run(command="GECKO_DEVICE_CTEST=0
 # GECKO_DEVICE_ARTIFACTS=0 bash scripts/device/run.sh", carry=
 # [".deps/googletest", ".deps/artifacts/dp"], kind="nvidia-h100-x2").
+#   cuda/tiny-dp-clip.gkm, cpu/tiny-dp-clip{,-split}.gkm
+#                                apply_gradients with global-norm clipping
+#                                (tiny, --data-parallel --max-grad-norm 1):
+#                                the GPU against the CPU, which runs it with
+#                                one sequential sum per gradient and, in
+#                                -split, with gecko-gpu-split-reductions
+#                                added (the GPU's summation tree)
+#   cuda/small-dp.gkm            SMALL_APPLY=1: small.json --data-parallel
+#                                (2 x 512), for the apply_gradients benchmark
+#                                (BENCH=small-dp:apply_gradients:5; about 15
+#                                minutes to compile here)
 #   cuda/block-{forward,train}-{8k,32k}.gkm
 #                                one Gecko block at 7B dimensions
 #                                (models/gecko-7b-block.json), the workload
@@ -49,6 +60,17 @@ for v in a:tiny b:tiny-segments; do
   "$compile" --model "$m/$config.json" --mode generate --target cuda \
     --batch 2 -o "$a/cuda/tiny-$name-gen.gkm"
 done
+clip=(--model "$m/tiny.json" --mode train --data-parallel --max-grad-norm 1
+      --batch 1 --seq-len 32)
+"$compile" "${clip[@]}" --target cuda -o "$a/cuda/tiny-dp-clip.gkm"
+"$compile" "${clip[@]}" --target cpu -o "$a/cpu/tiny-dp-clip.gkm"
+"$compile" "${clip[@]}" --target cpu \
+  --pass-pipeline='func.func(gecko-gpu-split-reductions)' \
+  -o "$a/cpu/tiny-dp-clip-split.gkm"
+if [ "${SMALL_APPLY:-0}" = 1 ]; then
+  "$compile" --model "$m/small.json" --mode train --target cuda --batch 2 \
+    --seq-len 512 --data-parallel -o "$a/cuda/small-dp.gkm"
+fi
 if [ "${BF16:-1}" = 1 ]; then # docs/cuda.md, "Precision"; golden_tiny_a only
   mkdir -p "$a/bf16"
   for t in cpu cuda; do

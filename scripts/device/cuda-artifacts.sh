@@ -51,6 +51,36 @@ for seed in 1 2; do
   grep -E "output.logits|FAIL" "$out/rand-compare$seed.txt" | head -5
 done
 
+# apply_gradients with global-norm clipping (docs/cuda.md, "Split
+# reductions"): the gradient norm against float64 (the GPU's split sums
+# hold 1e-6; the CPU's one sequential sum per gradient is 4e-6 off on the
+# tiny model), and every result against the CPU, with the GPU's summation
+# tree (-split) and without. The inputs stay outside $out (not returned).
+if [ -f "$a/cuda/tiny-dp-clip.gkm" ]; then
+  echo "== apply_gradients with clipping: the GPU against float64 and the CPU"
+  opt="${TMPDIR:-/tmp}/gecko-optimizer-check"
+  mkdir -p "$opt"
+  "$run" inspect "$a/cuda/tiny-dp-clip.gkm" |
+    python3 "$root/scripts/device/optimizer_inputs.py" "$opt/w.safetensors" \
+      "$opt/t.safetensors" 1 >/dev/null || rc=1
+  for v in cuda/tiny-dp-clip:cuda cpu/tiny-dp-clip:cpu cpu/tiny-dp-clip-split:cpu-split; do
+    "$run" forward "$a/${v%%:*}.gkm" --function apply_gradients \
+      --weights "$opt/w.safetensors" --tokens "$opt/t.safetensors" \
+      --out "$opt/${v#*:}.safetensors" >/dev/null || rc=1
+  done
+  for dev in cuda cpu-split; do
+    echo -n "$dev: "
+    python3 "$root/scripts/device/optimizer_inputs.py" check \
+      "$opt/t.safetensors" "$opt/$dev.safetensors" || rc=1
+  done
+  for ref in cpu-split cpu; do
+    python3 "$root/scripts/device/compare_outputs.py" "$opt/$ref.safetensors" \
+      "$opt/cuda.safetensors" --rtol 1e-5 >"$out/optimizer-$ref.txt" || rc=1
+    echo "GPU against $ref: $(tail -1 "$out/optimizer-$ref.txt")"
+    grep -E "grad_norm|FAIL" "$out/optimizer-$ref.txt" | head -5
+  done
+fi
+
 # --precision=bf16 (docs/cuda.md, "Precision"): matrix products with bf16
 # operands and f32 accumulation (cuBLASLt GECKO_GEMM_BF16_F32). The
 # artifacts come gzipped; they are unpacked outside $out (not returned).
