@@ -55,30 +55,49 @@ done
 # reductions"): the gradient norm against float64 (the GPU's split sums
 # hold 1e-6; the CPU's one sequential sum per gradient is 4e-6 off on the
 # tiny model), and every result against the CPU, with the GPU's summation
-# tree (-split) and without. The inputs stay outside $out (not returned).
-if [ -f "$a/cuda/tiny-dp-clip.gkm" ]; then
+# tree (-split) and without; then apply_gradients timed (tiny, and
+# small.json with and without the split where compiled: SMALL_APPLY=1).
+# The artifacts and inputs are unpacked outside $out (not returned).
+if [ -f "$a/opt/cuda-tiny-dp-clip.gkm.gz" ]; then
   echo "== apply_gradients with clipping: the GPU against float64 and the CPU"
   opt="${TMPDIR:-/tmp}/gecko-optimizer-check"
   mkdir -p "$opt"
-  "$run" inspect "$a/cuda/tiny-dp-clip.gkm" |
+  for f in "$a"/opt/*.gkm.gz; do
+    gunzip -c "$f" >"$opt/$(basename "$f" .gz)"
+  done
+  "$run" inspect "$opt/cuda-tiny-dp-clip.gkm" |
     python3 "$root/scripts/device/optimizer_inputs.py" "$opt/w.safetensors" \
       "$opt/t.safetensors" 1 >/dev/null || rc=1
-  for v in cuda/tiny-dp-clip:cuda cpu/tiny-dp-clip:cpu cpu/tiny-dp-clip-split:cpu-split; do
-    "$run" forward "$a/${v%%:*}.gkm" --function apply_gradients \
+  for f in cuda-tiny-dp-clip cpu-tiny-dp-clip cpu-tiny-dp-clip-split; do
+    "$run" forward "$opt/$f.gkm" --function apply_gradients \
       --weights "$opt/w.safetensors" --tokens "$opt/t.safetensors" \
-      --out "$opt/${v#*:}.safetensors" >/dev/null || rc=1
+      --out "$opt/out-$f.safetensors" >/dev/null || rc=1
   done
-  for dev in cuda cpu-split; do
-    echo -n "$dev: "
+  for f in cuda-tiny-dp-clip cpu-tiny-dp-clip-split; do
+    echo -n "$f: "
     python3 "$root/scripts/device/optimizer_inputs.py" check \
-      "$opt/t.safetensors" "$opt/$dev.safetensors" || rc=1
+      "$opt/t.safetensors" "$opt/out-$f.safetensors" || rc=1
   done
-  for ref in cpu-split cpu; do
-    python3 "$root/scripts/device/compare_outputs.py" "$opt/$ref.safetensors" \
-      "$opt/cuda.safetensors" --rtol 1e-5 >"$out/optimizer-$ref.txt" || rc=1
+  for ref in cpu-tiny-dp-clip-split cpu-tiny-dp-clip; do
+    python3 "$root/scripts/device/compare_outputs.py" "$opt/out-$ref.safetensors" \
+      "$opt/out-cuda-tiny-dp-clip.safetensors" --rtol 1e-5 >"$out/optimizer-$ref.txt" || rc=1
     echo "GPU against $ref: $(tail -1 "$out/optimizer-$ref.txt")"
     grep -E "grad_norm|FAIL" "$out/optimizer-$ref.txt" | head -5
   done
+  echo "== apply_gradients timings ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
+  for g in tiny-dp-clip small-dp-base small-dp; do
+    [ -f "$opt/cuda-$g.gkm" ] || continue
+    line=$(timeout "${BENCH_TIMEOUT:-300}" "$run" bench "$opt/cuda-$g.gkm" \
+      --function apply_gradients --warmup 1 --iters 5 2>&1 | tail -1)
+    echo "$g apply_gradients: $line" | tee -a "$out/bench.txt"
+  done
+  if [ -f "$opt/cuda-small-dp.gkm" ]; then
+    echo "== kernels of small-dp apply_gradients"
+    GECKO_CUDA_PROFILE=all timeout "${BENCH_TIMEOUT:-300}" "$run" bench \
+      "$opt/cuda-small-dp.gkm" --function apply_gradients --warmup 0 --iters 1 \
+      2>"$out/profile-small-dp-apply.txt" >/dev/null
+    head -12 "$out/profile-small-dp-apply.txt"
+  fi
 fi
 
 # --precision=bf16 (docs/cuda.md, "Precision"): matrix products with bf16
