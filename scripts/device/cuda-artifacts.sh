@@ -56,7 +56,8 @@ done
 # hold 1e-6; the CPU's one sequential sum per gradient is 4e-6 off on the
 # tiny model), and every result against the CPU, with the GPU's summation
 # tree (-split) and without; then apply_gradients timed (tiny, and
-# small.json with and without the split where compiled: SMALL_APPLY=1).
+# small.json's apply_gradients and grad with and without the split where
+# compiled: SMALL_APPLY=1, BASE_COMPILE).
 # The artifacts and inputs are unpacked outside $out (not returned).
 if [ -f "$a/opt/cuda-tiny-dp-clip.gkm.gz" ]; then
   echo "== apply_gradients with clipping: the GPU against float64 and the CPU"
@@ -85,11 +86,15 @@ if [ -f "$a/opt/cuda-tiny-dp-clip.gkm.gz" ]; then
     grep -E "grad_norm|FAIL" "$out/optimizer-$ref.txt" | head -5
   done
   echo "== apply_gradients timings ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
-  for g in tiny-dp-clip small-dp-base small-dp; do
+  # grad too: the split also takes the row reductions with few outputs of
+  # the forward and backward (norm statistics, weight gradients of norms).
+  for spec in tiny-dp-clip:apply_gradients small-dp-base:apply_gradients \
+    small-dp:apply_gradients small-dp-base:grad small-dp:grad; do
+    g=${spec%%:*} fn=${spec#*:}
     [ -f "$opt/cuda-$g.gkm" ] || continue
     line=$(timeout "${BENCH_TIMEOUT:-300}" "$run" bench "$opt/cuda-$g.gkm" \
-      --function apply_gradients --warmup 1 --iters 5 2>&1 | tail -1)
-    echo "$g apply_gradients: $line" | tee -a "$out/bench.txt"
+      --function "$fn" --warmup 1 --iters 5 2>&1 | tail -1)
+    echo "$g $fn: $line" | tee -a "$out/bench.txt"
   done
   if [ -f "$opt/cuda-small-dp.gkm" ]; then
     echo "== kernels of small-dp apply_gradients"
