@@ -30,7 +30,8 @@
 #                                one sequential sum per gradient and, in
 #                                -split, with gecko-gpu-split-reductions
 #                                added (the GPU's summation tree); gzipped,
-#                                cuda-artifacts.sh unpacks them
+#                                scripts/device/optimizer-check.sh unpacks
+#                                them
 #   opt/cuda-small-dp{,-base}.gkm.gz
 #                                SMALL_APPLY=1: small.json --data-parallel
 #                                (2 x 512) for the apply_gradients benchmark,
