@@ -31,6 +31,22 @@
 # carried files must stay under 64 MiB): run(command="GECKO_DEVICE_CTEST=0
 # GECKO_DEVICE_ARTIFACTS=0 bash scripts/device/run.sh", carry=
 # [".deps/googletest", ".deps/artifacts/dp"], kind="nvidia-h100-x2").
+#   opt/{cuda,cpu}-tiny-dp-clip.gkm.gz, opt/cpu-tiny-dp-clip-split.gkm.gz
+#                                apply_gradients with global-norm clipping
+#                                (tiny, --data-parallel --max-grad-norm 1):
+#                                the GPU against the CPU, which runs it with
+#                                one sequential sum per gradient and, in
+#                                -split, with gecko-gpu-split-reductions
+#                                added (the GPU's summation tree); gzipped,
+#                                scripts/device/optimizer-check.sh unpacks
+#                                them
+#   opt/cuda-small-dp{,-base}.gkm.gz
+#                                SMALL_APPLY=1: small.json --data-parallel
+#                                (2 x 512) for the apply_gradients benchmark,
+#                                and with BASE_COMPILE=<another
+#                                gecko-compile> the same from that compiler
+#                                (the baseline, timed in the same run);
+#                                about 15 minutes each to compile here
 #   cuda/block-{forward,train}-{8k,32k}.gkm
 #                                one Gecko block at 7B dimensions
 #                                (models/gecko-7b-block.json), the workload
@@ -59,6 +75,23 @@ for v in a:tiny b:tiny-segments; do
   "$compile" --model "$m/$config.json" --mode generate --target cuda \
     --batch 2 -o "$a/cuda/tiny-$name-gen.gkm"
 done
+mkdir -p "$a/opt"
+clip=(--model "$m/tiny.json" --mode train --data-parallel --max-grad-norm 1
+      --batch 1 --seq-len 32)
+"$compile" "${clip[@]}" --target cuda -o "$a/opt/cuda-tiny-dp-clip.gkm"
+"$compile" "${clip[@]}" --target cpu -o "$a/opt/cpu-tiny-dp-clip.gkm"
+"$compile" "${clip[@]}" --target cpu \
+  --pass-pipeline='func.func(gecko-gpu-split-reductions)' \
+  -o "$a/opt/cpu-tiny-dp-clip-split.gkm"
+if [ "${SMALL_APPLY:-0}" = 1 ]; then
+  small=(--model "$m/small.json" --mode train --target cuda --batch 2
+         --seq-len 512 --data-parallel)
+  "$compile" "${small[@]}" -o "$a/opt/cuda-small-dp.gkm"
+  if [ -n "${BASE_COMPILE:-}" ]; then
+    "$BASE_COMPILE" "${small[@]}" -o "$a/opt/cuda-small-dp-base.gkm"
+  fi
+fi
+gzip -9 -f "$a"/opt/*.gkm
 if [ "${BF16:-1}" = 1 ]; then # docs/cuda.md, "Precision"; golden_tiny_a only
   mkdir -p "$a/bf16"
   for t in cpu cuda; do

@@ -51,6 +51,12 @@ for seed in 1 2; do
   grep -E "output.logits|FAIL" "$out/rand-compare$seed.txt" | head -5
 done
 
+# apply_gradients with global-norm clipping against float64 and the CPU,
+# and its timings (scripts/device/optimizer-check.sh).
+if [ -d "$a/opt" ]; then
+  bash "$root/scripts/device/optimizer-check.sh" "$run" "$out" || rc=1
+fi
+
 # --precision=bf16 (docs/cuda.md, "Precision"): matrix products with bf16
 # operands and f32 accumulation (cuBLASLt GECKO_GEMM_BF16_F32). The
 # artifacts come gzipped; they are unpacked outside $out (not returned).

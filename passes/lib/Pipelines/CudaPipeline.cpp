@@ -34,11 +34,14 @@ std::string cudaKernelsPipeline(const CudaPipelineOptions &options) {
   // (0-d tensors), so that those ops stay parallel kernels; the other uses
   // (scalar recurrences) get their own copy of the read when they lie past
   // other tensor work (CSE merges the forward's and the backward's), so
-  // that no device scalar lives across kernels.
+  // that no device scalar lives across kernels. Long reductions with few
+  // outputs (a gradient's sum of squares, the loss mean) are split into
+  // parallel partial reductions and a short final one, so they do not run
+  // in one thread.
   std::string front =
       linalgPasses(options.precision, /*fuse=*/!options.libraryGemm) +
       "func.func(gecko-gpu-materialize-device-scalars,"
-      "gecko-gpu-rematerialize-scalars)," +
+      "gecko-gpu-rematerialize-scalars,gecko-gpu-split-reductions)," +
       GECKO_BUFFERIZE_TENSORS_PASSES;
   return front + gemm +
          "func.func(gecko-gpu-sink-reduction-loops,"

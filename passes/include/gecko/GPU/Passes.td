@@ -38,6 +38,64 @@ def GeckoGpuRematerializeScalars
   let dependentDialects = ["mlir::tensor::TensorDialect"];
 }
 
+def GeckoGpuSplitReductions
+    : Pass<"gecko-gpu-split-reductions", "func::FuncOp"> {
+  let summary = "Split long reductions with few outputs into two parallel "
+                "stages";
+  let description = [{
+    Runs on linalg on tensors, before bufferization. The CUDA target gives
+    each output element of a linalg op one thread and runs the reduction
+    loops inside it, so a reduction to a 0-d tensor (the per-gradient sum
+    of squares of the global gradient norm, the loss mean) is a kernel of
+    one thread that walks the whole tensor, and a reduction with few
+    outputs and long rows gets few threads.
+
+    An op is split when its reduction loops cover at least `min-size`
+    terms per output and it has at most `max-parallel` output elements,
+    and the split preserves it: tensor semantics, one result, static
+    sizes, projected-permutation indexing maps, no `linalg.index`, a body
+    whose accumulator feeds exactly one combiner with a neutral element
+    (`matchReduction`, `arith::getNeutralElement`: addf, mulf, maximumf,
+    minimumf, integer ops), reduction loops that are consecutive and
+    contiguous in every operand, and not a matrix product that
+    `gecko-gpu-contractions-to-gemm` could take. Named ops are generalized;
+    several reduction loops are collapsed into one of R terms
+    (`linalg::collapseOpIterationDims`). With P = floor(R / `chunk`):
+
+    - the first P * `chunk` terms go through upstream
+      `linalg::splitReduction` (inner-parallel form): a `linalg.fill` of
+      the combiner's neutral element makes P partials per output, a
+      generic with a new parallel loop over them in which partial p
+      accumulates the `chunk` terms p, p + P, p + 2P, ... in order
+      (neighbouring threads read neighbouring elements), and a generic
+      that combines the P partials, in order, into the op's init;
+    - the remaining R mod `chunk` terms (`linalg::splitOp` along the
+      reduction loop) are reduced by a copy of the op on that slice that
+      accumulates into the combined result.
+
+    The combining op is split again while it still qualifies, so the
+    last, sequential stage has fewer than `min-size` terms per output.
+    The reduction tree is fixed by the shapes: no atomics, and the same
+    result on every run. Sums are reassociated: the rounding error bound
+    of a sequential f32 sum, (R - 1) u sum |x_i|, becomes
+    (chunk - 1 + P - 1 + ...) u sum |x_i| per level, never larger.
+    Ops outside these conditions are left unchanged.
+  }];
+  let options = [
+    Option<"minSize", "min-size", "int64_t", /*default=*/"256",
+           "Terms per output at or above which a reduction is split">,
+    Option<"chunk", "chunk", "int64_t", /*default=*/"64",
+           "Terms each partial result accumulates">,
+    Option<"maxParallel", "max-parallel", "int64_t", /*default=*/"4096",
+           "Output elements above which a reduction is left alone (it "
+           "already has that many threads)">,
+  ];
+  let dependentDialects = ["mlir::affine::AffineDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def GeckoGpuContractionsToGemm
     : Pass<"gecko-gpu-contractions-to-gemm", "ModuleOp"> {
   let summary = "Turn matrix-product-shaped linalg ops into library GEMMs";
