@@ -158,7 +158,7 @@ public:
     if (commStream_) {
       // Nothing may still run on it when it goes (a failed job aborts
       // the communicator first, which ends its kernels).
-      if (!broken_)
+      if (!broken_ && settleIssue().isOk())
         (void)ctx_.synchronizeStream(commStream_);
       ctx_.destroyStream(commStream_);
     }
@@ -261,6 +261,9 @@ public:
                                 ": the communicator is unusable after an "
                                 "earlier failed collective");
     GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    // The previous overlapped group is issued by now in the common case;
+    // settling it first keeps the groups in order on the stream.
+    GECKO_RETURN_IF_ERROR(settleIssue());
     if (!commStream_) {
       GECKO_ASSIGN_OR_RETURN(commStream_, ctx_.createStream());
       GECKO_ASSIGN_OR_RETURN(readyEvent_, ctx_.createEvent());
@@ -270,8 +273,12 @@ public:
     // call, so one event serves every start).
     GECKO_RETURN_IF_ERROR(ctx_.recordEvent(readyEvent_, stream));
     GECKO_RETURN_IF_ERROR(ctx_.streamWaitEvent(commStream_, readyEvent_));
+    // Not waited for here: the signal handler returns at once and the host
+    // goes on queueing the backward (settleIssue() waits before the next
+    // NCCL call).
     GECKO_ASSIGN_OR_RETURN(std::string desc,
-                           issueGroup(tensors, mean, commStream_, what));
+                           issueGroup(tensors, mean, commStream_, what,
+                                      /*waitForIssue=*/false));
     pending_.push_back(std::move(desc));
     return Status::ok();
   }
@@ -291,6 +298,8 @@ public:
                                 ": the communicator is unusable after an "
                                 "earlier failed collective");
     GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    // The event must follow the last group's kernels on the stream.
+    GECKO_RETURN_IF_ERROR(settleIssue());
     GECKO_RETURN_IF_ERROR(ctx_.recordEvent(event_, commStream_));
     // The device orders `stream` after the reductions; the host polls them
     // so that a peer that never joins becomes a timeout, not a hang.
@@ -311,11 +320,14 @@ private:
   using Clock = std::chrono::steady_clock;
 
   /// Queues one ncclGroupStart/End of in-place all-reduces of `tensors` on
-  /// `stream` and waits until NCCL has issued it. Returns its description
-  /// (with the collective's sequence number) for later errors.
+  /// `stream` and, with `waitForIssue`, waits until NCCL has issued it
+  /// (otherwise the next NCCL call of this communicator does, through
+  /// settleIssue()). Returns its description (with the collective's
+  /// sequence number) for later errors.
   StatusOr<std::string> issueGroup(const std::vector<BucketTensor> &tensors,
                                    bool mean, void *stream,
-                                   const std::string &what) {
+                                   const std::string &what,
+                                   bool waitForIssue = true) {
     int64_t elements = 0;
     for (const BucketTensor &t : tensors) {
       if (t.dtype != ElementType::kF32 && t.dtype != ElementType::kF64)
@@ -337,6 +349,7 @@ private:
     ++sequence_;
     desc += " (collective #" + std::to_string(sequence_) + ")";
     GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    GECKO_RETURN_IF_ERROR(settleIssue());
     ncclResult_t rc = api_.groupStart();
     for (const BucketTensor &t : tensors) {
       if (rc != ncclSuccess || t.count == 0)
@@ -351,6 +364,10 @@ private:
       return fail(rc, desc + ": ncclAllReduce");
     if (end != ncclSuccess && end != ncclInProgress)
       return fail(end, desc + ": ncclGroupEnd");
+    if (!waitForIssue) {
+      unissued_ = desc;
+      return desc;
+    }
     GECKO_RETURN_IF_ERROR(waitIssued(desc));
     return desc;
   }
@@ -378,6 +395,7 @@ private:
     ++messages_;
     desc += " (message #" + std::to_string(messages_) + ")";
     GECKO_RETURN_IF_ERROR(ctx_.makeCurrent());
+    GECKO_RETURN_IF_ERROR(settleIssue());
     ncclResult_t rc = api_.groupStart();
     for (const BucketTensor &t : tensors) {
       size_t n = size_t(t.count) * elementTypeSize(t.dtype);
@@ -407,6 +425,7 @@ private:
   bool pollAsync(double seconds) {
     auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(seconds));
+    resetPause();
     for (;;) {
       ncclResult_t state = ncclSuccess;
       if (api_.commGetAsyncError(comm_, &state) != ncclSuccess)
@@ -419,10 +438,20 @@ private:
     }
   }
 
+  /// Waits until the group issueGroup left unwaited (if any) is issued.
+  Status settleIssue() {
+    if (unissued_.empty())
+      return Status::ok();
+    std::string desc = std::move(unissued_);
+    unissued_.clear();
+    return waitIssued(desc);
+  }
+
   /// Waits until NCCL has issued the operations of the last call (a
   /// non-blocking communicator returns ncclInProgress while it connects).
   Status waitIssued(const std::string &desc) {
     Clock::time_point until = deadline();
+    resetPause();
     for (;;) {
       ncclResult_t state = ncclSuccess;
       ncclResult_t rc = api_.commGetAsyncError(comm_, &state);
@@ -442,6 +471,7 @@ private:
   /// asynchronous NCCL errors.
   Status waitEvent(const std::string &desc) {
     Clock::time_point until = deadline();
+    resetPause();
     for (;;) {
       GECKO_ASSIGN_OR_RETURN(bool done, ctx_.eventDone(event_));
       if (done)
@@ -483,7 +513,9 @@ private:
         "reports is the one that failed");
   }
 
-  /// Backs off from 1 us to 1 ms between polls.
+  /// Backs off from 1 us to 1 ms between the polls of one wait (each wait
+  /// starts again at 1 us: resetPause()).
+  void resetPause() { sleepNs_ = 1000; }
   void pause() {
     struct timespec ts = {0, sleepNs_};
     ::nanosleep(&ts, nullptr);
@@ -501,6 +533,8 @@ private:
   void *commStream_ = nullptr;
   void *readyEvent_ = nullptr;
   std::vector<std::string> pending_;
+  /// The overlapped group NCCL may still be issuing (its description).
+  std::string unissued_;
   std::string where_;
   bool broken_ = false;
   long sleepNs_ = 1000;
