@@ -165,7 +165,7 @@ fi
 one_process() { # N: N GPUs in one process (--ranks N) x batch 1 vs 1 GPU x batch N
   local n=$1
   echo "== one process: $n GPUs x batch 1 (--ranks $n, NCCL) vs 1 GPU x batch $n"
-  timeout 300 "$run" train "$a/dp-b1.gkm" --ranks "$n" "${common[@]}" \
+  timeout 300 "$run" train "$a/dp-b1.gkm" --ranks "$n" "${common[@]}" --overlap on \
     --checkpoint-dir "$work/sp$n" --metrics "$work/sp$n.jsonl" \
     --consistency-check-every 1 >"$work/sp$n.log" 2>&1 || { cat "$work/sp$n.log"; return 1; }
   grep "data parallel over" "$work/sp$n.log"

@@ -7,8 +7,8 @@
 # ARTIFACT_DIR holds b1.gkm (tiny model, batch 1, --data-parallel), b2.gkm
 # (batch 2, plain train step) and tokens.bin (made by compile-artifacts.sh).
 # Checks: weights after 3 AdamW steps within 1e-6 relative (fp32) and the
-# same losses, with the all-reduce inside grad (its ready signals, the
-# default) and after it (--overlap off), which must also agree byte for
+# same losses, with the all-reduce inside grad (its ready signals,
+# --overlap on) and after it (the default), which must also agree byte for
 # byte; a negative control (1 rank, batch b) must fail the same
 # comparison; rank 0 alone writes; 2 steps + --resume + 1 step equal 3
 # straight steps byte for byte.
@@ -49,12 +49,12 @@ echo "== 1 rank, batch 2 (train_step)"
   --metrics "$work/one.jsonl"
 echo "== 2 ranks, batch 1 each (grad + all-reduce + apply_gradients)"
 "${mpi[@]}" "$run" train "$art/b1.gkm" "${common[@]}" \
-  --checkpoint-dir "$work/two" --metrics "$work/two.jsonl" \
+  --checkpoint-dir "$work/two" --metrics "$work/two.jsonl" --overlap on \
   --bucket-mb 0.05 --consistency-check-every 1 | tee "$work/two.log"
 grep -q "data parallel over 2 ranks (mpi): grad with the all-reduce overlapped" "$work/two.log"
 grep -q '"overlap":true' "$work/two.jsonl"
-echo "== 2 ranks, --overlap off (the all-reduce after grad returns)"
-"${mpi[@]}" "$run" train "$art/b1.gkm" "${common[@]}" --overlap off \
+echo "== 2 ranks, the default --overlap auto (off: the all-reduce after grad returns)"
+"${mpi[@]}" "$run" train "$art/b1.gkm" "${common[@]}" \
   --checkpoint-dir "$work/off" --metrics "$work/off.jsonl" \
   --bucket-mb 0.05 | tee "$work/off.log"
 grep -q "data parallel over 2 ranks (mpi): grad + all-reduce" "$work/off.log"

@@ -570,7 +570,10 @@ Status Trainer::setUpOverlap() {
              : std::string("the '") + comm_->backend() +
                    "' communicator reduces a cuda artifact's gradients "
                    "through host copies, after grad (use NCCL)"));
-  overlap_ = hasSignals && inPlace && opt_.overlap != Overlap::kOff;
+  // kAuto is off: on one host with NVLink (4 x H100) the NCCL kernels
+  // running beside the backward slowed it by more than the 1-3% of the
+  // step they hid (docs/perf.md, "Data parallelism").
+  overlap_ = hasSignals && inPlace && opt_.overlap == Overlap::kOn;
   if (!overlap_)
     return Status::ok();
   buckets_.clear();

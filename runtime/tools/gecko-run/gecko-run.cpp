@@ -104,8 +104,9 @@ COMMANDS:
                  host and the gradients are all-reduced by NCCL in device
                  memory (--dist auto picks nccl there). When grad signals
                  its gradients as they become final (artifacts of this
-                 gecko-compile), buckets of --bucket-mb MiB are reduced
-                 during the backward pass (--overlap off: after it). A
+                 gecko-compile), --overlap on reduces buckets of
+                 --bucket-mb MiB during the backward pass (the default,
+                 auto, is off: after it; docs/distributed.md says why). A
                  rank that dies or hangs ends the job within the collective
                  timeout.
                  --ranks N runs the N ranks as threads of this one process

@@ -214,9 +214,11 @@ struct TrainOptions {
   /// raises ready signals (kernel ABI v2), buckets of about bucketBytes are
   /// formed in signal order and each is reduced (NCCL: started on a
   /// communication stream; MPI: reduced in place inside the call) as soon
-  /// as its last tensor is signalled. kAuto: on when grad has signals.
-  /// kOff: the all-reduce after grad returns. kOn: an error without
-  /// signals.
+  /// as its last tensor is signalled. kOff: the all-reduce after grad
+  /// returns. kAuto (the default): off for now, since on 4 x H100 over
+  /// NVLink the overlapped NCCL kernels slowed the backward more than they
+  /// hid (docs/perf.md); a policy for slower links would go here. kOn: an
+  /// error without signals.
   enum class Overlap { kAuto, kOn, kOff };
   Overlap overlap = Overlap::kAuto;
   /// Compare a checksum of the params and optimizer state across ranks
