@@ -301,6 +301,43 @@ public:
     return &*it;
   }
 
+  /// Calls `each(element, "where: key[i]")` for every element of the
+  /// optional array field `key` of `obj`, after checking that it is an
+  /// array of JSON objects.
+  template <typename Fn>
+  Status objects(const Json &obj, const std::string &where, const char *key,
+                 Fn &&each) const {
+    GECKO_ASSIGN_OR_RETURN(const Json *arr,
+                           field(obj, where, key, /*required=*/false));
+    if (!arr)
+      return Status::ok();
+    if (!arr->is_array())
+      return fail(where + ": field " + quote(key) + " is not an array");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const Json &e = (*arr)[i];
+      std::string what = where + ": " + key + "[" + std::to_string(i) + "]";
+      if (!e.is_object())
+        return fail(what + " is not a JSON object");
+      GECKO_RETURN_IF_ERROR(each(e, what));
+    }
+    return Status::ok();
+  }
+
+  /// The required array-of-strings field `key` of `obj`.
+  StatusOr<std::vector<std::string>>
+  strings(const Json &obj, const std::string &where, const char *key) const {
+    GECKO_ASSIGN_OR_RETURN(const Json *arr, field(obj, where, key));
+    if (!arr->is_array())
+      return fail(where + ": field " + quote(key) + " is not an array");
+    std::vector<std::string> out;
+    for (const Json &t : *arr) {
+      if (!t.is_string())
+        return fail(where + ": field " + quote(key) + " holds a non-string");
+      out.push_back(t.get<std::string>());
+    }
+    return out;
+  }
+
   StatusOr<std::string> string(const Json &obj, const std::string &where,
                                const char *key) const {
     GECKO_ASSIGN_OR_RETURN(const Json *j, field(obj, where, key));
@@ -496,80 +533,42 @@ Status readFunction(const Reader &rd, const Json &j, size_t index,
     }
   }
 
-  GECKO_ASSIGN_OR_RETURN(const Json *buffers,
-                         rd.field(j, fn, "buffers", /*required=*/false));
-  if (buffers) {
-    if (!buffers->is_array())
-      return rd.fail(fn + ": field 'buffers' is not an array");
-    for (size_t i = 0; i < buffers->size(); ++i) {
-      const Json &b = (*buffers)[i];
-      std::string what = fn + ": buffers[" + std::to_string(i) + "]";
-      if (!b.is_object())
-        return rd.fail(what + " is not a JSON object");
-      GECKO_RETURN_IF_ERROR(rd.onlyKeys(b, what, {"offset", "bytes"}));
-      BufferSpec spec;
-      GECKO_ASSIGN_OR_RETURN(spec.offset, rd.unsignedInt(b, what, "offset"));
-      GECKO_ASSIGN_OR_RETURN(spec.bytes, rd.unsignedInt(b, what, "bytes"));
-      f.buffers.push_back(spec);
-    }
-  }
+  GECKO_RETURN_IF_ERROR(rd.objects(
+      j, fn, "buffers", [&](const Json &b, const std::string &what) -> Status {
+        GECKO_RETURN_IF_ERROR(rd.onlyKeys(b, what, {"offset", "bytes"}));
+        BufferSpec spec;
+        GECKO_ASSIGN_OR_RETURN(spec.offset, rd.unsignedInt(b, what, "offset"));
+        GECKO_ASSIGN_OR_RETURN(spec.bytes, rd.unsignedInt(b, what, "bytes"));
+        f.buffers.push_back(spec);
+        return Status::ok();
+      }));
 
-  GECKO_ASSIGN_OR_RETURN(const Json *collectives,
-                         rd.field(j, fn, "collectives", /*required=*/false));
-  if (collectives) {
-    if (!collectives->is_array())
-      return rd.fail(fn + ": field 'collectives' is not an array");
-    for (size_t i = 0; i < collectives->size(); ++i) {
-      const Json &c = (*collectives)[i];
-      std::string what = fn + ": collectives[" + std::to_string(i) + "]";
-      if (!c.is_object())
-        return rd.fail(what + " is not a JSON object");
-      GECKO_RETURN_IF_ERROR(
-          rd.onlyKeys(c, what, {"op", "reduction", "group", "tensors"}));
-      CollectiveSpec spec;
-      GECKO_ASSIGN_OR_RETURN(spec.op, rd.string(c, what, "op"));
-      GECKO_ASSIGN_OR_RETURN(spec.reduction, rd.string(c, what, "reduction"));
-      GECKO_ASSIGN_OR_RETURN(spec.group, rd.string(c, what, "group"));
-      GECKO_ASSIGN_OR_RETURN(const Json *tensors, rd.field(c, what, "tensors"));
-      if (!tensors->is_array())
-        return rd.fail(what + ": field 'tensors' is not an array");
-      for (const Json &t : *tensors) {
-        if (!t.is_string())
-          return rd.fail(what + ": field 'tensors' holds a non-string");
-        spec.tensors.push_back(t.get<std::string>());
-      }
-      f.collectives.push_back(std::move(spec));
-    }
-  }
+  GECKO_RETURN_IF_ERROR(rd.objects(
+      j, fn, "collectives",
+      [&](const Json &c, const std::string &what) -> Status {
+        GECKO_RETURN_IF_ERROR(
+            rd.onlyKeys(c, what, {"op", "reduction", "group", "tensors"}));
+        CollectiveSpec spec;
+        GECKO_ASSIGN_OR_RETURN(spec.op, rd.string(c, what, "op"));
+        GECKO_ASSIGN_OR_RETURN(spec.reduction, rd.string(c, what, "reduction"));
+        GECKO_ASSIGN_OR_RETURN(spec.group, rd.string(c, what, "group"));
+        GECKO_ASSIGN_OR_RETURN(spec.tensors, rd.strings(c, what, "tensors"));
+        f.collectives.push_back(std::move(spec));
+        return Status::ok();
+      }));
 
-  GECKO_ASSIGN_OR_RETURN(const Json *signals,
-                         rd.field(j, fn, "signals", /*required=*/false));
-  if (signals) {
-    if (!signals->is_array())
-      return rd.fail(fn + ": field 'signals' is not an array");
-    for (size_t i = 0; i < signals->size(); ++i) {
-      const Json &s = (*signals)[i];
-      std::string what = fn + ": signals[" + std::to_string(i) + "]";
-      if (!s.is_object())
-        return rd.fail(what + " is not a JSON object");
-      GECKO_RETURN_IF_ERROR(rd.onlyKeys(s, what, {"id", "tensors"}));
-      SignalSpec spec;
-      GECKO_ASSIGN_OR_RETURN(uint64_t id, rd.unsignedInt(s, what, "id"));
-      if (id > 0xffffffffu)
-        return rd.fail(what + ": id out of range");
-      spec.id = uint32_t(id);
-      GECKO_ASSIGN_OR_RETURN(const Json *tensors, rd.field(s, what, "tensors"));
-      if (!tensors->is_array())
-        return rd.fail(what + ": field 'tensors' is not an array");
-      for (const Json &t : *tensors) {
-        if (!t.is_string())
-          return rd.fail(what + ": field 'tensors' holds a non-string");
-        spec.tensors.push_back(t.get<std::string>());
-      }
-      f.signals.push_back(std::move(spec));
-    }
-  }
-  return Status::ok();
+  return rd.objects(
+      j, fn, "signals", [&](const Json &s, const std::string &what) -> Status {
+        GECKO_RETURN_IF_ERROR(rd.onlyKeys(s, what, {"id", "tensors"}));
+        SignalSpec spec;
+        GECKO_ASSIGN_OR_RETURN(uint64_t id, rd.unsignedInt(s, what, "id"));
+        if (id > 0xffffffffu)
+          return rd.fail(what + ": id out of range");
+        spec.id = uint32_t(id);
+        GECKO_ASSIGN_OR_RETURN(spec.tensors, rd.strings(s, what, "tensors"));
+        f.signals.push_back(std::move(spec));
+        return Status::ok();
+      });
 }
 
 OrderedJson initToJson(const InitSpec &init) {
