@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "comm_test_checks.h"
 #include "gecko/runtime/communicator.h"
 #include "gecko/runtime/device.h"
 
@@ -36,23 +37,9 @@
 #include <vector>
 
 using namespace gecko;
+using namespace gecko::commtest;
 
 namespace {
-
-std::atomic<int> failures{0};
-std::mutex printMu;
-
-void check(bool ok, const std::string &what, int rank) {
-  if (!ok) {
-    ++failures;
-    std::lock_guard<std::mutex> lock(printMu);
-    std::fprintf(stderr, "rank %d: FAIL %s\n", rank, what.c_str());
-  }
-}
-
-void checkOk(const Status &s, const std::string &what, int rank) {
-  check(s.isOk(), what + ": " + s.toString(), rank);
-}
 
 /// The checks of rank `r` of `n` on its NCCL communicator `c` over `gpu`,
 /// ending with the verdict all-reduce; the exit status.

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "comm_test_checks.h"
 #include "gecko/runtime/communicator.h"
 
 #include <atomic>
@@ -31,32 +32,9 @@
 #include <vector>
 
 using namespace gecko;
+using namespace gecko::commtest;
 
 namespace {
-
-std::atomic<int> failures{0};
-std::mutex printMu;
-
-void check(bool ok, const std::string &what, int rank) {
-  if (ok)
-    return;
-  ++failures;
-  std::lock_guard<std::mutex> lock(printMu);
-  std::fprintf(stderr, "rank %d: FAIL %s\n", rank, what.c_str());
-}
-
-void checkOk(const Status &s, const std::string &what, int rank) {
-  check(s.isOk(), what + ": " + s.toString(), rank);
-}
-
-/// `s` failed with `code` and its message contains `needle`.
-void checkError(const Status &s, StatusCode code, const std::string &needle,
-                const std::string &what, int rank) {
-  check(s.code() == code && s.message().find(needle) != std::string::npos,
-        what + ": expected an error containing '" + needle + "', got " +
-            s.toString(),
-        rank);
-}
 
 double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
@@ -141,72 +119,16 @@ void collectives(Communicator &c) {
   }
   checkOk(c.barrier("middle"), "barrier", r);
 
-  // Buckets: three tensors, 40-byte buckets (10 f32), so tensors span them.
-  std::vector<std::vector<float>> ts = {
-      std::vector<float>(17), std::vector<float>(4), std::vector<float>(23)};
-  std::vector<BucketTensor> bt;
-  for (size_t k = 0; k < ts.size(); ++k) {
-    for (size_t i = 0; i < ts[k].size(); ++i)
-      ts[k][i] = float(0.25 * double(r) + double(k) + 0.001 * double(i));
-    bt.push_back({ts[k].data(), int64_t(ts[k].size()), ElementType::kF32});
-  }
-  StatusOr<int64_t> buckets = bucketedAllReduce(c, bt, 40, true, "buckets");
-  checkOk(buckets.status(), "bucketed all-reduce", r);
-  check(buckets.isOk() && *buckets == 5, "5 buckets of 10 for 44 floats", r);
-  for (size_t k = 0; k < ts.size(); ++k)
-    for (size_t i = 0; i < ts[k].size(); ++i) {
-      double want = 0;
-      for (int q = 0; q < n; ++q)
-        want += double(float(0.25 * double(q) + double(k) + 0.001 * double(i)));
-      want /= n;
-      check(std::fabs(double(ts[k][i]) - want) <= 1e-6 * std::fabs(want) + 1e-7,
-            "bucketed mean element", r);
-    }
+  checkBucketedMean(c, r, n);
   // 7 all-reduces (f32 sum, f64 mean, f64 and i64 max, f32 and i64 min,
   // an empty one), n broadcasts, 1 barrier and 5 buckets.
   check(c.collectivesStarted() == uint64_t(13 + n),
         "collectives counted: " + std::to_string(c.collectivesStarted()), r);
 }
 
-/// What rank r forwards in the chain: the sum over q = 0..r of
-/// (q + 1) * (i % 1000) (exact in f32).
-std::vector<float> chainValues(size_t count, int r) {
-  std::vector<float> v(count);
-  for (size_t i = 0; i < count; ++i)
-    v[i] = float((r + 1) * (r + 2) / 2 * int(i % 1000));
-  return v;
-}
-
 void messages(Communicator &c) {
   int r = c.rank(), n = c.size();
-  for (size_t count : {size_t(12), size_t(1) << 20}) {
-    std::string size = std::to_string(count * 4) + " bytes";
-    std::vector<float> v(count);
-    if (r > 0) {
-      checkOk(c.recv(v.data(), count * 4, r - 1, 1, "chain"),
-              "chain recv " + size, r);
-      check(v == chainValues(count, r - 1), "chain forward values " + size, r);
-    }
-    for (size_t i = 0; i < count; ++i)
-      v[i] += float((r + 1) * int(i % 1000));
-    if (r + 1 < n)
-      checkOk(c.send(v.data(), count * 4, r + 1, 1, "chain"),
-              "chain send " + size, r);
-    std::vector<float> back(count);
-    if (r + 1 < n)
-      checkOk(c.recv(back.data(), count * 4, r + 1, 2, "chain back"),
-              "chain back recv " + size, r);
-    else
-      for (size_t i = 0; i < count; ++i)
-        back[i] = -v[i];
-    std::vector<float> want = chainValues(count, n - 1);
-    for (float &x : want)
-      x = -x;
-    check(back == want, "chain backward values " + size, r);
-    if (r > 0)
-      checkOk(c.send(back.data(), count * 4, r - 1, 2, "chain back"),
-              "chain back send " + size, r);
-  }
+  checkMessageChain(c);
   // Three messages with one tag arrive in order; another tag is separate.
   int next = (r + 1) % n, prev = (r + n - 1) % n;
   for (int k = 0; k < 3; ++k) {
