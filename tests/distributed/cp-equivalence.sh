@@ -69,15 +69,7 @@ if "$py" "$here/compare_weights.py" "$work/half/step-00000003.safetensors" \
 fi
 
 echo "== errors"
-expect_error() { # expect_error NEEDLE CMD...
-  local needle="$1"; shift
-  if "$@" > "$work/err.log" 2>&1; then
-    echo "FAIL: succeeded: $*"; exit 1
-  fi
-  grep -qF -- "$needle" "$work/err.log" || {
-    echo "FAIL: '$needle' not in:"; cat "$work/err.log"; exit 1; }
-  echo "ok: $needle"
-}
+. "$here/expect_error.sh"
 expect_error "has no function 'chunk_loss', which --chunk-parallel needs; compile it with gecko-compile --mode chunk-train" \
   "$run" train "$art/b1.gkm" --chunk-parallel "${common[@]}" \
   --checkpoint-dir "$work/e1"

@@ -87,25 +87,18 @@ grep -q "chunk parallel over 2 ranks (threads)" "$work/cp.log"
 
 echo "== CLI errors"
 # expect_usage WANT ARGS...: gecko-run exits 2 (usage) or 1 and prints WANT.
-expect_error() {
-  local want="$1" code="$2"; shift 2
-  local rc=0
-  "$@" > "$work/err.log" 2>&1 || rc=$?
-  cat "$work/err.log"
-  [ "$rc" -eq "$code" ] || { echo "FAIL: exit $rc, not $code: $*"; exit 1; }
-  grep -qF -- "$want" "$work/err.log" || { echo "FAIL: no '$want'"; exit 1; }
-}
+. "$here/expect_error.sh"
 base=("$run" train "$art/b1.gkm" "${common[@]}" --checkpoint-dir "$work/err")
-expect_error "--dist threads needs --ranks N" 2 "${base[@]}" --dist threads
-expect_error "--ranks needs an integer in [1, 1024]" 2 "${base[@]}" --ranks 0
-expect_error "it takes --dist auto, threads or nccl, not --dist mpi" 2 \
+expect_error --exit 2 "--dist threads needs --ranks N" "${base[@]}" --dist threads
+expect_error --exit 2 "--ranks needs an integer in [1, 1024]" "${base[@]}" --ranks 0
+expect_error --exit 2 "it takes --dist auto, threads or nccl, not --dist mpi" \
   "${base[@]}" --ranks 2 --dist mpi
-expect_error "this process is one rank of an mpirun/srun job already" 2 \
+expect_error --exit 2 "this process is one rank of an mpirun/srun job already" \
   env OMPI_COMM_WORLD_SIZE=2 "${base[@]}" --ranks 2
-expect_error "--dist nccl needs a cuda artifact" 2 "${base[@]}" --ranks 2 \
+expect_error --exit 2 "--dist nccl needs a cuda artifact" "${base[@]}" --ranks 2 \
   --dist nccl
-expect_error "--device with --ranks" 2 "${base[@]}" --ranks 2 --device cuda:1
-expect_error "gecko-run: error: rank " 1 "$run" train "$art/b1.gkm" --ranks 2 \
+expect_error --exit 2 "--device with --ranks" "${base[@]}" --ranks 2 --device cuda:1
+expect_error --exit 1 "gecko-run: error: rank " "$run" train "$art/b1.gkm" --ranks 2 \
   --data "$work/no-such-file" --steps 3 --checkpoint-dir "$work/err"
 grep -Eq "gecko-run: error: rank [01] of 2: .*no-such-file" "$work/err.log"
 echo "PASS"

@@ -68,15 +68,7 @@ if "$py" "$here/compare_weights.py" "$work/half/step-00000003.safetensors" \
 fi
 
 echo "== errors"
-expect_error() { # expect_error NEEDLE CMD...
-  local needle="$1"; shift
-  if "$@" > "$work/err.log" 2>&1; then
-    echo "FAIL: succeeded: $*"; exit 1
-  fi
-  grep -qF -- "$needle" "$work/err.log" || {
-    echo "FAIL: '$needle' not in:"; cat "$work/err.log"; exit 1; }
-  echo "ok: $needle"
-}
+. "$here/expect_error.sh"
 expect_error "--chunk-ranks 3 does not divide the job's 2 ranks into data-parallel replicas of that many ranks each" \
   timeout 120 "$mpiexec" -np 2 --oversubscribe "$run" train "$art/c16.gkm" \
   --chunk-parallel --chunk-ranks 3 "${common[@]}" --checkpoint-dir "$work/e1"
