@@ -36,15 +36,14 @@ def write_safetensors(path, tensors):
             f.write(blob)
 
 
-def main():
-    weights_path, tokens_path = sys.argv[1], sys.argv[2]
-    function = sys.argv[3] if len(sys.argv) > 3 else "forward"
-    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    rng = np.random.default_rng(seed)
-    params, tokens, current = {}, {}, None
+def function_args(lines, function):
+    """Yields (kind, name, dtype, shape, rest of the line) for every
+    param, input and state argument of `function` in a `gecko-run inspect`
+    listing."""
+    current = None
     line_re = re.compile(
         r"^\s+(param|input|state)\s+(\S+)\s+(\w+)\s+\[([0-9, ]*)\](.*)$")
-    for line in sys.stdin:
+    for line in lines:
         m = re.match(r"^function '([^']+)'", line)
         if m:
             current = m.group(1)
@@ -52,10 +51,19 @@ def main():
         if current != function:
             continue
         m = line_re.match(line)
-        if not m:
-            continue
-        kind, name, dtype, shape, rest = m.groups()
-        shape = [int(s) for s in shape.split(",") if s.strip()]
+        if m:
+            kind, name, dtype, shape, rest = m.groups()
+            yield kind, name, dtype, [int(d) for d in shape.split(",")
+                                      if d.strip()], rest
+
+
+def main():
+    weights_path, tokens_path = sys.argv[1], sys.argv[2]
+    function = sys.argv[3] if len(sys.argv) > 3 else "forward"
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    rng = np.random.default_rng(seed)
+    params, tokens = {}, {}
+    for kind, name, dtype, shape, rest in function_args(sys.stdin, function):
         np_type = DTYPES[dtype][1]
         if kind == "param":
             if np_type in (np.float32, np.float64):

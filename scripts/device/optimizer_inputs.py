@@ -22,13 +22,12 @@ elements) they are 2e-8 off, where one sequential f32 sum per gradient
 only.
 """
 import os
-import re
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
-from random_inputs import DTYPES, write_safetensors  # noqa: E402
+from random_inputs import DTYPES, function_args, write_safetensors  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from compare_outputs import read  # noqa: E402
@@ -54,21 +53,9 @@ def main():
     weights_path, inputs_path = sys.argv[1], sys.argv[2]
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     rng = np.random.default_rng(seed)
-    weights, inputs, current = {}, {}, None
-    line_re = re.compile(
-        r"^\s+(param|input|state)\s+(\S+)\s+(\w+)\s+\[([0-9, ]*)\]")
-    for line in sys.stdin:
-        m = re.match(r"^function '([^']+)'", line)
-        if m:
-            current = m.group(1)
-            continue
-        if current != "apply_gradients":
-            continue
-        m = line_re.match(line)
-        if not m:
-            continue
-        kind, name, dtype, shape = m.groups()
-        shape = [int(s) for s in shape.split(",") if s.strip()]
+    weights, inputs = {}, {}
+    for kind, name, dtype, shape, _ in function_args(sys.stdin,
+                                                     "apply_gradients"):
         np_type = DTYPES[dtype][1]
         if kind == "param":
             weights[name] = (rng.standard_normal(shape) * 0.02).astype(np_type)
